@@ -1,0 +1,411 @@
+"""Experiment configuration: YAML in, frozen dataclasses out.
+
+Every value a user can write is checked here, once, with a message that names
+the key and says what is allowed (:class:`ConfigError`).  Later stages (problem,
+kernel, store) can then trust their inputs.  PyYAML reads ``1e-5`` as a string
+and ``5`` as an int, so every number is coerced explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+NONLINEARITIES = ("tanh", "relu", "identity")
+READOUTS = ("measure", "final_loss", "probe")
+SCALES = ("log10", "linear")
+FIXED_PARAMS = ("lr", "lr_input", "lr_output", "offset_drift", "offset_init", "init_scale")
+PARAM_HELP = "lr, lr_input, lr_output, lr_layer_K (K = 0 .. depth-1), offset_drift, offset_init, init_scale"
+
+
+class ConfigError(ValueError):
+    """A config value is missing, of the wrong type or out of range.
+
+    The message is one line that names the key (dotted path) and what is allowed,
+    so the CLI can print it as is, without a traceback.
+    """
+
+
+# --------------------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The network trained at every pixel (PAPER.md, baseline experiment)."""
+
+    width: int = 16
+    depth: int = 2
+    nonlinearity: str = "tanh"
+    input_dim: int | None = None  # None: same as width, as in the paper
+    output_dim: int = 1
+    seed: int = 0
+
+    @property
+    def inputs(self) -> int:
+        return self.width if self.input_dim is None else self.input_dim
+
+    def layer_shapes(self) -> list[tuple[int, int]]:
+        """(fan_in, fan_out) of every weight layer, input layer first."""
+        sizes = [self.inputs] + [self.width] * (self.depth - 1) + [self.output_dim]
+        return [(sizes[k], sizes[k + 1]) for k in range(self.depth)]
+
+    @property
+    def n_params(self) -> int:
+        return sum(a * b for a, b in self.layer_shapes())
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training set: i.i.d. standard normal inputs and targets, drawn once.
+
+    ``size`` is an int, or ``"paper"`` (PAPER.md's per-condition default: as many
+    points as free parameters divided by the output dimension; ``width`` points for
+    the identity network).  ``size_multiple`` instead scales the free-parameter
+    count (rounded down, at least 1).
+    """
+
+    size: int | str = "paper"
+    size_multiple: float | None = None
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Full-batch (``batch: full``) or minibatch steepest descent."""
+
+    steps: int = 500
+    batch: int | str = "full"
+    seed: int = 2
+    learning_rate: float = 0.1  # for every layer whose rate is not on an axis
+
+
+@dataclass(frozen=True)
+class AxisConfig:
+    """One image axis: which hyperparameter, its scale and its range.
+
+    For ``scale: log10`` the range is in decades (``[-3, 6]`` means 1e-3 .. 1e6).
+    """
+
+    param: str
+    scale: str = "log10"
+    range: tuple[float, float] = (-3.0, 6.0)
+
+    def to_value(self, u: float) -> float:
+        """Axis coordinate to hyperparameter value."""
+        return 10.0**u if self.scale == "log10" else u
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole experiment.  Build with :func:`load_config` or :func:`config_from_dict`."""
+
+    name: str
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    x: AxisConfig = field(default_factory=lambda: AxisConfig("lr_input"))
+    y: AxisConfig = field(default_factory=lambda: AxisConfig("lr_output"))
+    fixed: tuple[tuple[str, float], ...] = ()
+    readout: str = "measure"
+    resolution: tuple[int, int] = (256, 256)
+    tile: int = 64
+    description: str = ""
+
+    @property
+    def data_size(self) -> int:
+        """Number of training points, resolved from ``data.size`` / ``size_multiple``."""
+        net = self.network
+        if self.data.size_multiple is not None:
+            return max(1, int(net.n_params * self.data.size_multiple / net.output_dim))
+        if self.data.size == "paper":
+            if net.nonlinearity == "identity":
+                return net.width
+            return net.n_params // net.output_dim
+        return int(self.data.size)
+
+    @property
+    def batch_size(self) -> int | None:
+        """Minibatch size, or None for full batch."""
+        return None if self.training.batch == "full" else int(self.training.batch)
+
+    def fixed_value(self, name: str) -> float | None:
+        for key, value in self.fixed:
+            if key == name:
+                return value
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-able dict that :func:`config_from_dict` reads back identically."""
+        d = dataclasses.asdict(self)
+        d["x"]["range"] = list(self.x.range)
+        d["y"]["range"] = list(self.y.range)
+        d["axes"] = {"x": d.pop("x"), "y": d.pop("y")}
+        d["fixed"] = {k: v for k, v in self.fixed}
+        d["resolution"] = f"{self.resolution[0]}x{self.resolution[1]}"
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+# --------------------------------------------------------------------------- coercion helpers
+
+
+def _int(value: Any, key: str, minimum: int | None = None) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if isinstance(value, str):
+        try:
+            f = float(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
+        value = f
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        value = int(value)
+    if not isinstance(value, int):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{key}: must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(value: Any, key: str) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ConfigError(f"{key}: must be finite, got {value!r}")
+    return value
+
+
+def _choice(value: Any, key: str, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(f"{key}: must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _mapping(value: Any, key: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a mapping of keys to values, got {type(value).__name__}")
+    return value
+
+
+def _no_unknown(d: dict[str, Any], key: str, allowed: tuple[str, ...]) -> None:
+    for k in d:
+        if k not in allowed:
+            where = f"{key}.{k}" if key else str(k)
+            raise ConfigError(f"{where}: unknown key; allowed here: {', '.join(allowed)}")
+
+
+def parse_resolution(value: Any, key: str = "resolution") -> tuple[int, int]:
+    """``"640x360"``, ``[640, 360]`` or ``256`` (square) to (width, height)."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", value)
+        if m is None:
+            if value.strip().isdigit():
+                w = h = int(value)
+            else:
+                raise ConfigError(f"{key}: expected WIDTHxHEIGHT such as 640x360, got {value!r}")
+        else:
+            w, h = int(m.group(1)), int(m.group(2))
+    elif isinstance(value, (list, tuple)) and len(value) == 2:
+        w, h = _int(value[0], f"{key}[0]"), _int(value[1], f"{key}[1]")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        w = h = value
+    else:
+        raise ConfigError(f"{key}: expected WIDTHxHEIGHT such as 640x360, got {value!r}")
+    if w < 2 or h < 2 or w > 65536 or h > 65536:
+        raise ConfigError(f"{key}: width and height must be between 2 and 65536, got {w}x{h}")
+    return w, h
+
+
+def check_param(name: str, depth: int, key: str) -> str:
+    """Validate a hyperparameter name that an axis or ``fixed`` may set."""
+    if name in FIXED_PARAMS:
+        return name
+    m = re.fullmatch(r"lr_layer_(\d+)", name) if isinstance(name, str) else None
+    if m is not None:
+        k = int(m.group(1))
+        if k >= depth:
+            raise ConfigError(f"{key}: {name} names layer {k} but the network has layers 0..{depth - 1}")
+        return name
+    raise ConfigError(f"{key}: unknown hyperparameter {name!r}; allowed: {PARAM_HELP}")
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _network(d: dict[str, Any]) -> NetworkConfig:
+    _no_unknown(d, "network", ("width", "depth", "nonlinearity", "input_dim", "output_dim", "seed"))
+    base = NetworkConfig()
+    input_dim = d.get("input_dim")
+    return NetworkConfig(
+        width=_int(d.get("width", base.width), "network.width", 1),
+        depth=_int(d.get("depth", base.depth), "network.depth", 2),
+        nonlinearity=_choice(d.get("nonlinearity", base.nonlinearity), "network.nonlinearity", NONLINEARITIES),
+        input_dim=None if input_dim is None else _int(input_dim, "network.input_dim", 1),
+        output_dim=_int(d.get("output_dim", base.output_dim), "network.output_dim", 1),
+        seed=_int(d.get("seed", base.seed), "network.seed", 0),
+    )
+
+
+def _data(d: dict[str, Any]) -> DataConfig:
+    _no_unknown(d, "data", ("size", "size_multiple", "seed"))
+    size = d.get("size", "paper")
+    if size != "paper":
+        if isinstance(size, str) and not re.fullmatch(r"[0-9.eE+]+", size):
+            raise ConfigError(f"data.size: expected a positive integer or 'paper', got {size!r}")
+        size = _int(size, "data.size", 1)
+    multiple = d.get("size_multiple")
+    if multiple is not None:
+        if "size" in d:
+            raise ConfigError("data.size_multiple: give either data.size or data.size_multiple, not both")
+        multiple = _float(multiple, "data.size_multiple")
+        if multiple <= 0:
+            raise ConfigError(f"data.size_multiple: must be > 0, got {multiple}")
+    return DataConfig(size=size, size_multiple=multiple, seed=_int(d.get("seed", 1), "data.seed", 0))
+
+
+def _training(d: dict[str, Any]) -> TrainingConfig:
+    _no_unknown(d, "training", ("steps", "batch", "seed", "learning_rate"))
+    batch = d.get("batch", "full")
+    if batch != "full":
+        if isinstance(batch, str) and not batch.strip().isdigit():
+            raise ConfigError(f"training.batch: expected 'full' or a positive integer, got {batch!r}")
+        batch = _int(batch, "training.batch", 1)
+    lr = _float(d.get("learning_rate", 0.1), "training.learning_rate")
+    return TrainingConfig(
+        steps=_int(d.get("steps", 500), "training.steps", 1),
+        batch=batch,
+        seed=_int(d.get("seed", 2), "training.seed", 0),
+        learning_rate=lr,
+    )
+
+
+def _axis(d: Any, key: str, default_param: str, depth: int) -> AxisConfig:
+    d = _mapping(d, key)
+    _no_unknown(d, key, ("param", "scale", "range"))
+    param = check_param(d.get("param", default_param), depth, f"{key}.param")
+    scale = _choice(d.get("scale", "log10"), f"{key}.scale", SCALES)
+    rng = d.get("range", [-3, 6])
+    if not isinstance(rng, (list, tuple)) or len(rng) != 2:
+        raise ConfigError(f"{key}.range: expected [low, high], got {rng!r}")
+    lo, hi = _float(rng[0], f"{key}.range[0]"), _float(rng[1], f"{key}.range[1]")
+    if not lo < hi:
+        raise ConfigError(f"{key}.range: low must be below high, got [{lo!r}, {hi!r}]")
+    return AxisConfig(param=param, scale=scale, range=(lo, hi))
+
+
+TOP_KEYS = ("name", "description", "network", "data", "training", "axes", "fixed", "readout", "resolution", "tile")
+
+
+def config_from_dict(raw: Any, name: str = "experiment") -> Config:
+    """Build and validate a :class:`Config` from a parsed YAML mapping."""
+    raw = _mapping(raw, "config")
+    _no_unknown(raw, "", TOP_KEYS)
+    network = _network(_mapping(raw.get("network"), "network"))
+    data = _data(_mapping(raw.get("data"), "data"))
+    training = _training(_mapping(raw.get("training"), "training"))
+    axes = _mapping(raw.get("axes"), "axes")
+    _no_unknown(axes, "axes", ("x", "y"))
+    x = _axis(axes.get("x"), "axes.x", "lr_input", network.depth)
+    y = _axis(axes.get("y"), "axes.y", "lr_output", network.depth)
+    if x.param == y.param:
+        raise ConfigError(f"axes.y.param: must differ from axes.x.param (both are {x.param!r})")
+    fixed_raw = _mapping(raw.get("fixed"), "fixed")
+    fixed = []
+    for k in sorted(fixed_raw):
+        check_param(k, network.depth, f"fixed.{k}")
+        fixed.append((k, _float(fixed_raw[k], f"fixed.{k}")))
+    nm = raw.get("name", name)
+    if not isinstance(nm, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", nm):
+        raise ConfigError(f"name: expected letters, digits, '_', '-' or '.', got {nm!r}")
+    desc = raw.get("description", "")
+    if not isinstance(desc, str):
+        raise ConfigError("description: expected a string")
+    cfg = Config(
+        name=nm,
+        network=network,
+        data=data,
+        training=training,
+        x=x,
+        y=y,
+        fixed=tuple(fixed),
+        readout=_choice(raw.get("readout", "measure"), "readout", READOUTS),
+        resolution=parse_resolution(raw.get("resolution", "256x256")),
+        tile=_int(raw.get("tile", 64), "tile", 8),
+        description=desc,
+    )
+    _check_consistency(cfg)
+    return cfg
+
+
+def _check_consistency(cfg: Config) -> None:
+    if cfg.batch_size is not None and cfg.batch_size > cfg.data_size:
+        raise ConfigError(
+            f"training.batch: minibatch of {cfg.batch_size} is larger than the data set ({cfg.data_size} points)"
+        )
+    for axis, key in ((cfg.x, "axes.x"), (cfg.y, "axes.y")):
+        if axis.scale == "log10" and max(abs(axis.range[0]), abs(axis.range[1])) > 300:
+            raise ConfigError(f"{key}.range: log10 range must lie within [-300, 300]")
+    for k, _ in cfg.fixed:
+        if k in (cfg.x.param, cfg.y.param):
+            raise ConfigError(f"fixed.{k}: this hyperparameter is already swept by an axis")
+
+
+def load_config(path: str | Path) -> Config:
+    """Read a YAML experiment file.  The file stem is the default ``name``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config: no such file {str(path)!r}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" (line {line + 1})" if line is not None else ""
+        raise ConfigError(f"config: {path} is not valid YAML{where}") from None
+    return config_from_dict(raw, name=path.stem)
+
+
+def with_overrides(
+    cfg: Config,
+    *,
+    resolution: str | None = None,
+    steps: int | None = None,
+    window: str | None = None,
+) -> Config:
+    """Apply CLI overrides, validated like the YAML values they replace."""
+    if resolution is not None:
+        cfg = dataclasses.replace(cfg, resolution=parse_resolution(resolution, "--resolution"))
+    if steps is not None:
+        cfg = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, steps=_int(steps, "--steps", 1)))
+    if window is not None:
+        parts = window.split(",")
+        if len(parts) != 4:
+            raise ConfigError(f"--window: expected X0,X1,Y0,Y1 in axis units, got {window!r}")
+        x0, x1, y0, y1 = (_float(p, "--window") for p in parts)
+        if not (x0 < x1 and y0 < y1):
+            raise ConfigError(f"--window: need X0 < X1 and Y0 < Y1, got {window!r}")
+        cfg = dataclasses.replace(
+            cfg, x=dataclasses.replace(cfg.x, range=(x0, x1)), y=dataclasses.replace(cfg.y, range=(y0, y1))
+        )
+        _check_consistency(cfg)
+    return cfg

@@ -1,0 +1,104 @@
+"""Writing results: raw-value npz, coloured PNG and JSON sidecars, all atomically.
+
+Every output carries what is needed to reproduce or re-analyse it: the npz
+holds the raw values with their axes, the initial weights, the data and the
+resolved config; the JSON sidecar holds the config, the window at full
+precision, seeds, versions and timings.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+
+import fractaltrain
+from fractaltrain.kernel import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
+from fractaltrain.problem import Problem
+from fractaltrain.store import Grid, atomic_save_npz, atomic_write_bytes
+
+READOUT_COLUMN = {"measure": OUT_MEASURE, "final_loss": OUT_FINAL, "probe": OUT_PROBE}
+
+
+def readout_values(raw: np.ndarray, readout: str) -> np.ndarray:
+    """The (height, width) array the config's readout selects from kernel results."""
+    return np.ascontiguousarray(raw[..., READOUT_COLUMN[readout]])
+
+
+def window_record(grid: Grid) -> dict:
+    """Window in axis units, both as floats and as exact ``repr`` strings."""
+    w = grid.window
+    return {
+        "x": [w.x0, w.x1],
+        "y": [w.y0, w.y1],
+        "exact": {"x": [repr(w.x0), repr(w.x1)], "y": [repr(w.y0), repr(w.y1)]},
+    }
+
+
+def versions() -> dict:
+    import numba
+
+    return {
+        "fractaltrain": fractaltrain.__version__,
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def save_raw_npz(path: Path, problem: Problem, grid: Grid, raw: np.ndarray, xv: np.ndarray, yv: np.ndarray) -> None:
+    """Raw results in a self-describing npz (rows = y ascending, columns = x ascending)."""
+    cfg = problem.config
+    arrays = {
+        "measure": np.ascontiguousarray(raw[..., OUT_MEASURE]),
+        "final_loss": np.ascontiguousarray(raw[..., OUT_FINAL]),
+        "probe": np.ascontiguousarray(raw[..., OUT_PROBE]),
+        "steps_trained": raw[..., OUT_STEPS].astype(np.int32),
+        "readout": readout_values(raw, cfg.readout),
+        "x_values": xv,
+        "y_values": yv,
+        "window": np.array(grid.window.as_list()),
+        "X": problem.X,
+        "Y": problem.Y,
+        "probe_input": problem.probe,
+        "config": np.array(cfg.to_json()),
+    }
+    for k, w in enumerate(problem.weights):
+        arrays[f"w{k}"] = w
+    if problem.batch_indices is not None:
+        arrays["batch_indices"] = problem.batch_indices
+    atomic_save_npz(path, **arrays)
+
+
+def save_png(path: Path, rgb: np.ndarray) -> None:
+    import imageio.v3 as iio
+
+    buf = io.BytesIO()
+    iio.imwrite(buf, rgb, extension=".png")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def save_json(path: Path, record: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+
+
+def sidecar(problem: Problem, grid: Grid, **extra) -> dict:
+    """The common part of every JSON sidecar."""
+    cfg = problem.config
+    rec = {
+        "name": cfg.name,
+        "config": cfg.to_dict(),
+        "window": window_record(grid),
+        "resolution": [grid.width, grid.height],
+        "axes": {"x": cfg.x.param, "y": cfg.y.param, "x_scale": cfg.x.scale, "y_scale": cfg.y.scale},
+        "seeds": {"network": cfg.network.seed, "data": cfg.data.seed, "training": cfg.training.seed},
+        "data_size": cfg.data_size,
+        "problem_key": grid.problem_key,
+        "grid_key": grid.key,
+        "versions": versions(),
+    }
+    rec.update(extra)
+    return rec

@@ -1,0 +1,99 @@
+"""``render``: one window of one experiment, to PNG + npz + JSON.
+
+Usable from Python::
+
+    from fractaltrain.config import load_config
+    from fractaltrain.render import render
+    result = render(load_config("configs/demo.yaml"), "out")
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fractaltrain import colour
+from fractaltrain.config import Config
+from fractaltrain.landscape import Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels
+from fractaltrain.outputs import readout_values, save_json, save_png, save_raw_npz, sidecar
+from fractaltrain.problem import build_problem
+from fractaltrain.store import Grid, TileStore
+from fractaltrain.window import Window
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """Paths written (None when only a shard was computed) and what the fill did."""
+
+    grid: Grid
+    png: Path | None
+    npz: Path | None
+    json: Path | None
+    progress: Progress
+
+
+def config_window(cfg: Config) -> Window:
+    return Window(cfg.x.range[0], cfg.x.range[1], cfg.y.range[0], cfg.y.range[1])
+
+
+def progress_bar(total: int, initial: int, quiet: bool, desc: str):
+    """A tqdm bar over pixels (with ETA), or a silent stand-in."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="px", unit_scale=True, desc=desc, disable=quiet, smoothing=0.05)
+
+
+def render(
+    cfg: Config,
+    outdir: str | Path,
+    *,
+    quiet: bool = True,
+    shard: Shard = Shard(),
+    palette: str = "spectral",
+) -> RenderResult:
+    """Compute (or resume) ``cfg``'s window and write NAME.png/.npz/.json into ``outdir``.
+
+    With a shard other than 1/1 only that shard's tiles are computed and nothing
+    else is written; a later run without a shard assembles the outputs.
+    """
+    outdir = Path(outdir)
+    problem = build_problem(cfg)
+    grid = make_grid(problem, config_window(cfg), cfg.resolution[0], cfg.resolution[1], cfg.tile)
+    store = TileStore(outdir / "tiles")
+    total, done = owned_pixels(store, [grid], shard)
+    t0 = time.perf_counter()
+    with progress_bar(total, done, quiet, cfg.name) as bar:
+        prog = fill_grids(problem, store, [grid], shard, bar)
+    if shard.count > 1:
+        return RenderResult(grid, None, None, None, prog)
+    raw = assemble(store, grid)
+    xv, yv = grid_axes(cfg, grid)
+    base = outdir / cfg.name
+    png, npz, js = base.with_suffix(".png"), base.with_suffix(".npz"), base.with_suffix(".json")
+    save_raw_npz(npz, problem, grid, raw, xv, yv)
+    save_png(png, colour.to_image(readout_values(raw, cfg.readout), palette=palette))
+    steps = raw[..., 3]
+    save_json(
+        js,
+        sidecar(
+            problem,
+            grid,
+            kind="render",
+            palette=palette,
+            timing={
+                "seconds": time.perf_counter() - t0,
+                "kernel_seconds": prog.seconds,
+                "tiles_computed": prog.tiles_computed,
+                "tiles_reused": prog.tiles_reused,
+                "pixels_computed": prog.pixels_computed,
+            },
+            stats={
+                "converged_fraction": float(np.mean(raw[..., 0] < 0)),
+                "mean_steps_trained": float(np.mean(steps)),
+            },
+        ),
+    )
+    return RenderResult(grid, png, npz, js, prog)
