@@ -152,6 +152,42 @@ def _backward(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
 
 
 @nb.njit(**_jit)
+def _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o):
+    """Summed squared error over all points into ``loss`` and the (unscaled) gradient into ``G``.
+
+    The gradient is of the full batch, or of minibatch ``t`` of ``batch_idx`` when
+    it has columns; either way ``loss`` is the full-batch sum of squares.
+    """
+    L = LANES
+    n = X.shape[0]
+    m = Y.shape[1]
+    full = batch_idx.shape[1] == 0
+    for q in range(G.shape[0]):
+        G[q] = 0.0
+    for p in range(L):
+        loss[p] = 0.0
+    for i in range(n):
+        _forward(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
+        for c in range(m):
+            y = Y[i, c]
+            for p in range(L):
+                r = o[c * L + p] - y
+                loss[p] += r * r
+                delta[c * L + p] = r
+        if full:
+            _backward(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
+    if not full:
+        for b in range(batch_idx.shape[1]):
+            i = batch_idx[t, b]
+            _forward(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
+            for c in range(m):
+                y = Y[i, c]
+                for p in range(L):
+                    delta[c * L + p] = o[c * L + p] - y
+            _backward(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
+
+
+@nb.njit(**_jit)
 def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, out):
     """Train ``LANES`` pixels in lock-step and write their results.
 
@@ -217,29 +253,7 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
         for q in range(n0):
             for p in range(L):
                 W[q * L + p] += hp[p, depth]
-        for q in range(npar * L):
-            G[q] = 0.0
-        for p in range(L):
-            loss[p] = 0.0
-        for i in range(n):
-            _forward(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
-            for c in range(m):
-                y = Y[i, c]
-                for p in range(L):
-                    r = o[c * L + p] - y
-                    loss[p] += r * r
-                    delta[c * L + p] = r
-            if full:
-                _backward(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
-        if not full:
-            for b in range(nb_):
-                i = batch_idx[t, b]
-                _forward(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
-                for c in range(m):
-                    y = Y[i, c]
-                    for p in range(L):
-                        delta[c * L + p] = o[c * L + p] - y
-                _backward(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
+        _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o)
         # measure bookkeeping
         for p in range(L):
             lt = loss[p] / (n * m)
@@ -347,3 +361,50 @@ def run_pixels(problem, hp: np.ndarray, early_stop: bool = True) -> np.ndarray:
         out,
     )
     return out
+
+
+@nb.njit(**_jit)
+def _loss_grad_lanes(W, X, Y, fi, fo, woff, alphas, nonlin, batch_idx, t, loss, G):
+    """Allocate scratch buffers and call :func:`_loss_grad` (for tests and tools)."""
+    L = LANES
+    depth = fi.shape[0]
+    hoff = np.zeros(depth + 1, dtype=np.int64)
+    for l in range(1, depth):
+        hoff[l + 1] = hoff[l] + fo[l - 1] * L
+    nh = 0
+    wmax = 1
+    for l in range(depth):
+        wmax = max(wmax, fi[l], fo[l])
+        if l < depth - 1:
+            nh += fo[l]
+    acts = np.zeros(max(nh, 1) * L)
+    dacts = np.zeros(max(nh, 1) * L)
+    pre = np.empty(wmax * L)
+    delta = np.empty(wmax * L)
+    dnext = np.empty(wmax * L)
+    o = np.empty(Y.shape[1] * L)
+    _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o)
+
+
+def loss_and_grad(problem, weights, step: int = 0) -> tuple[float, list[np.ndarray]]:
+    """Full-batch mean loss and the training gradient for one set of weights.
+
+    The gradient is of the full-batch loss, or of minibatch ``step``'s loss for a
+    minibatch problem: exactly what the kernel's update uses.  Exposed so tests
+    can check the analytic gradients against finite differences.
+    """
+    _, fi, fo, woff = problem.flat_weights()
+    flat = np.concatenate([np.asarray(w, dtype=np.float64).ravel() for w in weights])
+    W = np.repeat(flat, LANES)
+    G = np.zeros_like(W)
+    loss = np.zeros(LANES)
+    bidx = problem.batch_indices if problem.batch_indices is not None else np.zeros((0, 0), np.int64)
+    _loss_grad_lanes(W, problem.X, problem.Y, fi, fo, woff, problem.alphas, problem.nonlin_code, bidx, step, loss, G)
+    n, m = problem.Y.shape
+    count = n if problem.batch_indices is None else problem.batch_indices.shape[1]
+    g = G.reshape(-1, LANES)[:, 0] * (2.0 / (count * m))
+    grads, k = [], 0
+    for w in weights:
+        grads.append(g[k : k + w.size].reshape(w.shape))
+        k += w.size
+    return float(loss[0] / (n * m)), grads

@@ -1,0 +1,187 @@
+"""Kernel correctness: gradients, measure, agreement with numpy, early stop, determinism."""
+
+import math
+
+import numba
+import numpy as np
+import pytest
+
+import numpy_reference as ref
+from fractaltrain.config import config_from_dict
+from fractaltrain.kernel import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS, loss_and_grad, run_pixels
+from fractaltrain.measure import convergence_measure, final_loss_readout
+from fractaltrain.problem import build_problem, pixel_hyperparams
+
+
+def small_cfg(**over):
+    raw = {
+        "network": {"width": 4, "depth": 2, "nonlinearity": "tanh"},
+        "data": {"size": 12},
+        "training": {"steps": 30},
+        "resolution": "16x16",
+        "tile": 8,
+    }
+    for k, v in over.items():
+        raw.setdefault(k, {})
+        if isinstance(v, dict):
+            raw[k].update(v)
+        else:
+            raw[k] = v
+    return config_from_dict(raw)
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu", "identity"])
+@pytest.mark.parametrize("depth", [2, 3])
+def test_gradient_matches_finite_differences(nonlinearity, depth):
+    cfg = small_cfg(network={"nonlinearity": nonlinearity, "depth": depth, "output_dim": 2})
+    pb = build_problem(cfg)
+    rng = np.random.default_rng(5)
+    weights = [w + 0.1 * rng.standard_normal(w.shape) for w in pb.weights]
+    loss, grads = loss_and_grad(pb, weights)
+    assert math.isclose(loss, ref.loss(weights, pb.X, pb.Y, pb.alphas, nonlinearity), rel_tol=1e-12)
+    h = 1e-6
+    for l, w in enumerate(weights):
+        fd = np.zeros_like(w)
+        for idx in np.ndindex(w.shape):
+            wp = [x.copy() for x in weights]
+            wm = [x.copy() for x in weights]
+            wp[l][idx] += h
+            wm[l][idx] -= h
+            fd[idx] = (ref.loss(wp, pb.X, pb.Y, pb.alphas, nonlinearity) - ref.loss(wm, pb.X, pb.Y, pb.alphas, nonlinearity)) / (2 * h)
+        np.testing.assert_allclose(grads[l], fd, rtol=1e-5, atol=1e-8)
+
+
+def test_minibatch_gradient_is_of_the_minibatch():
+    cfg = small_cfg(training={"batch": 5})
+    pb = build_problem(cfg)
+    step = 3
+    loss, grads = loss_and_grad(pb, list(pb.weights), step)
+    idx = pb.batch_indices[step]
+    expect = ref.grad(list(pb.weights), pb.X[idx], pb.Y[idx], pb.alphas, "tanh")
+    assert math.isclose(loss, ref.loss(list(pb.weights), pb.X, pb.Y, pb.alphas, "tanh"), rel_tol=1e-12)
+    for g, e in zip(grads, expect):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-14)
+
+
+# --------------------------------------------------------------------------- the measure
+
+
+def test_measure_converged_by_hand():
+    # v = [1, .5, .25]: converged (tail mean .583 < 1), value -(1 + .5 + .25)
+    assert convergence_measure([4.0, 2.0, 1.0]) == -1.75
+
+
+def test_measure_diverged_by_hand():
+    # v = [1, 2, 4]: diverged, value 1 + 1/2 + 1/4
+    assert convergence_measure([1.0, 2.0, 4.0]) == 1.75
+
+
+def test_measure_nan_counts_as_1e6_and_clips():
+    # l0 = 0.5: a NaN loss counts as 1e6 -> v = 2e6, clipped to 1e6
+    v = convergence_measure([0.5, np.nan, np.inf])
+    assert v == 1.0 + 1e-6 + 1e-6
+
+
+def test_measure_oscillating_judged_on_tail_mean():
+    # alternating 0.5, 1.4: tail mean 0.95 < 1 -> converged
+    losses = [1.0] + [0.5, 1.4] * 15
+    assert convergence_measure(losses) < 0
+    # alternating 0.5, 1.6: tail mean 1.05 -> diverged
+    losses = [1.0] + [0.5, 1.6] * 15
+    assert convergence_measure(losses) > 0
+
+
+def test_measure_tail_is_last_twenty():
+    # first 20 steps huge, last 20 tiny: converged even though the sum is large
+    losses = [1.0] + [1e3] * 20 + [1e-3] * 20
+    assert math.isclose(convergence_measure(losses), -(1.0 + 20 * 1e3 + 20 * 1e-3), rel_tol=1e-14)
+    assert final_loss_readout([10.0, 1.0]) == -1.0
+
+
+# --------------------------------------------------------------------------- agreement with numpy
+
+
+CASES = {
+    "tanh": ({}, (0.5, 0.3), {}),
+    "relu": ({"network": {"nonlinearity": "relu"}}, (0.2, 0.4), {}),
+    "identity": ({"network": {"nonlinearity": "identity"}, "data": {"size": "paper"}}, (0.1, 0.2), {}),
+    "minibatch": ({"training": {"batch": 4}}, (0.3, 0.3), {}),
+    "depth3": ({"network": {"depth": 3}}, (0.3, 0.2), {}),
+    "drift": ({"axes": {"x": {"param": "offset_drift", "scale": "linear", "range": [-1, 1]}, "y": {"param": "lr"}}}, None, {"drift": 1e-3}),
+    "offset": ({"axes": {"x": {"param": "offset_init", "scale": "linear", "range": [-1, 1]}, "y": {"param": "lr"}}}, None, {"offset": 0.2}),
+    "scale": ({"axes": {"x": {"param": "init_scale", "scale": "linear", "range": [0, 2]}, "y": {"param": "lr"}}}, None, {"scale": 0.7}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_one_pixel_matches_numpy_reference(case):
+    over, lrs, extra = CASES[case]
+    cfg = small_cfg(**over)
+    pb = build_problem(cfg)
+    depth = cfg.network.depth
+    if lrs is None:  # x is the extra hyperparameter, y the shared learning rate 0.3
+        xv = np.array([list(extra.values())[0]])
+        yv = np.array([0.3])
+        lr_list = [0.3] * depth
+    else:
+        xv, yv = np.array([lrs[0]]), np.array([lrs[1]])
+        lr_list = [lrs[0]] + [cfg.training.learning_rate] * (depth - 2) + [lrs[1]]
+    hp = pixel_hyperparams(cfg, xv, yv)
+    out = run_pixels(pb, hp)[0]
+    losses, probe = ref.train(pb, lr_list, **extra)
+    assert np.all(np.isfinite(losses))
+    expect = convergence_measure(losses)
+    assert expect < 0, "reference case should converge (not chaotic)"
+    assert math.isclose(out[OUT_MEASURE], expect, rel_tol=1e-9)
+    assert math.isclose(out[OUT_FINAL], final_loss_readout(losses), rel_tol=1e-7, abs_tol=1e-9)
+    assert math.isclose(out[OUT_PROBE], probe, rel_tol=1e-8, abs_tol=1e-12)
+    assert out[OUT_STEPS] == cfg.training.steps
+
+
+def test_tiny_rates_converge_slowly_huge_output_rate_diverges():
+    cfg = small_cfg(training={"steps": 50})
+    pb = build_problem(cfg)
+    hp = pixel_hyperparams(cfg, np.array([1e-6, 1e-2, 1.0]), np.array([1e-6, 1e6, 1e8]))
+    out = run_pixels(pb, hp)
+    tiny, big1, big2 = out[:, OUT_MEASURE]
+    assert -50.0 < tiny < -49.9  # every v_t just below 1
+    assert big1 > 0 and big2 > 0
+    assert out[2, OUT_STEPS] < 50  # stopped early
+
+
+def grid_hp(cfg, n=24, lo=-3, hi=6):
+    v = 10.0 ** np.linspace(lo, hi, n)
+    XX, YY = np.meshgrid(v, v)
+    return pixel_hyperparams(cfg, XX.ravel(), YY.ravel())
+
+
+@pytest.mark.parametrize("batch", ["full", 4])
+def test_early_stop_is_bitwise_identical_to_full_run(batch):
+    cfg = small_cfg(training={"steps": 60, "batch": batch})
+    pb = build_problem(cfg)
+    hp = grid_hp(cfg)
+    a = run_pixels(pb, hp, early_stop=True)
+    b = run_pixels(pb, hp, early_stop=False)
+    assert np.sum(a[:, OUT_STEPS] < 60) > 50, "the grid must contain early-stopped pixels"
+    np.testing.assert_array_equal(a[:, :OUT_PROBE], b[:, :OUT_PROBE])
+    dead = a[:, OUT_STEPS] < 60
+    assert np.all(a[dead, OUT_PROBE] == 1e6)
+
+
+def test_results_do_not_depend_on_pixel_order_or_threads():
+    cfg = small_cfg(training={"steps": 40})
+    pb = build_problem(cfg)
+    hp = grid_hp(cfg, 21)  # 441 pixels: not a multiple of the lane count
+    a = run_pixels(pb, hp)
+    perm = np.random.default_rng(0).permutation(len(hp))
+    b = run_pixels(pb, hp[perm])
+    np.testing.assert_array_equal(a[perm], b)
+    c = run_pixels(pb, hp[:7])
+    np.testing.assert_array_equal(a[:7], c)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        d = run_pixels(pb, hp)
+    finally:
+        numba.set_num_threads(old)
+    np.testing.assert_array_equal(a, d)
