@@ -139,6 +139,163 @@ def render(
     run_guarded(go)
 
 
+def parse_pair(text: Optional[str], flag: str) -> Optional[tuple[float, float]]:
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        a, b = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise UsageError(f"{flag}: expected two numbers X,Y in axis units (decades on a log10 axis), got {text!r}") from None
+    return a, b
+
+
+def parse_range(text: Optional[str], frames: int) -> Optional[tuple[int, int]]:
+    if text is None:
+        return None
+    try:
+        a_s, b_s = text.split(":")
+        a = int(a_s) if a_s else 0
+        b = int(b_s) if b_s else frames
+    except ValueError:
+        raise UsageError(f"--frame-range: expected A:B (frames A to B-1), got {text!r}") from None
+    if not 0 <= a < b <= frames:
+        raise UsageError(f"--frame-range: need 0 <= A < B <= {frames} (the number of frames), got {text!r}")
+    return a, b
+
+
+def zoom_options(*, frames, fps, size, depth, center, factor, palette, crf, codec, frame_range, overlay, recolor,
+                 preview, seed):
+    from fractaltrain.config import parse_resolution
+    from fractaltrain.video import ALLOWED_CODECS
+    from fractaltrain.zoom import ZoomOptions
+
+    if frames < 1:
+        raise UsageError(f"--frames: must be >= 1, got {frames}")
+    if not fps > 0:
+        raise UsageError(f"--fps: must be > 0, got {fps}")
+    w, h = parse_resolution(size, "--size")
+    if w % 2 or h % 2:
+        raise UsageError(f"--size: width and height must be even for H.264/yuv420p, got {w}x{h}")
+    if not 0 < depth <= 40:
+        raise UsageError(f"--depth: must be between 0 and 40 decades, got {depth}")
+    if not 1.1 <= factor <= 16:
+        raise UsageError(f"--keyframe-factor: must be between 1.1 and 16, got {factor}")
+    if not 0 <= crf <= 51:
+        raise UsageError(f"--crf: must be between 0 and 51, got {crf}")
+    if codec not in ALLOWED_CODECS:
+        raise UsageError(f"--codec: must be one of {', '.join(ALLOWED_CODECS)}; got {codec!r}")
+    if seed < 0:
+        raise UsageError(f"--seed: must be >= 0, got {seed}")
+    return ZoomOptions(
+        frames=frames, fps=fps, size=(w, h), depth=depth, center=parse_pair(center, "--center"), factor=factor,
+        palette=check_palette(palette), crf=crf, codec=codec, frame_range=parse_range(frame_range, frames),
+        overlay=overlay, recolor=recolor, preview=preview, seed=seed,
+    )
+
+
+@app.command()
+def zoom(
+    config: str = CONFIG_ARG,
+    out: Path = OUT_OPT,
+    frames: int = typer.Option(300, "--frames", help="Number of video frames."),
+    fps: float = typer.Option(30.0, "--fps", help="Frames per second."),
+    size: str = typer.Option("1280x720", "--size", help="Video WIDTHxHEIGHT (even numbers, any aspect)."),
+    depth: float = typer.Option(10.0, "--depth", help="Zoom depth in decades of window width."),
+    center: Optional[str] = typer.Option(None, "--center", help="Target X,Y in axis units; default: run locate."),
+    seed: int = typer.Option(0, "--seed", help="locate: 0 = boundary nearest the centre, else a random one."),
+    keyframe_factor: float = typer.Option(2.0, "--keyframe-factor", help="Width ratio of consecutive keyframes."),
+    palette: str = PALETTE_OPT,
+    crf: int = typer.Option(18, "--crf", help="Encoder quality (lower = better, 0-51)."),
+    codec: str = typer.Option("libx264", "--codec", help="libx264 | libx265 | mpeg4 (yuv420p)."),
+    frame_range: Optional[str] = typer.Option(None, "--frame-range", help="Render only frames A:B (A to B-1)."),
+    overlay: bool = typer.Option(False, "--overlay", help="Show the window's x/y ranges and zoom depth."),
+    recolor: bool = typer.Option(False, "--recolor", help="Re-encode from stored raw values only (never train)."),
+    preview: bool = typer.Option(False, "--preview", help="Quick look: 320 px wide, at most 60 steps."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
+    quiet: bool = QUIET_OPT,
+    threads: Optional[int] = THREADS_OPT,
+    shard: Optional[str] = SHARD_OPT,
+) -> None:
+    """Render a deep-zoom MP4 into the converge/diverge boundary.
+
+    Writes NAME.mp4, NAME_poster.png (deepest keyframe), keyframes/NAME_kfNNN.npz (raw values)
+    and NAME.json into OUT.  Keyframes go through the tile store: rerunning after a crash only
+    computes what is missing, and --recolor re-encodes without training.
+    """
+
+    def go():
+        from fractaltrain.zoom import zoom as do_zoom
+
+        cfg = with_overrides(load_config(config), steps=steps)
+        opts = zoom_options(frames=frames, fps=fps, size=size, depth=depth, center=center, factor=keyframe_factor,
+                            palette=palette, crf=crf, codec=codec, frame_range=frame_range, overlay=overlay,
+                            recolor=recolor, preview=preview, seed=seed)
+        sh = parse_shard(shard)
+        set_threads(threads)
+        res = do_zoom(cfg, out, opts, quiet=quiet, shard=sh)
+        tx, ty = res.plan.target
+        if res.mp4 is None:
+            typer.echo(f"shard {sh.index}/{sh.count}: {res.progress.tiles_computed} tiles computed, "
+                       f"{res.progress.tiles_reused} already done")
+        else:
+            typer.echo(f"target x={tx!r} y={ty!r}, {res.plan.depth:g} decades, {res.plan.n_keyframes} keyframes")
+            typer.echo(f"wrote {res.mp4}, {res.poster}, {res.json}")
+
+    run_guarded(go)
+
+
+@app.command()
+def locate(
+    config: str = CONFIG_ARG,
+    out: Path = OUT_OPT,
+    depth: float = typer.Option(10.0, "--depth", help="How deep (decades) the point must stay on the boundary."),
+    seed: int = typer.Option(0, "--seed", help="0 = boundary nearest the centre; another seed, another point."),
+    size: str = typer.Option("1280x720", "--size", help="Aspect of the start view, as zoom would use it."),
+    save: Optional[Path] = typer.Option(None, "--save", help="Also write the point as JSON here."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
+    quiet: bool = QUIET_OPT,
+    threads: Optional[int] = THREADS_OPT,
+) -> None:
+    """Find a point that stays on the converge/diverge boundary down to DEPTH decades.
+
+    Prints it at full precision in axis units; pass it to zoom as --center X,Y.
+    """
+
+    def go():
+        import json
+
+        from fractaltrain.config import parse_resolution
+        from fractaltrain.locate import LocateError, locate as do_locate
+        from fractaltrain.problem import build_problem
+        from fractaltrain.render import config_window
+        from fractaltrain.store import TileStore
+        from fractaltrain.zoomplan import outer_window
+
+        cfg = with_overrides(load_config(config), steps=steps)
+        if not 0 < depth <= 40:
+            raise UsageError(f"--depth: must be between 0 and 40 decades, got {depth}")
+        if seed < 0:
+            raise UsageError(f"--seed: must be >= 0, got {seed}")
+        set_threads(threads)
+        problem = build_problem(cfg)
+        start = outer_window(config_window(cfg), cfg.resolution, parse_resolution(size, "--size"))
+        try:
+            res = do_locate(problem, start, depth, TileStore(Path(out) / "tiles"), seed=seed)
+        except LocateError as exc:
+            raise UsageError(f"--depth: {exc}") from None
+        typer.echo(f"{res.x!r},{res.y!r}")
+        typer.echo(f"{cfg.x.param} = {cfg.x.to_value(res.x)!r}, {cfg.y.param} = {cfg.y.to_value(res.y)!r}", err=True)
+        if save is not None:
+            from fractaltrain.store import atomic_write_bytes
+
+            atomic_write_bytes(Path(save), (json.dumps(res.to_dict(), indent=2) + "\n").encode())
+
+    run_guarded(go)
+
+
 def main() -> None:
     """Console entry point."""
     app(prog_name="fractaltrain")

@@ -49,8 +49,13 @@ def versions() -> dict:
     }
 
 
-def save_raw_npz(path: Path, problem: Problem, grid: Grid, raw: np.ndarray, xv: np.ndarray, yv: np.ndarray) -> None:
-    """Raw results in a self-describing npz (rows = y ascending, columns = x ascending)."""
+def save_raw_npz(
+    path: Path, problem: Problem, grid: Grid, raw: np.ndarray, xv: np.ndarray, yv: np.ndarray, **extra
+) -> None:
+    """Raw results in a self-describing npz (rows = y ascending, columns = x ascending).
+
+    ``extra`` arrays (e.g. a keyframe's grid key) are stored alongside.
+    """
     cfg = problem.config
     arrays = {
         "measure": np.ascontiguousarray(raw[..., OUT_MEASURE]),
@@ -70,6 +75,7 @@ def save_raw_npz(path: Path, problem: Problem, grid: Grid, raw: np.ndarray, xv: 
         arrays[f"w{k}"] = w
     if problem.batch_indices is not None:
         arrays["batch_indices"] = problem.batch_indices
+    arrays.update({k: np.asarray(v) for k, v in extra.items()})
     atomic_save_npz(path, **arrays)
 
 

@@ -1,0 +1,252 @@
+"""``zoom``: a deep-zoom video into the converge/diverge boundary.
+
+Pipeline: find the target (``locate``, unless a centre is given) → plan the
+keyframes and frames (:mod:`fractaltrain.zoomplan`) → compute the keyframes'
+raw values through the tile store (resumable, shardable) → colour and compose
+each frame (:mod:`fractaltrain.frames`) → encode the MP4
+(:mod:`fractaltrain.video`).  Raw values are stored, so ``recolor`` re-encodes
+with another palette without retraining.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from fractaltrain import colour
+from fractaltrain.config import Config, ConfigError
+from fractaltrain.frames import compose_frame
+from fractaltrain.landscape import Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels
+from fractaltrain.locate import LocateError, LocateResult, locate, locate_levels
+from fractaltrain.outputs import readout_values, save_json, save_png, save_raw_npz, sidecar
+from fractaltrain.problem import Problem, build_problem
+from fractaltrain.render import config_window, progress_bar
+from fractaltrain.store import Grid, TileStore
+from fractaltrain.window import min_relative_spacing
+from fractaltrain.zoomplan import ZoomPlan, even, outer_window
+
+MIN_ULPS = 4.0  # neighbouring pixels must differ by at least this many float64 ulps
+PREVIEW_WIDTH = 320
+PREVIEW_STEPS = 60
+
+
+@dataclass(frozen=True)
+class ZoomOptions:
+    """Everything about a zoom except the experiment itself."""
+
+    frames: int = 300
+    fps: float = 30.0
+    size: tuple[int, int] = (1280, 720)
+    depth: float = 10.0
+    center: tuple[float, float] | None = None
+    factor: float = 2.0
+    palette: str = "spectral"
+    crf: int = 18
+    codec: str = "libx264"
+    frame_range: tuple[int, int] | None = None
+    overlay: bool = False
+    recolor: bool = False
+    preview: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ZoomResult:
+    plan: ZoomPlan
+    mp4: Path | None
+    poster: Path | None
+    json: Path | None
+    progress: Progress
+
+
+def preview_settings(cfg: Config, opts: ZoomOptions) -> tuple[Config, ZoomOptions]:
+    """Low resolution and few steps, for a quick look before the real run."""
+    w, h = opts.size
+    size = (PREVIEW_WIDTH, even(PREVIEW_WIDTH * h / w))
+    steps = min(cfg.training.steps, PREVIEW_STEPS)
+    cfg = replace(cfg, name=cfg.name + "_preview", training=replace(cfg.training, steps=steps))
+    return cfg, replace(opts, size=size)
+
+
+def max_depth(plan: ZoomPlan, cfg: Config) -> float:
+    """Deepest zoom (decades) at which keyframe pixels still differ by MIN_ULPS ulps."""
+    kw, kh = plan.keyframe_size
+
+    def ok(depth: float) -> bool:
+        win = plan.window_at(10.0**depth)
+        return (
+            min_relative_spacing(win.x0, win.x1, kw, cfg.x.scale) >= MIN_ULPS
+            and min_relative_spacing(win.y0, win.y1, kh, cfg.y.scale) >= MIN_ULPS
+        )
+
+    lo, hi = 0.0, 40.0
+    if ok(hi):
+        return hi
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def check_depth(plan: ZoomPlan, cfg: Config) -> None:
+    reachable = max_depth(plan, cfg)
+    if plan.depth > reachable:
+        raise ConfigError(
+            f"--depth: float64 cannot tell neighbouring pixels apart below {reachable:.2f} decades at this "
+            f"point and keyframe size {plan.keyframe_size[0]}x{plan.keyframe_size[1]}; asked for {plan.depth:g}"
+        )
+
+
+def keyframe_grids(problem: Problem, plan: ZoomPlan) -> list[Grid]:
+    kw, kh = plan.keyframe_size
+    return [make_grid(problem, plan.keyframe_window(k), kw, kh, problem.config.tile) for k in range(plan.n_keyframes)]
+
+
+class KeyframeCache:
+    """Keyframe raw values and colour references, assembled from tiles on demand (LRU)."""
+
+    def __init__(self, store: TileStore, grids: list[Grid], readout: str, keep: int = 4):
+        self.store, self.grids, self.readout, self.keep = store, grids, readout, keep
+        self._values: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._refs: dict[int, colour.Reference] = {}
+
+    def values(self, k: int) -> np.ndarray:
+        if k in self._values:
+            self._values.move_to_end(k)
+            return self._values[k]
+        v = readout_values(assemble(self.store, self.grids[k]), self.readout)
+        self._values[k] = v
+        while len(self._values) > self.keep:
+            self._values.popitem(last=False)
+        return v
+
+    def reference(self, k: int) -> colour.Reference:
+        if k not in self._refs:
+            self._refs[k] = colour.make_reference(self.values(k))
+        return self._refs[k]
+
+
+def overlay_lines(cfg: Config, plan: ZoomPlan, i: int) -> list[str]:
+    from fractaltrain.overlay import format_depth, format_range
+
+    w = plan.frame_window(i)
+    return [
+        f"x {cfg.x.param}  {format_range(cfg.x.to_value(w.x0), cfg.x.to_value(w.x1))}",
+        f"y {cfg.y.param}  {format_range(cfg.y.to_value(w.y0), cfg.y.to_value(w.y1))}",
+        f"zoom {format_depth(math.log10(plan.zoom(i)))}",
+    ]
+
+
+def find_target(problem: Problem, outer, opts: ZoomOptions, store: TileStore, quiet: bool) -> LocateResult:
+    if opts.center is not None:
+        return LocateResult(opts.center[0], opts.center[1], opts.depth, opts.seed)
+    with progress_bar(locate_levels(opts.depth), 0, quiet, "locate") as bar:
+        bar.unit = "level"
+        try:
+            return locate(problem, outer, opts.depth, store, seed=opts.seed, bar=bar)
+        except LocateError as exc:
+            raise ConfigError(f"--depth: {exc}") from None
+
+
+def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = True, shard: Shard = Shard()) -> ZoomResult:
+    """Compute (or resume) the keyframes of a zoom and encode its MP4 into ``outdir``."""
+    if opts.preview:
+        cfg, opts = preview_settings(cfg, opts)
+    outdir = Path(outdir)
+    t0 = time.perf_counter()
+    problem = build_problem(cfg)
+    store = TileStore(outdir / "tiles")
+    outer = outer_window(config_window(cfg), cfg.resolution, opts.size)
+    if opts.center is not None:
+        cx, cy = opts.center
+        if not (outer.x0 <= cx <= outer.x1 and outer.y0 <= cy <= outer.y1):
+            raise ConfigError(f"--center: ({cx!r}, {cy!r}) lies outside the view {outer.as_list()}")
+    probe_plan = ZoomPlan(outer, opts.center or outer.center, opts.depth, opts.frames, opts.size, opts.factor)
+    check_depth(probe_plan, cfg)
+    target = find_target(problem, outer, opts, store, quiet)
+    plan = ZoomPlan(outer, (target.x, target.y), opts.depth, opts.frames, opts.size, opts.factor)
+    check_depth(plan, cfg)
+    grids = keyframe_grids(problem, plan)
+    t_locate = time.perf_counter() - t0
+
+    if opts.recolor:
+        missing = sum(len(store.missing(g)) for g in grids)
+        if missing:
+            raise ConfigError(f"--recolor: {missing} keyframe tiles are not computed yet; run without --recolor first")
+        prog = Progress()
+    else:
+        total, done = owned_pixels(store, grids, shard)
+        with progress_bar(total, done, quiet, "keyframes") as bar:
+            prog = fill_grids(problem, store, grids, shard, bar)
+    if shard.count > 1:
+        return ZoomResult(plan, None, None, None, prog)
+    t_keys = time.perf_counter() - t0 - t_locate
+
+    cache = KeyframeCache(store, grids, cfg.readout)
+    save_keyframes(outdir, problem, grids, cache_store=store)
+    deepest = plan.n_keyframes - 1
+    poster = outdir / f"{cfg.name}_poster.png"
+    save_png(poster, colour.to_image(cache.values(deepest), palette=opts.palette))
+    a, b = opts.frame_range or (0, opts.frames)
+    suffix = "" if (a, b) == (0, opts.frames) else f"_frames_{a}-{b}"
+    mp4 = outdir / f"{cfg.name}{suffix}.mp4"
+    t1 = time.perf_counter()
+    encode(plan, cfg, cache, opts, mp4, range(a, b), quiet)
+    t_frames = time.perf_counter() - t1
+    js = outdir / f"{cfg.name}{suffix}.json"
+    save_json(
+        js,
+        sidecar(
+            problem,
+            grids[0],
+            kind="zoom",
+            zoom=plan.to_dict(),
+            target=target.to_dict(),
+            max_depth=max_depth(plan, cfg),
+            video={"fps": opts.fps, "codec": opts.codec, "crf": opts.crf, "frame_range": [a, b],
+                   "palette": opts.palette, "overlay": opts.overlay, "preview": opts.preview},
+            keyframe_grid_keys=[g.key for g in grids],
+            timing={"seconds": time.perf_counter() - t0, "locate_seconds": t_locate, "keyframe_seconds": t_keys,
+                    "frame_seconds": t_frames, "tiles_computed": prog.tiles_computed,
+                    "tiles_reused": prog.tiles_reused, "pixels_computed": prog.pixels_computed},
+        ),
+    )
+    return ZoomResult(plan, mp4, poster, js, prog)
+
+
+def save_keyframes(outdir: Path, problem: Problem, grids: list[Grid], cache_store: TileStore) -> None:
+    """One raw npz per keyframe (same arrays as ``render``), skipped when already written for this grid."""
+    folder = outdir / "keyframes"
+    for k, grid in enumerate(grids):
+        path = folder / f"{problem.config.name}_kf{k:03d}.npz"
+        if path.exists():
+            try:
+                with np.load(path) as z:
+                    if "grid_key" in z.files and str(z["grid_key"]) == grid.key:
+                        continue
+            except Exception:
+                pass
+        raw = assemble(cache_store, grid)
+        xv, yv = grid_axes(problem.config, grid)
+        save_raw_npz(path, problem, grid, raw, xv, yv, grid_key=grid.key)
+
+
+def encode(plan: ZoomPlan, cfg: Config, cache: KeyframeCache, opts: ZoomOptions, path: Path, frames, quiet: bool) -> None:
+    from tqdm import tqdm
+
+    from fractaltrain.video import Mp4Writer
+
+    w, h = opts.size
+    with Mp4Writer(path, w, h, fps=opts.fps, codec=opts.codec, crf=opts.crf) as writer:
+        for i in tqdm(frames, desc="frames", unit="frame", disable=quiet):
+            frame = compose_frame(plan, i, cache.values, cache.reference, opts.palette)
+            if opts.overlay:
+                from fractaltrain.overlay import draw_overlay
+
+                frame = draw_overlay(frame, overlay_lines(cfg, plan, i))
+            writer.write(frame)

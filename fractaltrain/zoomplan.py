@@ -1,0 +1,111 @@
+"""The zoom schedule: which window every frame and every keyframe shows.
+
+Everything here is a pure function of the plan and an index, so any frame or
+range of frames can be rendered alone, in any order, on any machine.
+
+Geometry.  All windows are scalings of the outer view about the target point
+``t``: ``window(z) = t + (outer - t) / z``.  Every window therefore contains the
+target, windows at larger zoom nest inside those at smaller zoom, and the
+window's centre slides onto the target within the first few doublings.  Zoom
+``z`` grows exponentially with the frame index (constant zoom speed):
+``z_i = 10 ** (depth · i / (frames - 1))``.  Keyframe ``k`` is ``window(f ** k)``
+for the keyframe factor ``f``, from ``k = 0`` (the outer view) to the first
+``k`` deep enough to cover the last frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from fractaltrain.window import Window
+
+
+def even(n: float) -> int:
+    """Round to the nearest even integer >= 2 (yuv420p video needs even sizes)."""
+    return max(2, int(round(n / 2.0)) * 2)
+
+
+def outer_window(config_window: Window, config_res: tuple[int, int], size: tuple[int, int]) -> Window:
+    """The first frame's window: the config's view widened to the video's aspect.
+
+    The axis units per pixel keep the ratio they have in the config's own render,
+    and the window grows in one direction so the whole config view stays visible.
+    It is centred on the config view.
+    """
+    ux = config_window.width / config_res[0]
+    uy = config_window.height / config_res[1]
+    s = max(config_window.width / (size[0] * ux), config_window.height / (size[1] * uy))
+    cx, cy = config_window.center
+    return Window.around(cx, cy, 0.5 * size[0] * ux * s, 0.5 * size[1] * uy * s)
+
+
+@dataclass(frozen=True)
+class ZoomPlan:
+    """A zoom from ``outer`` into ``target`` by ``depth`` decades over ``frames`` frames."""
+
+    outer: Window
+    target: tuple[float, float]
+    depth: float
+    frames: int
+    size: tuple[int, int]
+    factor: float = 2.0
+
+    def __post_init__(self):
+        tx, ty = self.target
+        o = self.outer
+        if not (o.x0 <= tx <= o.x1 and o.y0 <= ty <= o.y1):
+            raise ValueError(f"target {self.target} lies outside the outer view {o.as_list()}")
+        if self.frames < 1 or self.depth <= 0 or self.factor <= 1:
+            raise ValueError("need frames >= 1, depth > 0 and factor > 1")
+
+    # -- frames
+    def zoom(self, i: int) -> float:
+        """Zoom factor of frame ``i`` (1 for the first frame, 10**depth for the last)."""
+        if self.frames == 1:
+            return 10.0**self.depth
+        return 10.0 ** (self.depth * i / (self.frames - 1))
+
+    def window_at(self, z: float) -> Window:
+        tx, ty = self.target
+        o = self.outer
+        return Window(tx + (o.x0 - tx) / z, tx + (o.x1 - tx) / z, ty + (o.y0 - ty) / z, ty + (o.y1 - ty) / z)
+
+    def frame_window(self, i: int) -> Window:
+        return self.window_at(self.zoom(i))
+
+    def frame_level(self, i: int) -> tuple[int, float]:
+        """(enclosing keyframe k, progress w in [0, 1) towards keyframe k+1) of frame ``i``."""
+        lv = math.log(self.zoom(i)) / math.log(self.factor)
+        k = min(int(math.floor(lv + 1e-12)), self.n_keyframes - 1)
+        return k, min(max(lv - k, 0.0), 1.0)
+
+    # -- keyframes
+    @property
+    def n_keyframes(self) -> int:
+        return int(math.ceil(self.depth / math.log10(self.factor) - 1e-9)) + 1
+
+    def keyframe_zoom(self, k: int) -> float:
+        return self.factor**k
+
+    def keyframe_window(self, k: int) -> Window:
+        return self.window_at(self.keyframe_zoom(k))
+
+    @property
+    def keyframe_size(self) -> tuple[int, int]:
+        """Keyframes are ``factor`` times the frame size, so no frame is ever upsampled."""
+        return even(self.size[0] * self.factor), even(self.size[1] * self.factor)
+
+    def to_dict(self) -> dict:
+        return {
+            "outer": self.outer.as_list(),
+            "outer_exact": [repr(v) for v in self.outer.as_list()],
+            "target": list(self.target),
+            "target_exact": [repr(v) for v in self.target],
+            "depth": self.depth,
+            "frames": self.frames,
+            "size": list(self.size),
+            "factor": self.factor,
+            "keyframe_size": list(self.keyframe_size),
+            "keyframes": [self.keyframe_window(k).as_list() for k in range(self.n_keyframes)],
+        }
