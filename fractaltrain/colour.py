@@ -8,9 +8,9 @@ palette.  With Spectral, converged pixels are blue-green and diverged ones
 red-yellow, pale meaning fast.
 
 A :class:`Reference` is the equalisation's lookup table: quantiles of the
-negative and of the non-negative values of some image.  Tables of equal length
-can be blended (:func:`blend_references`), which is how zoom videos move the
-reference smoothly from one keyframe to the next so colours never jump.
+negative and of the non-negative values of some image.  A :class:`CrossFade`
+mixes the equalisations against two references, which is how zoom videos move
+the reference smoothly from one keyframe to the next so colours never jump.
 Colouring is kept separate from training so any stored result can be
 re-coloured without retraining.
 """
@@ -71,29 +71,40 @@ def make_reference(values: np.ndarray) -> Reference:
     )
 
 
-def blend_references(a: Reference, b: Reference, w: float) -> Reference:
-    """Reference ``(1-w)·a + w·b``, table by table; a missing side is taken whole from the other."""
+@dataclass(frozen=True)
+class CrossFade:
+    """Equalise against ``a`` and ``b`` and mix the results ``(1-w)·a + w·b``.
 
-    def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        if x.size == 0:
-            return y
-        if y.size == 0:
-            return x
-        return (1.0 - w) * x + w * y
+    Mixing the equalised values (not the quantile tables) keeps every pixel's
+    colour within ``w`` of both ends: blending tables instead can move a pixel's
+    rank a long way for a tiny ``w`` when many values crowd a narrow range.
+    """
 
-    return Reference(neg=mix(a.neg, b.neg), pos=mix(a.pos, b.pos))
+    a: Reference
+    b: Reference
+    w: float
 
 
 def _rank(x: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Fraction of the reference at or below ``x``, interpolated, in [0, 1]."""
+    """Fraction of the reference at or below ``x``, interpolated, in [0, 1].
+
+    Tied table entries (large uniform regions give many) are merged into one
+    point at their mean rank, so the map is continuous in ``x`` and changes
+    continuously when a blended table breaks a tie; a plain interpolation over
+    repeated entries would jump.
+    """
     if table.size == 0:
         return np.full(x.shape, 0.5)
-    frac = np.linspace(0.0, 1.0, table.size)
-    # np.interp needs increasing xp; quantile tables can repeat values, which is fine
-    return np.interp(x, table, frac)
+    if table.size == 1:
+        return np.full(x.shape, 0.5)
+    uq, inverse, counts = np.unique(table, return_inverse=True, return_counts=True)
+    frac = np.bincount(inverse, weights=np.arange(table.size, dtype=np.float64)) / counts / (table.size - 1)
+    if uq.size == 1:
+        return np.full(x.shape, frac[0])
+    return np.interp(x, uq, frac)
 
 
-def equalize(values: np.ndarray, ref: Reference | None = None) -> np.ndarray:
+def equalize(values: np.ndarray, ref: Reference | CrossFade | None = None) -> np.ndarray:
     """Sign-preserving CDF equalisation: negatives to [-1, -GAP], the rest to [GAP, 1].
 
     NaN stays NaN.  ``ref`` defaults to the values themselves.
@@ -101,6 +112,9 @@ def equalize(values: np.ndarray, ref: Reference | None = None) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64)
     if ref is None:
         ref = make_reference(v)
+    if isinstance(ref, CrossFade):
+        ea = equalize(v, ref.a)
+        return ea if ref.w == 0.0 else (1.0 - ref.w) * ea + ref.w * equalize(v, ref.b)
     out = np.full(v.shape, np.nan)
     neg = v < 0
     pos = v >= 0
@@ -109,7 +123,7 @@ def equalize(values: np.ndarray, ref: Reference | None = None) -> np.ndarray:
     return out
 
 
-def colourize(values: np.ndarray, ref: Reference | None = None, palette: str = "spectral") -> np.ndarray:
+def colourize(values: np.ndarray, ref: Reference | CrossFade | None = None, palette: str = "spectral") -> np.ndarray:
     """RGB uint8 image of a raw-value array (rows as given; see :func:`to_image`)."""
     e = -equalize(values, ref)
     table = palette_table(palette)
@@ -119,6 +133,6 @@ def colourize(values: np.ndarray, ref: Reference | None = None, palette: str = "
     return rgb
 
 
-def to_image(values: np.ndarray, ref: Reference | None = None, palette: str = "spectral") -> np.ndarray:
+def to_image(values: np.ndarray, ref: Reference | CrossFade | None = None, palette: str = "spectral") -> np.ndarray:
     """Raw values with rows = y ascending to an RGB image with y pointing up."""
     return np.ascontiguousarray(colourize(values, ref, palette)[::-1])

@@ -13,8 +13,8 @@ bilinearly at the frame's pixel centres:
   fading in").
 
 Every alpha is continuous in ``w`` and matches across keyframe boundaries, and
-the colour reference is the blend ``(1-w)·ref_k + w·ref_{k+1}`` of the keyframes'
-quantile tables, so neither shapes nor colours jump between frames.
+the colour equalisation is cross-faded ``(1-w)·eq_k + w·eq_{k+1}`` between the
+keyframes' references, so neither shapes nor colours jump between frames.
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ from fractaltrain.zoomplan import ZoomPlan
 MARGIN = 0.08  # feather width, as a fraction of an inner keyframe's extent
 
 
-def frame_reference(plan: ZoomPlan, i: int, refs: Callable[[int], colour.Reference]) -> colour.Reference:
+def frame_reference(plan: ZoomPlan, i: int, refs: Callable[[int], colour.Reference]):
+    """The colour reference of frame ``i``: a cross-fade from keyframe k's to keyframe k+1's."""
     k, w = plan.frame_level(i)
     if k + 1 >= plan.n_keyframes or w == 0.0:
         return refs(k)
-    return colour.blend_references(refs(k), refs(k + 1), w)
+    return colour.CrossFade(refs(k), refs(k + 1), w)
 
 
 def _sample(values: np.ndarray, kwin: Window, xs: np.ndarray, ys: np.ndarray, ref, palette: str):

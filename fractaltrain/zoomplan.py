@@ -3,10 +3,11 @@
 Everything here is a pure function of the plan and an index, so any frame or
 range of frames can be rendered alone, in any order, on any machine.
 
-Geometry.  All windows are scalings of the outer view about the target point
-``t``: ``window(z) = t + (outer - t) / z``.  Every window therefore contains the
-target, windows at larger zoom nest inside those at smaller zoom, and the
-window's centre slides onto the target within the first few doublings.  Zoom
+Geometry.  All windows are centred on the target point ``t`` (concentric, as in
+the paper's videos): ``window(z)`` has ``1/z`` of the outer view's extent, where
+the outer view is the config's view (widened to the video's aspect).  Every
+window therefore contains the target and windows at larger zoom nest inside
+those at smaller zoom.  Zoom
 ``z`` grows exponentially with the frame index (constant zoom speed):
 ``z_i = 10 ** (depth · i / (frames - 1))``.  Keyframe ``k`` is ``window(f ** k)``
 for the keyframe factor ``f``, from ``k = 0`` (the outer view) to the first
@@ -67,9 +68,9 @@ class ZoomPlan:
         return 10.0 ** (self.depth * i / (self.frames - 1))
 
     def window_at(self, z: float) -> Window:
+        """The window at zoom ``z``: centred on the target, ``1/z`` of the outer view's extent."""
         tx, ty = self.target
-        o = self.outer
-        return Window(tx + (o.x0 - tx) / z, tx + (o.x1 - tx) / z, ty + (o.y0 - ty) / z, ty + (o.y1 - ty) / z)
+        return Window.around(tx, ty, 0.5 * self.outer.width / z, 0.5 * self.outer.height / z)
 
     def frame_window(self, i: int) -> Window:
         return self.window_at(self.zoom(i))
