@@ -54,16 +54,20 @@ def parse_shard(text: Optional[str]):
 
     if text is None:
         return Shard()
-    if text == "slurm":
+    if text == "slurm" or text.startswith("slurm/"):
         import os
 
         try:
             k = int(os.environ["SLURM_ARRAY_TASK_ID"])
-            n = int(os.environ["SLURM_ARRAY_TASK_COUNT"])
-            lo = int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0"))
+            if text == "slurm":
+                n = int(os.environ["SLURM_ARRAY_TASK_COUNT"])
+            else:
+                n = int(text.split("/", 1)[1])
         except (KeyError, ValueError):
-            raise UsageError("--shard slurm: SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT must be set") from None
-        k -= lo
+            raise UsageError(
+                "--shard slurm: SLURM_ARRAY_TASK_ID (and SLURM_ARRAY_TASK_COUNT unless slurm/N is given) must be "
+                "set; use --array=0-(N-1)"
+            ) from None
     else:
         try:
             ks, ns = text.split("/")
@@ -91,7 +95,10 @@ OUT_OPT = typer.Option(Path("out"), "--out", "-o", help="Output folder (tiles ar
 QUIET_OPT = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 THREADS_OPT = typer.Option(None, "--threads", help="Kernel threads (default: all cores).")
 SHARD_OPT = typer.Option(
-    None, "--shard", help="Compute only task K of N's tiles (K/N, 0-based) or read them from SLURM ('slurm')."
+    None,
+    "--shard",
+    help="Compute only task K of N's tiles (K/N, 0-based); 'slurm/N' takes K from SLURM_ARRAY_TASK_ID "
+    "(safe when a single task is resubmitted); 'slurm' also reads N from SLURM_ARRAY_TASK_COUNT.",
 )
 PALETTE_OPT = typer.Option("spectral", "--palette", help="spectral | rdylbu | puor | gray.")
 
@@ -292,6 +299,71 @@ def locate(
             from fractaltrain.store import atomic_write_bytes
 
             atomic_write_bytes(Path(save), (json.dumps(res.to_dict(), indent=2) + "\n").encode())
+
+    run_guarded(go)
+
+
+@app.command()
+def assemble(
+    outdir: Path = typer.Argument(..., help="Output folder that shards wrote into."),
+    name: Optional[str] = typer.Option(None, "--name", help="Only the job(s) with this config name."),
+    quiet: bool = QUIET_OPT,
+) -> None:
+    """Finish sharded jobs: check every tile is present, then write the PNG / MP4 and sidecars.
+
+    Never trains.  Missing tiles are listed with the shard that owns them; rerun those shards
+    (or the same render/zoom command without --shard) and assemble again.
+    """
+
+    def go():
+        from fractaltrain.config import config_from_dict
+        from fractaltrain.jobs import IncompleteError, read_manifests
+        from fractaltrain.landscape import Shard
+        from fractaltrain.render import render as do_render
+        from fractaltrain.zoom import zoom_from_manifest
+
+        jobs = [(p, m) for p, m in read_manifests(outdir) if name is None or m.name == name]
+        if not jobs:
+            raise UsageError(f"assemble: no job manifests in {outdir}/jobs" + (f" named {name!r}" if name else ""))
+        failed = 0
+        for path, m in jobs:
+            try:
+                if m.kind == "render":
+                    res = do_render(config_from_dict(m.config, name=m.name), outdir, quiet=quiet,
+                                    palette=m.options.get("palette", "spectral"), compute=False,
+                                    shard=Shard(0, m.shards))
+                    typer.echo(f"{m.name}: wrote {res.png}, {res.npz}, {res.json}")
+                else:
+                    res = zoom_from_manifest(outdir, m, quiet=quiet)
+                    typer.echo(f"{m.name}: wrote {res.mp4}, {res.poster}, {res.json}")
+            except IncompleteError as exc:
+                failed += 1
+                typer.echo(f"{m.name} ({path.name}): {exc}", err=True)
+        if failed:
+            raise typer.Exit(1)
+
+    run_guarded(go)
+
+
+@app.command()
+def status(outdir: Path = typer.Argument(..., help="Output folder of a render or zoom.")) -> None:
+    """Tiles done / missing per grid (keyframe) of every job in OUTDIR, and the time left."""
+
+    def go():
+        from fractaltrain.jobs import job_status, read_manifests
+
+        jobs = read_manifests(outdir)
+        if not jobs:
+            raise UsageError(f"status: no job manifests in {outdir}/jobs")
+        for path, m in jobs:
+            stats, eta = job_status(outdir, m)
+            tiles = sum(s.tiles for s in stats)
+            done = sum(s.done for s in stats)
+            typer.echo(f"{m.kind} {m.name} ({path.name}): {done}/{tiles} tiles, {tiles - done} missing, "
+                       f"{m.shards} shard(s)" + ("" if eta is None else f", about {eta / 60:.1f} min left"))
+            for k, s in enumerate(stats):
+                label = "grid" if m.kind == "render" else f"keyframe {k:3d}"
+                typer.echo(f"  {label}: {s.done}/{s.tiles} tiles ({s.pixels_done}/{s.pixels} px)")
 
     run_guarded(go)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from fractaltrain import colour
 from fractaltrain.config import Config
+from fractaltrain.jobs import Manifest, require_complete, write_manifest
 from fractaltrain.landscape import Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels
 from fractaltrain.outputs import readout_values, save_json, save_png, save_raw_npz, sidecar
 from fractaltrain.problem import build_problem
@@ -53,21 +54,30 @@ def render(
     quiet: bool = True,
     shard: Shard = Shard(),
     palette: str = "spectral",
+    compute: bool = True,
 ) -> RenderResult:
     """Compute (or resume) ``cfg``'s window and write NAME.png/.npz/.json into ``outdir``.
 
     With a shard other than 1/1 only that shard's tiles are computed and nothing
-    else is written; a later run without a shard assembles the outputs.
+    else is written; a later run without a shard assembles the outputs.  With
+    ``compute=False`` nothing is trained: missing tiles raise
+    :class:`~fractaltrain.jobs.IncompleteError` naming the shards that own them.
     """
     outdir = Path(outdir)
     problem = build_problem(cfg)
     grid = make_grid(problem, config_window(cfg), cfg.resolution[0], cfg.resolution[1], cfg.tile)
     store = TileStore(outdir / "tiles")
-    total, done = owned_pixels(store, [grid], shard)
+    store.register(grid)
+    write_manifest(outdir, Manifest("render", cfg.name, cfg.to_dict(), {"palette": palette}, [grid.key], shard.count))
     t0 = time.perf_counter()
-    with progress_bar(total, done, quiet, cfg.name) as bar:
-        prog = fill_grids(problem, store, [grid], shard, bar)
-    if shard.count > 1:
+    if compute:
+        total, done = owned_pixels(store, [grid], shard)
+        with progress_bar(total, done, quiet, cfg.name) as bar:
+            prog = fill_grids(problem, store, [grid], shard, bar)
+    else:
+        require_complete(store, [grid], shard.count)
+        prog = Progress()
+    if shard.count > 1 and compute:
         return RenderResult(grid, None, None, None, prog)
     raw = assemble(store, grid)
     xv, yv = grid_axes(cfg, grid)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ import numpy as np
 from fractaltrain import colour
 from fractaltrain.config import Config, ConfigError
 from fractaltrain.frames import compose_frame
+from fractaltrain.jobs import Manifest, require_complete, write_manifest
 from fractaltrain.landscape import Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels
 from fractaltrain.locate import LocateError, LocateResult, locate, locate_levels
 from fractaltrain.outputs import readout_values, save_json, save_png, save_raw_npz, sidecar
@@ -155,8 +156,10 @@ def find_target(problem: Problem, outer, opts: ZoomOptions, store: TileStore, qu
 
 def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = True, shard: Shard = Shard()) -> ZoomResult:
     """Compute (or resume) the keyframes of a zoom and encode its MP4 into ``outdir``."""
-    if opts.preview:
+    was_preview = opts.preview
+    if opts.preview:  # the manifest keeps the already-reduced settings
         cfg, opts = preview_settings(cfg, opts)
+        opts = replace(opts, preview=False)
     outdir = Path(outdir)
     t0 = time.perf_counter()
     problem = build_problem(cfg)
@@ -174,16 +177,18 @@ def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = Tr
     grids = keyframe_grids(problem, plan)
     t_locate = time.perf_counter() - t0
 
+    for g in grids:
+        store.register(g)
+    job_opts = {k: v for k, v in asdict(replace(opts, center=plan.target)).items() if k != "recolor"}
+    write_manifest(outdir, Manifest("zoom", cfg.name, cfg.to_dict(), job_opts, [g.key for g in grids], shard.count))
     if opts.recolor:
-        missing = sum(len(store.missing(g)) for g in grids)
-        if missing:
-            raise ConfigError(f"--recolor: {missing} keyframe tiles are not computed yet; run without --recolor first")
+        require_complete(store, grids, shard.count)
         prog = Progress()
     else:
         total, done = owned_pixels(store, grids, shard)
         with progress_bar(total, done, quiet, "keyframes") as bar:
             prog = fill_grids(problem, store, grids, shard, bar)
-    if shard.count > 1:
+    if shard.count > 1 and not opts.recolor:
         return ZoomResult(plan, None, None, None, prog)
     t_keys = time.perf_counter() - t0 - t_locate
 
@@ -209,7 +214,7 @@ def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = Tr
             target=target.to_dict(),
             max_depth=max_depth(plan, cfg),
             video={"fps": opts.fps, "codec": opts.codec, "crf": opts.crf, "frame_range": [a, b],
-                   "palette": opts.palette, "overlay": opts.overlay, "preview": opts.preview},
+                   "palette": opts.palette, "overlay": opts.overlay, "preview": was_preview},
             keyframe_grid_keys=[g.key for g in grids],
             timing={"seconds": time.perf_counter() - t0, "locate_seconds": t_locate, "keyframe_seconds": t_keys,
                     "frame_seconds": t_frames, "tiles_computed": prog.tiles_computed,
@@ -250,3 +255,17 @@ def encode(plan: ZoomPlan, cfg: Config, cache: KeyframeCache, opts: ZoomOptions,
 
                 frame = draw_overlay(frame, overlay_lines(cfg, plan, i))
             writer.write(frame)
+
+
+def zoom_from_manifest(outdir: str | Path, manifest, quiet: bool = True) -> ZoomResult:
+    """Finish a zoom recorded in a job manifest, without training (see :mod:`fractaltrain.jobs`)."""
+    from fractaltrain.config import config_from_dict
+
+    cfg = config_from_dict(manifest.config, name=manifest.name)
+    o = dict(manifest.options)
+    o["size"] = tuple(o["size"])
+    o["center"] = tuple(o["center"])
+    if o.get("frame_range") is not None:
+        o["frame_range"] = tuple(o["frame_range"])
+    opts = ZoomOptions(**o, recolor=True)
+    return zoom(cfg, outdir, opts, quiet=quiet, shard=Shard(0, manifest.shards))

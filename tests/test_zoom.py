@@ -143,7 +143,9 @@ def test_frame_range_and_recolor_match_full_video(tiny_zoom, tmp_path):
     gray = zoom(cfg, out, replace(opts, palette="gray", recolor=True))
     g, _ = read_video(gray.mp4)
     assert np.abs(g[..., 0].astype(int) - g[..., 2].astype(int)).max() < 12  # grey pixels
-    with pytest.raises(ConfigError, match="--recolor"):
+    from fractaltrain.jobs import IncompleteError
+
+    with pytest.raises(IncompleteError, match="missing"):
         zoom(cfg, tmp_path, replace(opts, recolor=True))
 
 
