@@ -571,8 +571,8 @@ def _natural_key(path: Path) -> list:
 def find_npz_files(paths) -> list[Path]:
     """Expand files and folders into a list of ``.npz`` files.
 
-    A file is taken as given; a folder contributes every ``*.npz`` below it,
-    sorted by relative path with numbers compared as numbers (a zoom output
+    A file is taken as given; a folder contributes every ``*.npz`` below it
+    (except the tile store's raw tiles under ``tiles/``), sorted by relative path with numbers compared as numbers (a zoom output
     folder holds one file per keyframe, and their order is the zoom order).
     """
     if isinstance(paths, (str, os.PathLike)):
@@ -580,7 +580,10 @@ def find_npz_files(paths) -> list[Path]:
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            inside = sorted(path.rglob("*.npz"), key=lambda p: _natural_key(p.relative_to(path)))
+            inside = sorted(
+                (p for p in path.rglob("*.npz") if "tiles" not in p.relative_to(path).parts),
+                key=lambda p: _natural_key(p.relative_to(path)),
+            )
             found.extend(inside)
         elif path.is_file():
             found.append(path)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fractaltrain.dimension import boundary_mask
 from fractaltrain.kernel import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, make_grid
 from fractaltrain.problem import Problem
@@ -52,12 +53,6 @@ class LocateResult:
             "seed": self.seed,
             "windows": [w.as_list() for w in self.windows],
         }
-
-
-def boundary_mask(values: np.ndarray) -> np.ndarray:
-    """True where the 2×2 neighbourhood's values change sign (max · min < 0)."""
-    quad = np.stack([values[1:, 1:], values[:-1, 1:], values[1:, :-1], values[:-1, :-1]])
-    return quad.max(axis=0) * quad.min(axis=0) < 0
 
 
 def pick_boundary(mask: np.ndarray, rng: np.random.Generator | None) -> tuple[int, int] | None:
