@@ -174,7 +174,7 @@ def parse_range(text: Optional[str], frames: int) -> Optional[tuple[int, int]]:
 
 
 def zoom_options(*, frames, fps, size, depth, center, factor, palette, crf, codec, frame_range, overlay, recolor,
-                 preview, seed):
+                 preview, seed, video=True):
     from fractaltrain.config import parse_resolution
     from fractaltrain.video import ALLOWED_CODECS
     from fractaltrain.zoom import ZoomOptions
@@ -199,7 +199,7 @@ def zoom_options(*, frames, fps, size, depth, center, factor, palette, crf, code
     return ZoomOptions(
         frames=frames, fps=fps, size=(w, h), depth=depth, center=parse_pair(center, "--center"), factor=factor,
         palette=check_palette(palette), crf=crf, codec=codec, frame_range=parse_range(frame_range, frames),
-        overlay=overlay, recolor=recolor, preview=preview, seed=seed,
+        overlay=overlay, recolor=recolor, preview=preview, seed=seed, video=video,
     )
 
 
@@ -221,6 +221,7 @@ def zoom(
     overlay: bool = typer.Option(False, "--overlay", help="Show the window's x/y ranges and zoom depth."),
     recolor: bool = typer.Option(False, "--recolor", help="Re-encode from stored raw values only (never train)."),
     preview: bool = typer.Option(False, "--preview", help="Quick look: 320 px wide, at most 60 steps."),
+    keyframes_only: bool = typer.Option(False, "--keyframes-only", help="Keyframes, poster and sidecar; no MP4."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
     quiet: bool = QUIET_OPT,
     threads: Optional[int] = THREADS_OPT,
@@ -239,7 +240,7 @@ def zoom(
         cfg = with_overrides(load_config(config), steps=steps)
         opts = zoom_options(frames=frames, fps=fps, size=size, depth=depth, center=center, factor=keyframe_factor,
                             palette=palette, crf=crf, codec=codec, frame_range=frame_range, overlay=overlay,
-                            recolor=recolor, preview=preview, seed=seed)
+                            recolor=recolor, preview=preview, seed=seed, video=not keyframes_only)
         sh = parse_shard(shard)
         set_threads(threads)
         res = do_zoom(cfg, out, opts, quiet=quiet, shard=sh)
@@ -249,7 +250,7 @@ def zoom(
                        f"{res.progress.tiles_reused} already done")
         else:
             typer.echo(f"target x={tx!r} y={ty!r}, {res.plan.depth:g} decades, {res.plan.n_keyframes} keyframes")
-            typer.echo(f"wrote {res.mp4}, {res.poster}, {res.json}")
+            typer.echo(f"wrote {res.mp4 or 'no video'}, {res.poster}, {res.json}")
 
     run_guarded(go)
 

@@ -54,6 +54,7 @@ class ZoomOptions:
     recolor: bool = False
     preview: bool = False
     seed: int = 0
+    video: bool = True  # False: keyframes, poster and sidecar only
 
 
 @dataclass(frozen=True)
@@ -199,9 +200,10 @@ def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = Tr
     save_png(poster, colour.to_image(cache.values(deepest), palette=opts.palette))
     a, b = opts.frame_range or (0, opts.frames)
     suffix = "" if (a, b) == (0, opts.frames) else f"_frames_{a}-{b}"
-    mp4 = outdir / f"{cfg.name}{suffix}.mp4"
+    mp4 = outdir / f"{cfg.name}{suffix}.mp4" if opts.video else None
     t1 = time.perf_counter()
-    encode(plan, cfg, cache, opts, mp4, range(a, b), quiet)
+    if mp4 is not None:
+        encode(plan, cfg, cache, opts, mp4, range(a, b), quiet)
     t_frames = time.perf_counter() - t1
     js = outdir / f"{cfg.name}{suffix}.json"
     save_json(
