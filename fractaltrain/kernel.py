@@ -22,7 +22,25 @@ are zeroed so it costs no NaN arithmetic, and its sums keep adding that constant
 step by step (not multiplied, so the bits equal a full run).  A block stops
 training when all its pixels are dead.
 
-Gradients are analytic; no fastmath (reassociation would change chaotic pixels).
+Depth-2 fast path.  Networks with one hidden layer (all the paper's
+conditions) go through ``_loss_grad2`` instead of the general ``_loss_grad``.
+It does the same floating-point operations in the same order, so its results
+are bitwise those of the general path (the tests compare the two), but lays the
+work out for the hardware: the data points are taken in chunks of ``CHUNK``; the
+two matrix products (forward ``X W0`` and gradient ``Xᵀ δ``) are emitted as
+LLVM IR on <LANES x double> vectors with register-blocked tiles of
+accumulators; tanh is evaluated by ``_tanh_vecs``, a restatement of ``tanh64``
+that interleaves several vectors and evaluates only the branch of tanh64 that
+all lanes of a vector take; and the common shapes (16-16-1, 8-8-1) are compiled
+with constant loop bounds.  See docs/performance.md.
+
+Threads.  Blocks are handed out one at a time from an atomic counter, so threads
+stay busy when blocks stop early; a block's result never depends on the thread.
+
+Gradients are analytic; no fastmath: no reassociation (it would change chaotic
+pixels) and no contraction into fused multiply-adds (every product and sum is
+rounded separately, as written).  The only fused multiply-add is the one
+``tanh64`` itself uses to get an exact division remainder.
 """
 
 from __future__ import annotations
@@ -31,7 +49,11 @@ import math
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
+from fractaltrain import tanh as _T
 from fractaltrain.tanh import tanh64
 
 LANES = 8  # pixels trained in lock-step; 8 float64 = one AVX-512 register
@@ -43,6 +65,209 @@ OUT_MEASURE, OUT_FINAL, OUT_PROBE, OUT_STEPS = 0, 1, 2, 3
 N_OUT = 4
 
 _jit = dict(nogil=True, error_model="numpy", cache=True)
+
+
+# --------------------------------------------------------------------------- lane-vector matrix products
+#
+# The two products that carry almost all the flops of a depth-2 network, for a
+# chunk of data points and all LANES pixels at once:
+#   forward   Z[c, j, :] = alpha * (0 + X[c, 0] W[0, j, :] + X[c, 1] W[1, j, :] + ...)
+#   gradient  G[k, j, :] += X[c, k] D[c, j, :]        for c = 0, 1, ... in order
+# They are emitted directly as LLVM IR on <LANES x double> vectors, register
+# blocked (a tile of accumulators stays in registers while the shared operand
+# is broadcast once per tile row), with a separate multiply and add per term
+# (no FMA).  Every sum runs in the same order as the plain loops of the general
+# path, so the results are bitwise the same; blocking only changes which
+# independent sums are computed side by side.
+
+_f64 = ir.DoubleType()
+_vec = ir.VectorType(_f64, LANES)
+_i64 = ir.IntType(64)
+_i32 = ir.IntType(32)
+_ZEROS_I32 = ir.Constant(ir.VectorType(_i32, LANES), [0] * LANES)
+
+FWD_TILE = (4, 4)  # forward accumulators: data points x hidden units
+GRAD_TILE = (4, 4)  # gradient accumulators: inputs x hidden units
+
+
+def _c(v):
+    return ir.Constant(_i64, v)
+
+
+def _loop(builder, start, stop, step, inits, body):
+    """Emit ``for (i = start; i < stop; i += step) vals = body(i, vals)``; return the final vals."""
+    pre = builder.basic_block
+    cond = builder.append_basic_block("vl.cond")
+    bodyb = builder.append_basic_block("vl.body")
+    end = builder.append_basic_block("vl.end")
+    builder.branch(cond)
+    builder.position_at_end(cond)
+    idx = builder.phi(_i64)
+    phis = [builder.phi(v.type) for v in inits]
+    builder.cbranch(builder.icmp_signed("<", idx, stop), bodyb, end)
+    builder.position_at_end(bodyb)
+    new = body(idx, phis)
+    nxt = builder.add(idx, step)
+    last = builder.basic_block
+    builder.branch(cond)
+    idx.add_incoming(start, pre)
+    idx.add_incoming(nxt, last)
+    for p, v0, v1 in zip(phis, inits, new):
+        p.add_incoming(v0, pre)
+        p.add_incoming(v1, last)
+    builder.position_at_end(end)
+    return phis
+
+
+def _vptr(builder, base, idx):
+    return builder.bitcast(builder.gep(base, [idx]), _vec.as_pointer())
+
+
+def _vload(builder, base, idx):
+    return builder.load(_vptr(builder, base, idx), align=8)
+
+
+def _vstore(builder, base, idx, val):
+    builder.store(val, _vptr(builder, base, idx), align=8)
+
+
+def _splat(builder, s):
+    v = builder.insert_element(ir.Constant(_vec, ir.Undefined), s, _c(0))
+    return builder.shuffle_vector(v, ir.Constant(_vec, ir.Undefined), _ZEROS_I32)
+
+
+def _tiles(builder, na, nb_, tile_a, tile_b, tile):
+    """Cover [0, na) x [0, nb_) by calls ``tile(a0, b0, A, B)``: full tiles, then width-1 remainders."""
+    nbf = builder.mul(builder.sdiv(nb_, _c(tile_b)), _c(tile_b))
+    naf = builder.mul(builder.sdiv(na, _c(tile_a)), _c(tile_a))
+
+    def over_a(b0, B):
+        def full(a0, _):
+            tile(a0, b0, tile_a, B)
+            return []
+
+        def rest(a0, _):
+            tile(a0, b0, 1, B)
+            return []
+
+        _loop(builder, _c(0), naf, _c(tile_a), [], full)
+        _loop(builder, naf, na, _c(1), [], rest)
+
+    def full_b(b0, _):
+        over_a(b0, tile_b)
+        return []
+
+    def rest_b(b0, _):
+        over_a(b0, 1)
+        return []
+
+    _loop(builder, _c(0), nbf, _c(tile_b), [], full_b)
+    _loop(builder, nbf, nb_, _c(1), [], rest_b)
+
+
+def _data(context, builder, ty, val):
+    return context.make_array(ty)(context, builder, val).data
+
+
+def _check_args(arrays, ints, floats):
+    for a in arrays:
+        if not (isinstance(a, types.Array) and a.dtype == types.float64 and a.layout == "C"):
+            raise TypeError("expected C-contiguous float64 arrays")
+    for i in ints:
+        if not isinstance(i, types.Integer):
+            raise TypeError("expected integers")
+    for f in floats:
+        if f != types.float64:
+            raise TypeError("expected float64")
+
+
+@intrinsic
+def _forward_mm(typingctx, X, r0, nrows, nin, W, nh, alpha, Z):
+    """``Z[c, j, :] = alpha * Σ_k X[r0 + c, k] W[k, j, :]`` for ``c < nrows`` (k in order, from 0.0).
+
+    ``X`` is (points, nin); ``W`` is (nin, nh, LANES) and ``Z`` (nrows, nh, LANES), flat.
+    """
+    _check_args((X, W, Z), (r0, nrows, nin, nh), (alpha,))
+    sig = types.void(X, types.int64, types.int64, types.int64, W, types.int64, alpha, Z)
+
+    def codegen(context, builder, sig, args):
+        X_, r0_, nrows_, nin_, W_, nh_, alpha_, Z_ = args
+        xp = _data(context, builder, sig.args[0], X_)
+        wp = _data(context, builder, sig.args[4], W_)
+        zp = _data(context, builder, sig.args[7], Z_)
+        av = _splat(builder, alpha_)
+        zero = ir.Constant(_vec, [0.0] * LANES)
+        L = _c(LANES)
+
+        def tile(a0, b0, A, B):  # points a0.., hidden units b0..
+            xrow = [builder.mul(builder.add(r0_, builder.add(a0, _c(a))), nin_) for a in range(A)]
+
+            def body(k, acc):
+                wrow = builder.mul(k, nh_)
+                w = [_vload(builder, wp, builder.mul(builder.add(wrow, builder.add(b0, _c(b))), L)) for b in range(B)]
+                new = []
+                for a in range(A):
+                    x = _splat(builder, builder.load(builder.gep(xp, [builder.add(xrow[a], k)]), align=8))
+                    for b in range(B):
+                        new.append(builder.fadd(acc[a * B + b], builder.fmul(x, w[b])))
+                return new
+
+            acc = _loop(builder, _c(0), nin_, _c(1), [zero] * (A * B), body)
+            for a in range(A):
+                zrow = builder.mul(builder.add(a0, _c(a)), nh_)
+                for b in range(B):
+                    idx = builder.mul(builder.add(zrow, builder.add(b0, _c(b))), L)
+                    _vstore(builder, zp, idx, builder.fmul(acc[a * B + b], av))
+
+        _tiles(builder, nrows_, nh_, FWD_TILE[0], FWD_TILE[1], tile)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _grad_mm(typingctx, X, r0, nrows, nin, D, nh, G):
+    """``G[k, j, :] += X[r0 + c, k] D[c, j, :]`` for ``c = 0 .. nrows-1`` in order.
+
+    ``X`` is (points, nin); ``D`` is (nrows, nh, LANES) and ``G`` (nin, nh, LANES), flat.
+    """
+    _check_args((X, D, G), (r0, nrows, nin, nh), ())
+    sig = types.void(X, types.int64, types.int64, types.int64, D, types.int64, G)
+
+    def codegen(context, builder, sig, args):
+        X_, r0_, nrows_, nin_, D_, nh_, G_ = args
+        xp = _data(context, builder, sig.args[0], X_)
+        dp = _data(context, builder, sig.args[4], D_)
+        gp = _data(context, builder, sig.args[6], G_)
+        L = _c(LANES)
+
+        def tile(a0, b0, A, B):  # inputs a0.., hidden units b0..
+            gidx = [
+                builder.mul(builder.add(builder.mul(builder.add(a0, _c(a)), nh_), builder.add(b0, _c(b))), L)
+                for a in range(A)
+                for b in range(B)
+            ]
+            init = [_vload(builder, gp, g) for g in gidx]
+
+            def body(c, acc):
+                drow = builder.mul(c, nh_)
+                d = [_vload(builder, dp, builder.mul(builder.add(drow, builder.add(b0, _c(b))), L)) for b in range(B)]
+                xrow = builder.mul(builder.add(r0_, c), nin_)
+                new = []
+                for a in range(A):
+                    x = _splat(builder, builder.load(builder.gep(xp, [builder.add(xrow, builder.add(a0, _c(a)))]), align=8))
+                    for b in range(B):
+                        new.append(builder.fadd(acc[a * B + b], builder.fmul(x, d[b])))
+                return new
+
+            acc = _loop(builder, _c(0), nrows_, _c(1), init, body)
+            for g, v in zip(gidx, acc):
+                _vstore(builder, gp, g, v)
+
+        _tiles(builder, nin_, nh_, GRAD_TILE[0], GRAD_TILE[1], tile)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @nb.njit(**_jit)
@@ -187,8 +412,386 @@ def _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, act
             _backward(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
 
 
+@intrinsic
+def _output_mm(typingctx, A, D, W1, G1, Y, r0, nrows, nh, m, alpha0, alpha1, loss, R, do_loss, do_grad):
+    """Output layer of a depth-2 network for a chunk, and its backward pass.
+
+    ``A``, ``D``: σ and σ' of the chunk's hidden units, (nrows, nh, LANES).
+    ``W1``, ``G1``: (nh, m, LANES).  ``R``: scratch, at least (nrows, m, LANES).
+    Adds Σ_c Σ_o r² to ``loss`` (if ``do_loss``, rows then outputs in order); if
+    ``do_grad``, adds the chunk to ``G1`` (rows in order) and overwrites ``D`` with
+    ``((0 + Σ_o δ_o W1[j, o]) · σ') · alpha0``, δ = r · alpha1, as ``_backward``.
+    """
+    _check_args((A, D, W1, G1, Y, loss, R), (r0, nrows, nh, m), (alpha0, alpha1))
+    sig = types.void(A, D, W1, G1, Y, types.int64, types.int64, types.int64, types.int64, alpha0, alpha1,
+                     loss, R, types.boolean, types.boolean)
+
+    def codegen(context, builder, sig, args):
+        A_, D_, W1_, G1_, Y_, r0_, nrows_, nh_, m_, a0_, a1_, loss_, R_, do_loss_, do_grad_ = args
+        ap, dp, wp, gp, yp, lp, rp = (
+            _data(context, builder, sig.args[i], v) for i, v in ((0, A_), (1, D_), (2, W1_), (3, G1_), (4, Y_), (11, loss_), (12, R_))
+        )
+        L = _c(LANES)
+        zero = ir.Constant(_vec, [0.0] * LANES)
+        av0 = _splat(builder, a0_)
+        av1 = _splat(builder, a1_)
+
+        def vidx(*terms):  # ((t0 * n1 + t1) * n2 + t2 ...) * LANES for pairs (index, extent)
+            idx = terms[0]
+            for i, n in zip(terms[1::2], terms[2::2]):
+                idx = builder.add(builder.mul(idx, n), i)
+            return builder.mul(idx, L)
+
+        # pass 1: residuals r = alpha1 * (0 + Σ_j a_j W1[j, o]) - y, loss, δ = r * alpha1 into R
+        def rows(c, lacc):
+            def outs(o, lacc2):
+                def dot(j, acc):
+                    a = _vload(builder, ap, vidx(c, j, nh_))
+                    w = _vload(builder, wp, vidx(j, o, m_))
+                    return [builder.fadd(acc[0], builder.fmul(a, w))]
+
+                (s,) = _loop(builder, _c(0), nh_, _c(1), [zero], dot)
+                y = builder.load(builder.gep(yp, [builder.add(builder.mul(builder.add(r0_, c), m_), o)]), align=8)
+                r = builder.fsub(builder.fmul(s, av1), _splat(builder, y))
+                _vstore(builder, rp, vidx(c, o, m_), builder.fmul(r, av1))
+                lnew = builder.fadd(lacc2[0], builder.fmul(r, r))
+                return [builder.select(do_loss_, lnew, lacc2[0])]
+
+            return _loop(builder, _c(0), m_, _c(1), lacc, outs)
+
+        l0 = _vload(builder, lp, _c(0))
+        (lsum,) = _loop(builder, _c(0), nrows_, _c(1), [l0], rows)
+        _vstore(builder, lp, _c(0), lsum)
+
+        with builder.if_then(do_grad_):
+            # pass 2: G1[j, o] += a_j δ_o, rows in order, accumulated in registers
+            def g_j(j, _):
+                def g_o(o, _):
+                    gi = vidx(j, o, m_)
+
+                    def g_c(c, acc):
+                        a = _vload(builder, ap, vidx(c, j, nh_))
+                        d = _vload(builder, rp, vidx(c, o, m_))
+                        return [builder.fadd(acc[0], builder.fmul(a, d))]
+
+                    (g,) = _loop(builder, _c(0), nrows_, _c(1), [_vload(builder, gp, gi)], g_c)
+                    _vstore(builder, gp, gi, g)
+                    return []
+
+                _loop(builder, _c(0), m_, _c(1), [], g_o)
+                return []
+
+            _loop(builder, _c(0), nh_, _c(1), [], g_j)
+
+            # pass 3: D[c, j] = ((0 + Σ_o δ_o W1[j, o]) · D[c, j]) · alpha0
+            def d_c(c, _):
+                def d_j(j, _):
+                    def d_o(o, acc):
+                        d = _vload(builder, rp, vidx(c, o, m_))
+                        w = _vload(builder, wp, vidx(j, o, m_))
+                        return [builder.fadd(acc[0], builder.fmul(d, w))]
+
+                    (s,) = _loop(builder, _c(0), m_, _c(1), [zero], d_o)
+                    di = vidx(c, j, nh_)
+                    _vstore(builder, dp, di, builder.fmul(builder.fmul(s, _vload(builder, dp, di)), av0))
+                    return []
+
+                _loop(builder, _c(0), nh_, _c(1), [], d_j)
+                return []
+
+            _loop(builder, _c(0), nrows_, _c(1), [], d_c)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+# --------------------------------------------------------------------------- tanh on vectors
+#
+# ``tanh64`` (fractaltrain/tanh.py) restated on <LANES x double> vectors: the
+# same operations in the same order, so bit for bit the same results (the tests
+# check it).  Two things make it faster than a loop over tanh64:
+# * tanh64 is a long chain of dependent operations, so a loop over it keeps the
+#   core waiting on latencies; here TANH_GROUP vectors are emitted side by side,
+#   one operation at a time, and the independent chains fill the pipelines.
+# * tanh64 evaluates both of its branches (|x| < 0.55: rational function;
+#   otherwise via exp(-2|x|)) and selects.  Vectors whose lanes all take the same
+#   branch are collected and evaluated with that branch only; the result of
+#   each lane is the same, since the discarded branch never reaches it.
+# If tanh64 changes, change this too.
+
+TANH_GROUP = 6
+_FULL, _SMALL, _BIG = 0, 1, 2
+
+
+def _vconst(v):
+    return ir.Constant(_vec, [float(v)] * LANES)
+
+
+def _vintrinsic(builder, name, nargs):
+    fname = f"llvm.{name}.v{LANES}f64"
+    try:
+        return builder.module.get_global(fname)
+    except KeyError:
+        return ir.Function(builder.module, ir.FunctionType(_vec, [_vec] * nargs), name=fname)
+
+
+def _is_small(builder, a):
+    """tanh64's branch condition ``not (a >= _SWITCH)`` (true for NaN)."""
+    return builder.not_(builder.fcmp_ordered(">=", a, _vconst(_T._SWITCH)))
+
+
+def _tanh_vecs(builder, xs, fma, mode=_FULL):
+    """``tanh64`` of every vector in ``xs``, emitted operation by operation across ``xs``.
+
+    ``mode`` _SMALL or _BIG: every lane is known to take that branch of tanh64,
+    so only that branch is evaluated (same result for those lanes).
+    """
+    b, k_ = builder, _vconst
+    fabs = _vintrinsic(b, "fabs", 1)
+    copysign = _vintrinsic(b, "copysign", 2)
+    fmaf = _vintrinsic(b, "fma", 3)
+    ivec = ir.VectorType(_i64, LANES)
+
+    def each(f, *cols):
+        return [f(*args) for args in zip(*cols)]
+
+    def horner(z, coefs, lead):  # lead + z*(c0 + z*(c1 + ... z*cn))
+        acc = each(lambda zz: b.fmul(zz, k_(coefs[-1])), z)
+        for c in reversed(coefs[:-1]):
+            acc = each(lambda s, zz, c=c: b.fmul(zz, b.fadd(k_(c), s)), acc, z)
+        return each(lambda s: b.fadd(k_(lead), s), acc)
+
+    a = each(lambda x: b.call(fabs, [x]), xs)
+    if mode != _BIG:
+        z = each(lambda u: b.fmul(u, u), a)
+        n_small = each(lambda u, zz, h: b.fmul(b.fmul(u, zz), h), a, z, horner(z, [_T._P1, _T._P2], 1.0))
+        d_small = horner(z, [_T._Q1, _T._Q2, _T._Q3], 3.0)
+    if mode == _SMALL:
+        q = each(lambda ns, ds: b.fdiv(ns, ds), n_small, d_small)
+        hi = each(lambda u, qq: b.fsub(u, qq), a, q)
+        lo = each(lambda u, h, qq: b.fsub(b.fsub(u, h), qq), a, hi, q)
+        return each(lambda h, l, x: b.call(copysign, [b.fadd(h, b.fsub(l, k_(0.0))), x]), hi, lo, xs)
+    y = each(lambda u: b.fmul(k_(-2.0), b.select(b.fcmp_ordered("<", u, k_(_T._CLAMP)), u, k_(_T._CLAMP))), a)
+    k = each(lambda v: b.fsub(b.fadd(b.fmul(v, k_(_T._INV_LN2)), k_(_T._ROUND)), k_(_T._ROUND)), y)
+    r = each(lambda v, kk: b.fsub(b.fsub(v, b.fmul(kk, k_(_T._LN2_HI))), b.fmul(kk, k_(_T._LN2_LO))), y, k)
+    E = [_T._E0, _T._E1, _T._E2, _T._E3, _T._E4, _T._E5, _T._E6, _T._E7, _T._E8, _T._E9]
+    s = horner(r, E[1:], E[0])
+    p = each(lambda rr, ss: b.fadd(rr, b.fmul(b.fmul(rr, rr), ss)), r, s)
+    exp_r = each(lambda pp: b.fadd(k_(1.0), pp), p)
+    c1023, c52 = ir.Constant(ivec, [1023] * LANES), ir.Constant(ivec, [52] * LANES)
+    scale = each(lambda kk: b.bitcast(b.shl(b.add(b.fptosi(kk, ivec), c1023), c52), _vec), k)
+    e = each(lambda er, sc: b.fmul(er, sc), exp_r, scale)
+    e_lo = each(lambda er, pp, sc: b.fmul(b.fadd(b.fsub(k_(1.0), er), pp), sc), exp_r, p, scale)
+    d_big = each(lambda ee: b.fadd(k_(1.0), ee), e)
+    d_lo = each(lambda db, ee: b.fadd(b.fsub(k_(1.0), db), ee), d_big, e)
+    two_e = each(lambda ee: b.fmul(k_(2.0), ee), e)
+    if mode == _BIG:
+        big_a = [k_(1.0)] * len(xs)
+        q = each(lambda te, db: b.fdiv(te, db), two_e, d_big)
+    else:
+        small = each(lambda u: _is_small(b, u), a)
+        big_a = each(lambda sm, u: b.select(sm, u, k_(1.0)), small, a)
+        q = each(lambda sm, ns, te, ds, db: b.fdiv(b.select(sm, ns, te), b.select(sm, ds, db)), small, n_small, two_e, d_small, d_big)
+    if fma:  # _div_rem: the exact remainder 2e - q d_big
+        rem = each(lambda qq, db, te: b.call(fmaf, [b.fneg(qq), db, te]), q, d_big, two_e)
+    else:
+        split = k_(134217729.0)
+
+        def halves(v):
+            t = b.fmul(split, v)
+            hi = b.fsub(t, b.fsub(t, v))
+            return hi, b.fsub(v, hi)
+
+        def dekker(qq, db, te):
+            (qh, ql), (dh, dl) = halves(qq), halves(db)
+            ph = b.fmul(qq, db)
+            pl = b.fadd(b.fadd(b.fadd(b.fsub(b.fmul(qh, dh), ph), b.fmul(qh, dl)), b.fmul(ql, dh)), b.fmul(ql, dl))
+            return b.fsub(b.fsub(te, ph), pl)
+
+        rem = each(dekker, q, d_big, two_e)
+    corr = each(
+        lambda rm, el, qq, dl: b.fmul(
+            b.fsub(b.fadd(rm, b.fmul(k_(2.0), el)), b.fmul(qq, b.fadd(dl, el))), b.fsub(k_(1.0), b.fmul(k_(0.5), qq))
+        ),
+        rem, e_lo, q, d_lo,
+    )
+    if mode == _FULL:
+        corr = each(lambda sm, cr: b.select(sm, k_(0.0), cr), small, corr)
+    hi = each(lambda ba, qq: b.fsub(ba, qq), big_a, q)
+    lo = each(lambda ba, h, qq: b.fsub(b.fsub(ba, h), qq), big_a, hi, q)
+    return each(lambda h, l, cr, x: b.call(copysign, [b.fadd(h, b.fsub(l, cr)), x]), hi, lo, corr, xs)
+
+
+def _has_fma(context):
+    return "+fma" in getattr(context.codegen(), "_tm_features", "").split(",")
+
+
+@intrinsic
+def _activate_tanh(typingctx, Z, A, D, n, lists):
+    """``A = tanh64(Z)``, ``D = 1 - A²`` for the first ``n`` entries (a multiple of LANES).
+
+    ``lists``: int64 scratch of at least ``3 n / LANES`` entries.  ``A`` may be ``Z``.
+    """
+    _check_args((Z, A, D), (n,), ())
+    if not (isinstance(lists, types.Array) and lists.dtype == types.int64 and lists.layout == "C"):
+        raise TypeError("lists: expected a C-contiguous int64 array")
+    sig = types.void(Z, A, D, types.int64, lists)
+
+    def codegen(context, builder, sig, args):
+        zp, ap, dp = (_data(context, builder, sig.args[i], args[i]) for i in range(3))
+        lp = _data(context, builder, sig.args[4], args[4])
+        nv = builder.sdiv(args[3], _c(LANES))
+        fma = _has_fma(context)
+        i8 = ir.IntType(8)
+        starts = [_c(0), nv, builder.mul(nv, _c(2))]  # lists of _FULL, _SMALL, _BIG vectors
+
+        # pass 1: sort the vector indices by the branch all their lanes take
+        def classify(v, cnt):
+            a = builder.call(_vintrinsic(builder, "fabs", 1), [_vload(builder, zp, builder.mul(v, _c(LANES)))])
+            bits = builder.bitcast(_is_small(builder, a), i8)
+            is_small = builder.icmp_unsigned("==", bits, ir.Constant(i8, (1 << LANES) - 1))
+            is_big = builder.icmp_unsigned("==", bits, ir.Constant(i8, 0))
+            is_full = builder.not_(builder.or_(is_small, is_big))
+            new = []
+            for st, c, flag in zip(starts, cnt, (is_full, is_small, is_big)):
+                builder.store(v, builder.gep(lp, [builder.add(st, c)]), align=8)
+                new.append(builder.add(c, builder.zext(flag, _i64)))
+            return new
+
+        counts = _loop(builder, _c(0), nv, _c(1), [_c(0)] * 3, classify)
+
+        # pass 2: each list in groups of TANH_GROUP vectors, then the rest one by one
+        def group(st, j, g, mode):
+            idx = [builder.mul(builder.load(builder.gep(lp, [builder.add(st, builder.add(j, _c(i)))]), align=8), _c(LANES))
+                   for i in range(g)]
+            ts = _tanh_vecs(builder, [_vload(builder, zp, i) for i in idx], fma, mode)
+            for i, t in zip(idx, ts):
+                _vstore(builder, ap, i, t)
+                _vstore(builder, dp, i, builder.fsub(_vconst(1.0), builder.fmul(t, t)))
+            return []
+
+        for mode, st, cnt in zip((_FULL, _SMALL, _BIG), starts, counts):
+            nfull = builder.mul(builder.sdiv(cnt, _c(TANH_GROUP)), _c(TANH_GROUP))
+            _loop(builder, _c(0), nfull, _c(TANH_GROUP), [], lambda j, _, st=st, mode=mode: group(st, j, TANH_GROUP, mode))
+            _loop(builder, nfull, cnt, _c(1), [], lambda j, _, st=st, mode=mode: group(st, j, 1, mode))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+# --------------------------------------------------------------------------- depth-2 fast path
+#
+# Same operations in the same order as the general path above, reorganised:
+# the data points are processed in chunks of CHUNK, each chunk in four passes
+# over all LANES pixels (forward product, activation, output layer and its
+# backward pass, gradient product), so that the two products can be register
+# blocked over several points and the activation loop is long and contiguous.
+
+CHUNK = 16  # data points per chunk
+
+
 @nb.njit(**_jit)
-def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, out):
+def _output_chunk(A, D, W1, G1, Y, r0, nrows, nh, m, alpha0, alpha1, loss, delta, s, do_loss, do_grad):
+    """Output layer of a depth-2 network for one chunk, and its backward pass.
+
+    On entry ``A``, ``D`` hold σ and σ' of the chunk's hidden units, (nrows, nh,
+    LANES) flat.  Adds the squared residuals to ``loss`` (if ``do_loss``); if
+    ``do_grad``, adds the chunk to ``G1`` point by point and overwrites ``D`` with
+    dL/d(pre-activation), including the ``alpha0`` factor, as the general path's
+    ``_backward`` does.
+    """
+    L = LANES
+    for c in range(nrows):
+        ab = c * nh * L
+        for o in range(m):
+            for p in range(L):
+                s[p] = 0.0
+            for j in range(nh):
+                wb = (j * m + o) * L
+                for p in range(L):
+                    s[p] += A[ab + j * L + p] * W1[wb + p]
+            y = Y[r0 + c, o]
+            for p in range(L):
+                r = s[p] * alpha1 - y
+                if do_loss:
+                    loss[p] += r * r
+                delta[o * L + p] = r * alpha1
+        if do_grad:
+            for j in range(nh):
+                for o in range(m):
+                    gb = (j * m + o) * L
+                    for p in range(L):
+                        G1[gb + p] += A[ab + j * L + p] * delta[o * L + p]
+            for j in range(nh):
+                for p in range(L):
+                    s[p] = 0.0
+                for o in range(m):
+                    wb = (j * m + o) * L
+                    for p in range(L):
+                        s[p] += delta[o * L + p] * W1[wb + p]
+                for p in range(L):
+                    D[ab + j * L + p] = (s[p] * D[ab + j * L + p]) * alpha0
+
+
+@nb.njit(inline="always", **_jit)
+def _chunks2_body(X, Y, n, W0, W1, G0, G1, nin, nh, m, chunk, alpha0, alpha1, nonlin, loss, do_loss, do_grad, Z, A, D, R, T):
+    for r0 in range(0, n, chunk):
+        nr = min(chunk, n - r0)
+        _forward_mm(X, r0, nr, nin, W0, nh, alpha0, Z)
+        if nonlin == 0:
+            _activate_tanh(Z, A, D, nr * nh * LANES, T)
+        else:
+            _activate(Z, A, D, nr * nh * LANES, nonlin)
+        _output_mm(A, D, W1, G1, Y, r0, nr, nh, m, alpha0, alpha1, loss, R, do_loss, do_grad)
+        if do_grad:
+            _grad_mm(X, r0, nr, nin, D, nh, G0)
+
+
+@nb.njit(**_jit)
+def _chunks2(X, Y, n, W0, W1, G0, G1, nin, nh, m, alpha0, alpha1, nonlin, loss, do_loss, do_grad, Z, A, D, R, T):
+    """Loss and/or gradient contributions of points 0..n-1 of (X, Y), chunk by chunk.
+
+    The common shapes get code compiled for their sizes (constant loop bounds).
+    """
+    if nin == 16 and nh == 16 and m == 1:
+        _chunks2_body(X, Y, n, W0, W1, G0, G1, 16, 16, 1, CHUNK, alpha0, alpha1, nonlin, loss, do_loss, do_grad, Z, A, D, R, T)
+    elif nin == 8 and nh == 8 and m == 1:
+        _chunks2_body(X, Y, n, W0, W1, G0, G1, 8, 8, 1, CHUNK, alpha0, alpha1, nonlin, loss, do_loss, do_grad, Z, A, D, R, T)
+    else:
+        _chunks2_body(X, Y, n, W0, W1, G0, G1, nin, nh, m, CHUNK, alpha0, alpha1, nonlin, loss, do_loss, do_grad, Z, A, D, R, T)
+
+
+@nb.njit(**_jit)
+def _loss_grad2(t, X, Y, W, G, loss, alphas, nonlin, batch_idx, Xb, Yb, Z, A, D, R, T):
+    """:func:`_loss_grad` for depth 2, same results; ``Xb``, ``Yb``, ``Z`` … are scratch."""
+    L = LANES
+    nin = X.shape[1]
+    m = Y.shape[1]
+    nh = (W.shape[0] // L) // (nin + m)
+    n0 = nin * nh * L
+    W0 = W[:n0]
+    W1 = W[n0:]
+    G0 = G[:n0]
+    G1 = G[n0:]
+    for q in range(G.shape[0]):
+        G[q] = 0.0
+    for p in range(L):
+        loss[p] = 0.0
+    full = batch_idx.shape[1] == 0
+    _chunks2(X, Y, X.shape[0], W0, W1, G0, G1, nin, nh, m, alphas[0], alphas[1], nonlin, loss, True, full, Z, A, D, R, T)
+    if not full:
+        nbt = batch_idx.shape[1]
+        for b in range(nbt):
+            i = batch_idx[t, b]
+            for k in range(nin):
+                Xb[b, k] = X[i, k]
+            for o in range(m):
+                Yb[b, o] = Y[i, o]
+        _chunks2(Xb, Yb, nbt, W0, W1, G0, G1, nin, nh, m, alphas[0], alphas[1], nonlin, loss, False, True, Z, A, D, R, T)
+
+
+@nb.njit(**_jit)
+def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, out, fast_path=True):
     """Train ``LANES`` pixels in lock-step and write their results.
 
     Parameters
@@ -203,6 +806,7 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
     early_stop : stop training dead lanes (False only for tests).
     out : (LANES, N_OUT) float64 output: measure, log10 final normalised loss,
         probe output, steps trained.
+    fast_path : use the depth-2 fast path when it applies (False only for tests).
     """
     L = LANES
     depth = fi.shape[0]
@@ -239,6 +843,15 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
     alive = np.ones(L, dtype=np.bool_)
     trained = np.full(L, steps, dtype=np.int64)
     n0 = fi[0] * fo[0]
+    fast = fast_path and depth == 2
+    nz = CHUNK * fo[0] * L if fast else 0
+    Z = np.empty(nz)
+    A = np.empty(nz)
+    D = np.empty(nz)
+    R = np.empty(CHUNK * m * L if fast else 0)
+    T = np.empty(3 * CHUNK * fo[0] if fast else 0, dtype=np.int64)
+    Xb = np.empty((nb_ if fast else 0, fi[0]))
+    Yb = np.empty((nb_ if fast else 0, m))
 
     for q in range(npar):
         for p in range(L):
@@ -253,7 +866,10 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
         for q in range(n0):
             for p in range(L):
                 W[q * L + p] += hp[p, depth]
-        _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o)
+        if fast:
+            _loss_grad2(t, X, Y, W, G, loss, alphas, nonlin, batch_idx, Xb, Yb, Z, A, D, R, T)
+        else:
+            _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o)
         # measure bookkeeping
         for p in range(L):
             lt = loss[p] / (n * m)
@@ -312,32 +928,62 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
         out[p, OUT_STEPS] = trained[p]
 
 
+@intrinsic
+def _fetch_add(typingctx, counter, val):
+    """Atomically add ``val`` to ``counter[0]`` (int64 array); returns the previous value."""
+    sig = types.int64(counter, types.int64)
+
+    def codegen(context, builder, sig, args):
+        ptr = _data(context, builder, sig.args[0], args[0])
+        return builder.atomic_rmw("add", ptr, args[1], "monotonic")
+
+    return sig, codegen
+
+
+@nb.njit(**_jit)
+def _train_one_block(b, hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, fast_path, out):
+    """Train block ``b`` (pixels ``b*LANES ...``) of ``hp``; a short last block is padded."""
+    npix = hp.shape[0]
+    hpb = np.empty((LANES, hp.shape[1]))
+    for p in range(LANES):
+        src = min(b * LANES + p, npix - 1)
+        for c in range(hp.shape[1]):
+            hpb[p, c] = hp[src, c]
+    ob = np.empty((LANES, N_OUT))
+    train_block(hpb, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, ob, fast_path)
+    for p in range(LANES):
+        dst = b * LANES + p
+        if dst < npix:
+            for c in range(N_OUT):
+                out[dst, c] = ob[p, c]
+
+
 @nb.njit(parallel=True, **_jit)
-def train_pixels(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, out):
+def train_pixels(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, fast_path, out, nthreads):
     """Train every pixel of ``hp`` (pixels × (depth+3)) and fill ``out`` (pixels × N_OUT).
 
-    Blocks of ``LANES`` pixels are distributed over numba's threads; each block is
-    independent, so the thread count changes only the speed.
+    Blocks of ``LANES`` pixels are handed out to numba's threads one at a time
+    from a shared atomic counter, so a thread whose blocks stopped early takes
+    more.  Each block is computed independently, so the assignment changes only
+    the speed, never a result.
     """
     npix = hp.shape[0]
     nblocks = (npix + LANES - 1) // LANES
-    for b in nb.prange(nblocks):
-        hpb = np.empty((LANES, hp.shape[1]))
-        for p in range(LANES):
-            src = min(b * LANES + p, npix - 1)
-            for c in range(hp.shape[1]):
-                hpb[p, c] = hp[src, c]
-        ob = np.empty((LANES, N_OUT))
-        train_block(hpb, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, ob)
-        for p in range(LANES):
-            dst = b * LANES + p
-            if dst < npix:
-                for c in range(N_OUT):
-                    out[dst, c] = ob[p, c]
+    counter = np.zeros(1, dtype=np.int64)
+    nworkers = max(1, min(nthreads, nblocks))
+    for _w in nb.prange(nworkers):
+        b = _fetch_add(counter, 1)
+        while b < nblocks:
+            _train_one_block(b, hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, fast_path, out)
+            b = _fetch_add(counter, 1)
 
 
-def run_pixels(problem, hp: np.ndarray, early_stop: bool = True) -> np.ndarray:
-    """Python entry point: train every row of ``hp`` for ``problem``; returns (pixels, N_OUT)."""
+def run_pixels(problem, hp: np.ndarray, early_stop: bool = True, *, fast_path: bool = True) -> np.ndarray:
+    """Python entry point: train every row of ``hp`` for ``problem``; returns (pixels, N_OUT).
+
+    ``early_stop=False`` and ``fast_path=False`` (always use the general path) exist
+    for the tests; neither changes any result.
+    """
     w0, fi, fo, woff = problem.flat_weights()
     bidx = problem.batch_indices if problem.batch_indices is not None else np.zeros((0, 0), np.int64)
     hp = np.ascontiguousarray(hp, dtype=np.float64)
@@ -358,7 +1004,9 @@ def run_pixels(problem, hp: np.ndarray, early_stop: bool = True) -> np.ndarray:
         int(problem.config.training.steps),
         np.ascontiguousarray(bidx, dtype=np.int64),
         bool(early_stop),
+        bool(fast_path),
         out,
+        nb.get_num_threads(),
     )
     return out
 

@@ -185,3 +185,72 @@ def test_results_do_not_depend_on_pixel_order_or_threads():
     finally:
         numba.set_num_threads(old)
     np.testing.assert_array_equal(a, d)
+
+
+# --------------------------------------------------------------------------- depth-2 fast path
+
+
+FAST_CASES = {
+    "tanh": {},
+    "tanh16": {"network": {"width": 16}, "data": {"size": "paper"}},
+    "tanh8": {"network": {"width": 8}, "data": {"size": "paper"}},
+    "odd_width": {"network": {"width": 5}, "data": {"size": 13}},
+    "relu": {"network": {"nonlinearity": "relu", "width": 6}},
+    "identity": {"network": {"nonlinearity": "identity"}, "data": {"size": "paper"}},
+    "outputs3": {"network": {"width": 7, "output_dim": 3}, "data": {"size": 9}},
+    "minibatch": {"training": {"batch": 4}},
+    "minibatch_outputs2": {"network": {"width": 9, "output_dim": 2}, "data": {"size": 21}, "training": {"batch": 5}},
+    "one_point": {"network": {"width": 16}, "data": {"size": 1}},
+    "drift": {"axes": {"x": {"param": "offset_drift", "scale": "linear", "range": [-1, 1]}, "y": {"param": "lr"}}},
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAST_CASES))
+def test_fast_path_is_bitwise_the_general_path(case):
+    over = {k: dict(v) for k, v in FAST_CASES[case].items()}
+    over.setdefault("training", {})["steps"] = 40
+    cfg = small_cfg(**over)
+    pb = build_problem(cfg)
+    hp = grid_hp(cfg, 20)
+    if cfg.x.param == "offset_drift":
+        hp[:, cfg.network.depth] = np.linspace(-1, 1, len(hp))
+    for early_stop in (True, False):
+        a = run_pixels(pb, hp, early_stop=early_stop)
+        b = run_pixels(pb, hp, early_stop=early_stop, fast_path=False)
+        np.testing.assert_array_equal(a, b)
+    assert np.any(a[:, OUT_MEASURE] < 0) and np.any(a[:, OUT_MEASURE] > 0)
+
+
+def test_vector_tanh_is_bitwise_tanh64():
+    from fractaltrain.kernel import _activate_tanh
+    from fractaltrain.tanh import tanh64
+
+    @numba.njit
+    def ref(z, a, d):
+        for q in range(z.shape[0]):
+            t = tanh64(z[q])
+            a[q] = t
+            d[q] = 1.0 - t * t
+
+    @numba.njit
+    def vec(z, a, d, lists):
+        _activate_tanh(z, a, d, z.shape[0], lists)
+
+    rng = np.random.default_rng(3)
+    near = np.nextafter(0.55, 0.0)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 1e-300, 0.55, -0.55, near, -near,
+                        19.06, 20.0, 25.0, 1e308, -1e308, 0.549, 0.551, 3.0])
+    parts = [rng.standard_normal(40000) * s for s in (0.05, 0.3, 1.0, 3.0, 30.0)]
+    parts += [rng.uniform(-0.55, 0.55, 40000), rng.choice([-1.0, 1.0], 40000) * rng.uniform(0.55, 25.0, 40000)]
+    parts += [rng.permutation(np.tile(special, 200)), rng.choice([-near, near, -0.55, 0.55], 4000)]
+    z = np.concatenate(parts)
+    z = z[: z.size // 8 * 8]
+    a1, d1 = np.empty_like(z), np.empty_like(z)
+    ref(z, a1, d1)
+    a2, d2 = np.empty_like(z), np.empty_like(z)
+    vec(z, a2, d2, np.empty(3 * z.size // 8, np.int64))
+    np.testing.assert_array_equal(a1.view(np.int64), a2.view(np.int64))
+    np.testing.assert_array_equal(d1.view(np.int64), d2.view(np.int64))
+    inplace = z.copy()
+    vec(inplace, inplace, d2, np.empty(3 * z.size // 8, np.int64))
+    np.testing.assert_array_equal(a1.view(np.int64), inplace.view(np.int64))
