@@ -75,7 +75,7 @@ CONFIG=$(abspath "$CONFIG")
 OUT=$(abspath "$OUT")
 LOGDIR=$(abspath "$LOGDIR")
 NAME=$(basename "$CONFIG"); NAME=${NAME%.*}
-mkdir -p "$OUT" "$LOGDIR"
+[ "$DRY_RUN" = 1 ] || mkdir -p "$OUT" "$LOGDIR"
 
 # What the job scripts read (sbatch --export=ALL passes the environment on;
 # values with commas, like CENTER, cannot go into --export=VAR=... itself).
@@ -89,12 +89,11 @@ resources() { # time cpus mem -> sbatch options in RES
     local extra; read -r -a extra <<<"$SBATCH_ARGS"
     RES+=("${extra[@]}")
 }
-N_DRY=0
-submit() { # sbatch args... -> job id on stdout
+submit() { # sbatch args... script -> job id on stdout
     if [ "$DRY_RUN" = 1 ]; then
-        N_DRY=$((N_DRY + 1))
-        printf '[submit] would run: sbatch' >&2; printf ' %q' "$@" >&2; echo >&2
-        echo "DRYRUN$N_DRY"
+        printf '[submit] would run: sbatch --parsable --export=ALL' >&2; printf ' %q' "$@" >&2; echo >&2
+        local script; script=$(basename "${*: -1}")
+        echo "<${script%.sbatch}-job-id>"
         return
     fi
     local out
