@@ -3,9 +3,9 @@
 #
 #   0. starts the cluster with start_single_node.sh if it is not up (installs
 #      slurm-wlm + munge from Debian's mirror if needed), writes a small config;
-#   1. submit_zoom.sh: locate job -> 4-shard zoom array -> assembly (afterok);
-#      then the same zoom single-process; the MP4 frames and every keyframe's
-#      `measure` must be bit-identical;
+#   1. the zoom single-process (the reference; also warms numba's cache), then
+#      submit_zoom.sh: locate job -> 4-shard zoom array -> assembly (afterok);
+#      the MP4 frames and every keyframe's `measure` must be bit-identical;
 #   2. requeue: submits again into a fresh folder, scancels one array task once
 #      it has written some (not all) of its tiles, checks that the assembly job
 #      is cancelled and that `fractaltrain assemble` fails naming exactly that
@@ -225,6 +225,14 @@ EOF
 }
 
 # ---------------------------------------------------------------- 1. array vs single
+# The single-process reference first: it also fills numba's on-disk cache, so
+# the jobs do not all compile the kernels at once (fresh checkout / venv).
+log "1/3: single-process reference zoom"
+T=$(date +%s)
+"$PY" -m fractaltrain zoom "$CFG" --out "$WORK/single" "${ZOOM[@]}" --quiet >"$WORK/single.log" 2>&1 \
+    || { cat "$WORK/single.log"; fail "single-process zoom failed"; }
+T_SINGLE=$(( $(date +%s) - T ))
+log "single-process zoom (own locate, all cores) in ${T_SINGLE}s: $(head -n 1 "$WORK/single.log")"
 log "1/3: submit_zoom.sh: locate -> $NSHARDS-shard zoom array -> assembly"
 T=$(date +%s)
 submit_zoom "$WORK/array"
@@ -243,11 +251,6 @@ CENTER=$(cat "$WORK/array/center.txt")
 T_ARRAY=$(( $(date +%s) - T ))
 pass "locate job $LOCATE_JOB (target $CENTER) -> array $ARRAY_JOB (4 tasks) -> assembly $ASSEMBLE_JOB: all COMPLETED in ${T_ARRAY}s"
 
-T=$(date +%s)
-"$PY" -m fractaltrain zoom "$CFG" --out "$WORK/single" "${ZOOM[@]}" --quiet >"$WORK/single.log" 2>&1 \
-    || { cat "$WORK/single.log"; fail "single-process zoom failed"; }
-T_SINGLE=$(( $(date +%s) - T ))
-log "single-process zoom (own locate, all cores) in ${T_SINGLE}s: $(head -n 1 "$WORK/single.log")"
 msg=$(compare_zoom "$WORK/array" "$WORK/single" 2>&1) || { echo "$msg"; fail "array result differs from single-process run"; }
 pass "array vs single-process: $msg"
 
