@@ -34,8 +34,10 @@ that interleaves several vectors and evaluates only the branch of tanh64 that
 all lanes of a vector take; and the common shapes (16-16-1, 8-8-1) are compiled
 with constant loop bounds.  See docs/performance.md.
 
-Threads.  Blocks are handed out one at a time from an atomic counter, so threads
-stay busy when blocks stop early; a block's result never depends on the thread.
+Threads.  ``run_pixels`` runs ``numba.get_num_threads()`` workers in Python
+threads (the kernel releases the GIL); they take blocks one at a time from a
+shared atomic counter, so threads stay busy when blocks stop early.  A block's
+result never depends on the thread that computes it.
 
 Gradients are analytic; no fastmath: no reassociation (it would change chaotic
 pixels) and no contraction into fused multiply-adds (every product and sum is
@@ -46,6 +48,7 @@ rounded separately, as written).  The only fused multiply-add is the one
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
 import numpy as np
@@ -514,13 +517,21 @@ def _output_mm(typingctx, A, D, W1, G1, Y, r0, nrows, nh, m, alpha0, alpha1, los
 #   core waiting on latencies; here TANH_GROUP vectors are emitted side by side,
 #   one operation at a time, and the independent chains fill the pipelines.
 # * tanh64 evaluates both of its branches (|x| < 0.55: rational function;
-#   otherwise via exp(-2|x|)) and selects.  Vectors whose lanes all take the same
-#   branch are collected and evaluated with that branch only; the result of
-#   each lane is the same, since the discarded branch never reaches it.
-# If tanh64 changes, change this too.
+#   otherwise via exp(-2|x|)) and selects.  A first pass sorts the vectors of a
+#   chunk into four lists: all lanes small, all lanes big, all lanes saturated
+#   (|x| >= _SATURATE, where tanh64 is exactly ±1), or mixed; each list is then
+#   evaluated with only what its lanes need.  Every lane gets the value tanh64
+#   gives it, since a discarded branch never reaches a lane's result.
+# If tanh64 changes, change this too (test_vector_tanh_is_bitwise_tanh64).
 
-TANH_GROUP = 6
-_FULL, _SMALL, _BIG = 0, 1, 2
+TANH_GROUP = (6, 4, 8, 8)  # vectors side by side, by class: both branches, small, big, saturated
+TANH_GMAX = max(TANH_GROUP)
+_FULL, _SMALL, _BIG, _SAT = 0, 1, 2, 3
+# For |x| >= _SATURATE tanh64 returns exactly copysign(1, x): there e = exp(-2|x|)
+# <= exp(-38.2) = 2.57e-17, so 1 + e rounds to 1, q = 2e <= 5.2e-17 < 2**-54
+# (below half an ulp under 1; the bound is reached at |x| = 19.06), and both
+# 1 - q and the final 1 + (lo - corr), lo = -q, |corr| < 1e-31, round to 1.
+_SATURATE = 19.1
 
 
 def _vconst(v):
@@ -561,6 +572,8 @@ def _tanh_vecs(builder, xs, fma, mode=_FULL):
             acc = each(lambda s, zz, c=c: b.fmul(zz, b.fadd(k_(c), s)), acc, z)
         return each(lambda s: b.fadd(k_(lead), s), acc)
 
+    if mode == _SAT:
+        return each(lambda x: b.call(copysign, [k_(1.0), x]), xs)
     a = each(lambda x: b.call(fabs, [x]), xs)
     if mode != _BIG:
         z = each(lambda u: b.fmul(u, u), a)
@@ -622,6 +635,19 @@ def _tanh_vecs(builder, xs, fma, mode=_FULL):
     return each(lambda h, l, cr, x: b.call(copysign, [b.fadd(h, b.fsub(l, cr)), x]), hi, lo, corr, xs)
 
 
+def _declare(builder, name, ret, argtys):
+    try:
+        return builder.module.get_global(name)
+    except KeyError:
+        return ir.Function(builder.module, ir.FunctionType(ret, argtys), name=name)
+
+
+@nb.njit(**_jit)
+def tanh_scratch_size(n):
+    """Entries of the int64 ``lists`` scratch that ``_activate_tanh`` needs for ``n`` values."""
+    return 4 * (n // LANES + max(TANH_GMAX, 8))
+
+
 def _has_fma(context):
     return "+fma" in getattr(context.codegen(), "_tm_features", "").split(",")
 
@@ -630,7 +656,7 @@ def _has_fma(context):
 def _activate_tanh(typingctx, Z, A, D, n, lists):
     """``A = tanh64(Z)``, ``D = 1 - A²`` for the first ``n`` entries (a multiple of LANES).
 
-    ``lists``: int64 scratch of at least ``3 n / LANES`` entries.  ``A`` may be ``Z``.
+    ``lists``: int64 scratch of at least ``tanh_scratch_size(n)`` entries.  ``A`` may be ``Z``.
     """
     _check_args((Z, A, D), (n,), ())
     if not (isinstance(lists, types.Array) and lists.dtype == types.int64 and lists.layout == "C"):
@@ -643,24 +669,79 @@ def _activate_tanh(typingctx, Z, A, D, n, lists):
         nv = builder.sdiv(args[3], _c(LANES))
         fma = _has_fma(context)
         i8 = ir.IntType(8)
-        starts = [_c(0), nv, builder.mul(nv, _c(2))]  # lists of _FULL, _SMALL, _BIG vectors
+        cap = builder.add(nv, _c(max(TANH_GMAX, 8)))
+        starts = [builder.mul(cap, _c(i)) for i in range(4)]  # lists of _FULL, _SMALL, _BIG, _SAT vectors
+        ones, zero8 = ir.Constant(i8, (1 << LANES) - 1), ir.Constant(i8, 0)
 
         # pass 1: sort the vector indices by the branch all their lanes take
         def classify(v, cnt):
             a = builder.call(_vintrinsic(builder, "fabs", 1), [_vload(builder, zp, builder.mul(v, _c(LANES)))])
-            bits = builder.bitcast(_is_small(builder, a), i8)
-            is_small = builder.icmp_unsigned("==", bits, ir.Constant(i8, (1 << LANES) - 1))
-            is_big = builder.icmp_unsigned("==", bits, ir.Constant(i8, 0))
-            is_full = builder.not_(builder.or_(is_small, is_big))
+            small_bits = builder.bitcast(_is_small(builder, a), i8)
+            sat_bits = builder.bitcast(builder.fcmp_ordered(">=", a, _vconst(_SATURATE)), i8)
+            is_sat = builder.icmp_unsigned("==", sat_bits, ones)
+            is_small = builder.icmp_unsigned("==", small_bits, ones)
+            is_big = builder.and_(builder.icmp_unsigned("==", small_bits, zero8), builder.not_(is_sat))
+            is_full = builder.not_(builder.or_(builder.or_(is_small, is_big), is_sat))
             new = []
-            for st, c, flag in zip(starts, cnt, (is_full, is_small, is_big)):
+            for st, c, flag in zip(starts, cnt, (is_full, is_small, is_big, is_sat)):
                 builder.store(v, builder.gep(lp, [builder.add(st, c)]), align=8)
                 new.append(builder.add(c, builder.zext(flag, _i64)))
             return new
 
-        counts = _loop(builder, _c(0), nv, _c(1), [_c(0)] * 3, classify)
+        # eight vectors at a time: lane masks -> one byte per vector -> per-vector
+        # class masks -> compress-store of the vector indices into the lists
+        i1x8 = ir.VectorType(ir.IntType(1), LANES)
+        i8x8 = ir.VectorType(i8, 8)
+        i64x8 = ir.VectorType(_i64, 8)
+        compress = _declare(builder, "llvm.experimental.vector.compress.v8i64", i64x8, [i64x8, i1x8, i64x8])
+        ctpop = _declare(builder, "llvm.ctpop.i8", i8, [i8])
+        step8 = ir.Constant(i64x8, list(range(8)))
 
-        # pass 2: each list in groups of TANH_GROUP vectors, then the rest one by one
+        def concat(ms):  # eight lane masks -> i64, byte i = mask of vector i
+            while len(ms) > 1:
+                n2 = 2 * ms[0].type.count
+                ms = [builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(_i32, n2), list(range(n2)))) for x, y in zip(ms[::2], ms[1::2])]
+            return builder.bitcast(ms[0], _i64)
+
+        lo7, hi1 = _c(0x7F7F7F7F7F7F7F7F), _c(0x8080808080808080 - (1 << 64))
+        gather = _c(0x0102040810204080)
+
+        def zero_bytes(w):  # <8 x i1>: byte i of w is zero (exact SWAR test, then bits packed)
+            t = builder.or_(builder.add(builder.and_(w, lo7), lo7), w)
+            hb = builder.lshr(builder.and_(builder.not_(t), hi1), _c(7))
+            return builder.bitcast(builder.trunc(builder.lshr(builder.mul(hb, gather), _c(56)), i8), i1x8)
+
+        def classify8(v, cnt):
+            fabs = _vintrinsic(builder, "fabs", 1)
+            a = [builder.call(fabs, [_vload(builder, zp, builder.mul(builder.add(v, _c(i)), _c(LANES)))]) for i in range(8)]
+            nosmall_w = concat([builder.fcmp_ordered(">=", x, _vconst(_T._SWITCH)) for x in a])
+            sat_w = concat([builder.fcmp_ordered(">=", x, _vconst(_SATURATE)) for x in a])
+            all_small = zero_bytes(nosmall_w)
+            no_small = zero_bytes(builder.not_(nosmall_w))
+            is_sat = zero_bytes(builder.not_(sat_w))
+            is_big = builder.and_(no_small, builder.not_(is_sat))
+            is_full = builder.not_(builder.or_(all_small, no_small))
+            idx = builder.add(builder.shuffle_vector(builder.insert_element(ir.Constant(i64x8, ir.Undefined), v, _c(0)),
+                                                     ir.Constant(i64x8, ir.Undefined), ir.Constant(ir.VectorType(_i32, 8), [0] * 8)), step8)
+            new = []
+            for st, c, m in zip(starts, cnt, (is_full, all_small, is_big, is_sat)):
+                packed = builder.call(compress, [idx, m, ir.Constant(i64x8, ir.Undefined)])
+                builder.store(packed, builder.bitcast(builder.gep(lp, [builder.add(st, c)]), i64x8.as_pointer()), align=8)
+                new.append(builder.add(c, builder.zext(builder.call(ctpop, [builder.bitcast(m, i8)]), _i64)))
+            return new
+
+        nv8 = builder.mul(builder.sdiv(nv, _c(8)), _c(8))
+        counts = _loop(builder, _c(0), nv8, _c(8), [_c(0)] * 4, classify8)
+        counts = _loop(builder, nv8, nv, _c(1), counts, classify)
+
+        # pass 2: each list in groups of TANH_GROUP[mode] vectors.  A short last
+        # group is filled up with its last vector again: all of a group's loads
+        # come before its stores, so that is harmless even when A is Z.
+        def pad(st, i):
+            last = builder.load(builder.gep(lp, [builder.add(st, builder.sub(i, _c(1)))]), align=8)
+            builder.store(last, builder.gep(lp, [builder.add(st, i)]), align=8)
+            return []
+
         def group(st, j, g, mode):
             idx = [builder.mul(builder.load(builder.gep(lp, [builder.add(st, builder.add(j, _c(i)))]), align=8), _c(LANES))
                    for i in range(g)]
@@ -670,10 +751,11 @@ def _activate_tanh(typingctx, Z, A, D, n, lists):
                 _vstore(builder, dp, i, builder.fsub(_vconst(1.0), builder.fmul(t, t)))
             return []
 
-        for mode, st, cnt in zip((_FULL, _SMALL, _BIG), starts, counts):
-            nfull = builder.mul(builder.sdiv(cnt, _c(TANH_GROUP)), _c(TANH_GROUP))
-            _loop(builder, _c(0), nfull, _c(TANH_GROUP), [], lambda j, _, st=st, mode=mode: group(st, j, TANH_GROUP, mode))
-            _loop(builder, nfull, cnt, _c(1), [], lambda j, _, st=st, mode=mode: group(st, j, 1, mode))
+        for mode, st, cnt in zip((_FULL, _SMALL, _BIG, _SAT), starts, counts):
+            g = TANH_GROUP[mode]
+            padded = builder.mul(builder.sdiv(builder.add(cnt, _c(g - 1)), _c(g)), _c(g))
+            _loop(builder, cnt, padded, _c(1), [], lambda i, _, st=st: pad(st, i))
+            _loop(builder, _c(0), padded, _c(g), [], lambda j, _, st=st, mode=mode, g=g: group(st, j, g, mode))
         return context.get_dummy_value()
 
     return sig, codegen
@@ -733,13 +815,19 @@ def _output_chunk(A, D, W1, G1, Y, r0, nrows, nh, m, alpha0, alpha1, loss, delta
                     D[ab + j * L + p] = (s[p] * D[ab + j * L + p]) * alpha0
 
 
+@nb.njit(**_jit)
+def _tanh_chunk(Z, A, D, n, T):
+    """:func:`_activate_tanh` as a function of its own: compiled once, not per shape."""
+    _activate_tanh(Z, A, D, n, T)
+
+
 @nb.njit(inline="always", **_jit)
 def _chunks2_body(X, Y, n, W0, W1, G0, G1, nin, nh, m, chunk, alpha0, alpha1, nonlin, loss, do_loss, do_grad, Z, A, D, R, T):
     for r0 in range(0, n, chunk):
         nr = min(chunk, n - r0)
         _forward_mm(X, r0, nr, nin, W0, nh, alpha0, Z)
         if nonlin == 0:
-            _activate_tanh(Z, A, D, nr * nh * LANES, T)
+            _tanh_chunk(Z, A, D, nr * nh * LANES, T)
         else:
             _activate(Z, A, D, nr * nh * LANES, nonlin)
         _output_mm(A, D, W1, G1, Y, r0, nr, nh, m, alpha0, alpha1, loss, R, do_loss, do_grad)
@@ -761,7 +849,7 @@ def _chunks2(X, Y, n, W0, W1, G0, G1, nin, nh, m, alpha0, alpha1, nonlin, loss, 
         _chunks2_body(X, Y, n, W0, W1, G0, G1, nin, nh, m, CHUNK, alpha0, alpha1, nonlin, loss, do_loss, do_grad, Z, A, D, R, T)
 
 
-@nb.njit(**_jit)
+@nb.njit(inline="always", **_jit)
 def _loss_grad2(t, X, Y, W, G, loss, alphas, nonlin, batch_idx, Xb, Yb, Z, A, D, R, T):
     """:func:`_loss_grad` for depth 2, same results; ``Xb``, ``Yb``, ``Z`` … are scratch."""
     L = LANES
@@ -849,7 +937,7 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
     A = np.empty(nz)
     D = np.empty(nz)
     R = np.empty(CHUNK * m * L if fast else 0)
-    T = np.empty(3 * CHUNK * fo[0] if fast else 0, dtype=np.int64)
+    T = np.empty(tanh_scratch_size(CHUNK * fo[0] * L) if fast else 0, dtype=np.int64)
     Xb = np.empty((nb_ if fast else 0, fi[0]))
     Yb = np.empty((nb_ if fast else 0, m))
 
@@ -860,12 +948,20 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
         for p in range(L):
             W[q * L + p] += hp[p, depth + 1]
 
+    # per-lane learning rates and drift, contiguous so the loops below vectorise
+    lr = np.empty(depth * L)
+    drift = np.empty(L)
+    for p in range(L):
+        for l in range(depth):
+            lr[l * L + p] = hp[p, l]
+        drift[p] = hp[p, depth]
+
     n_alive = L
     t_stop = steps
     for t in range(steps):
         for q in range(n0):
             for p in range(L):
-                W[q * L + p] += hp[p, depth]
+                W[q * L + p] += drift[p]
         if fast:
             _loss_grad2(t, X, Y, W, G, loss, alphas, nonlin, batch_idx, Xb, Yb, Z, A, D, R, T)
         else:
@@ -899,7 +995,7 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
         for l in range(depth):
             for q in range(woff[l], woff[l] + fi[l] * fo[l]):
                 for p in range(L):
-                    W[q * L + p] -= hp[p, l] * (G[q * L + p] * gs)
+                    W[q * L + p] -= lr[l * L + p] * (G[q * L + p] * gs)
         for p in range(L):
             if not alive[p]:
                 for q in range(npar):
@@ -940,7 +1036,7 @@ def _fetch_add(typingctx, counter, val):
     return sig, codegen
 
 
-@nb.njit(**_jit)
+@nb.njit(inline="always", **_jit)
 def _train_one_block(b, hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, fast_path, out):
     """Train block ``b`` (pixels ``b*LANES ...``) of ``hp``; a short last block is padded."""
     npix = hp.shape[0]
@@ -958,24 +1054,21 @@ def _train_one_block(b, hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps
                 out[dst, c] = ob[p, c]
 
 
-@nb.njit(parallel=True, **_jit)
-def train_pixels(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, fast_path, out, nthreads):
-    """Train every pixel of ``hp`` (pixels × (depth+3)) and fill ``out`` (pixels × N_OUT).
+@nb.njit(**_jit)
+def train_pixels(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, fast_path, out, counter):
+    """Train pixels of ``hp`` (pixels × (depth+3)) into ``out`` (pixels × N_OUT), block by block.
 
-    Blocks of ``LANES`` pixels are handed out to numba's threads one at a time
-    from a shared atomic counter, so a thread whose blocks stopped early takes
-    more.  Each block is computed independently, so the assignment changes only
-    the speed, never a result.
+    One worker: it takes the next block of ``LANES`` pixels from the shared
+    atomic ``counter`` (int64[1], starting at 0) until none is left.  Several
+    threads run it on the same arrays (it releases the GIL), so a thread whose
+    blocks stopped early takes more.  Each block is computed independently, so
+    which thread computes it changes only the speed, never a result.
     """
-    npix = hp.shape[0]
-    nblocks = (npix + LANES - 1) // LANES
-    counter = np.zeros(1, dtype=np.int64)
-    nworkers = max(1, min(nthreads, nblocks))
-    for _w in nb.prange(nworkers):
+    nblocks = (hp.shape[0] + LANES - 1) // LANES
+    b = _fetch_add(counter, 1)
+    while b < nblocks:
+        _train_one_block(b, hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, fast_path, out)
         b = _fetch_add(counter, 1)
-        while b < nblocks:
-            _train_one_block(b, hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, fast_path, out)
-            b = _fetch_add(counter, 1)
 
 
 def run_pixels(problem, hp: np.ndarray, early_stop: bool = True, *, fast_path: bool = True) -> np.ndarray:
@@ -990,7 +1083,7 @@ def run_pixels(problem, hp: np.ndarray, early_stop: bool = True, *, fast_path: b
     out = np.empty((hp.shape[0], N_OUT), dtype=np.float64)
     if hp.shape[0] == 0:
         return out
-    train_pixels(
+    args = (
         hp,
         np.ascontiguousarray(problem.X),
         np.ascontiguousarray(problem.Y),
@@ -1006,8 +1099,17 @@ def run_pixels(problem, hp: np.ndarray, early_stop: bool = True, *, fast_path: b
         bool(early_stop),
         bool(fast_path),
         out,
-        nb.get_num_threads(),
+        np.zeros(1, dtype=np.int64),  # the block counter shared by the workers
     )
+    nthreads = min(nb.get_num_threads(), (hp.shape[0] + LANES - 1) // LANES)
+    if nthreads <= 1:
+        train_pixels(*args)
+    else:
+        with ThreadPoolExecutor(nthreads - 1) as pool:
+            others = [pool.submit(train_pixels, *args) for _ in range(nthreads - 1)]
+            train_pixels(*args)
+            for f in others:
+                f.result()
     return out
 
 

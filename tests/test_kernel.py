@@ -222,7 +222,7 @@ def test_fast_path_is_bitwise_the_general_path(case):
 
 
 def test_vector_tanh_is_bitwise_tanh64():
-    from fractaltrain.kernel import _activate_tanh
+    from fractaltrain.kernel import _activate_tanh, tanh_scratch_size
     from fractaltrain.tanh import tanh64
 
     @numba.njit
@@ -243,14 +243,40 @@ def test_vector_tanh_is_bitwise_tanh64():
     parts = [rng.standard_normal(40000) * s for s in (0.05, 0.3, 1.0, 3.0, 30.0)]
     parts += [rng.uniform(-0.55, 0.55, 40000), rng.choice([-1.0, 1.0], 40000) * rng.uniform(0.55, 25.0, 40000)]
     parts += [rng.permutation(np.tile(special, 200)), rng.choice([-near, near, -0.55, 0.55], 4000)]
+    # saturated vectors (|x| >= 19.1 in all lanes), and the edge of saturation
+    sat = np.concatenate([rng.uniform(19.1, 19.2, 8000), rng.uniform(18.9, 30.0, 8000), 10 ** rng.uniform(1.3, 308, 8000)])
+    parts += [rng.choice([-1.0, 1.0], sat.size) * sat, np.full(800, 19.1), np.full(800, -np.inf)]
     z = np.concatenate(parts)
     z = z[: z.size // 8 * 8]
     a1, d1 = np.empty_like(z), np.empty_like(z)
     ref(z, a1, d1)
     a2, d2 = np.empty_like(z), np.empty_like(z)
-    vec(z, a2, d2, np.empty(3 * z.size // 8, np.int64))
+    vec(z, a2, d2, np.empty(tanh_scratch_size(z.size), np.int64))
     np.testing.assert_array_equal(a1.view(np.int64), a2.view(np.int64))
     np.testing.assert_array_equal(d1.view(np.int64), d2.view(np.int64))
     inplace = z.copy()
-    vec(inplace, inplace, d2, np.empty(3 * z.size // 8, np.int64))
+    vec(inplace, inplace, d2, np.empty(tanh_scratch_size(z.size), np.int64))
     np.testing.assert_array_equal(a1.view(np.int64), inplace.view(np.int64))
+
+
+def test_tanh64_is_exactly_one_where_the_kernel_assumes_it():
+    """The vector tanh returns ±1 without computing for |x| >= 19.1 (kernel._SATURATE)."""
+    from fractaltrain.kernel import _SATURATE
+    from fractaltrain.tanh import tanh64
+
+    @numba.njit
+    def tanh_all(x, out):
+        for i in range(x.shape[0]):
+            out[i] = tanh64(x[i])
+
+    rng = np.random.default_rng(4)
+    x = np.concatenate([
+        np.array([_SATURATE, 19.5, 20.0, 20.000000000000004, 1e308, np.inf]),
+        _SATURATE + rng.uniform(0.0, 1e-3, 200000),
+        rng.uniform(_SATURATE, 21.0, 200000),
+        10 ** rng.uniform(1.29, 308, 100000),
+    ])
+    x = np.concatenate([x, -x])
+    out = np.empty_like(x)
+    tanh_all(x, out)
+    np.testing.assert_array_equal(out, np.sign(x))
