@@ -1,0 +1,231 @@
+#!/usr/bin/env python
+"""Benchmark of the training kernel (issue 4).  Prints one JSON line.
+
+Run as a whole process from the repository root:
+
+    python scripts/bench_kernel.py              # full benchmark, about 3-4 minutes
+    python scripts/bench_kernel.py --quick      # smaller workloads, for a smoke test
+
+Workloads (window 10^-3 … 10^6 on both axes, as in the configs):
+  * tanh_baseline: configs/tanh_baseline.yaml (width 16, 272 points, full batch,
+    500 steps) at 128×128 — the headline figure;
+  * tanh_baseline_full_pixels: the pixels of that image that train all 500 steps
+    (every 4th of them), to time the kernel without early stop;
+  * demo (width 8, 72 points, 100 steps) at 128×128; relu and tanh_minibatch16
+    (500 steps) at 64×64.
+
+Figures per workload (medians over --repeats timed runs, after a warm-up run):
+  * pixel_steps_per_s: pixels × steps ÷ wall time;
+  * trained_pixel_steps_per_s: Σ OUT_STEPS ÷ wall time (steps skipped by the
+    early stop of diverged pixels are not counted);
+  * gflops: matrix-product flops of the trained steps ÷ wall time, with
+    flops per pixel-step = 4·N·nin·nh + 6·N·nh·m for full batch (N points, nin
+    inputs, nh hidden units, m outputs; forward X·W0, output layer, its
+    backward, δ·W1ᵀ and Xᵀ·δ, one multiply and one add per term) and
+    (2N + 4B)·nin·nh + (2N + 6B)·nh·m for minibatch B (full-batch loss pass
+    plus forward and backward on the batch); tanh and other elementwise work
+    are not counted;
+  * matmul_ceiling_gflops: numpy float64 matmul (n = 2048, all threads) measured
+    in the same run; fraction_of_ceiling = gflops ÷ that;
+  * pixel_steps_per_cpu_s: pixels × steps ÷ process CPU time (all threads), a
+    figure less sensitive to other processes on a shared machine (an idle
+    machine gives about cpus × this).
+
+compile_seconds is the first call in this process with numba's on-disk cache
+pointed at an empty temporary directory (a true compile); with the normal
+cache a new process loads the compiled kernel in well under a second.
+The machine may be shared: the load average and the process CPU time (all
+threads) are reported next to the wall times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A true compile: numba reads NUMBA_CACHE_DIR when it is imported.
+_CACHE_DIR = tempfile.TemporaryDirectory(prefix="bench_kernel_numba_")
+os.environ["NUMBA_CACHE_DIR"] = _CACHE_DIR.name
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fractaltrain.config import load_config, with_overrides  # noqa: E402
+from fractaltrain.kernel import LANES, OUT_STEPS, run_pixels  # noqa: E402
+from fractaltrain.problem import build_problem, pixel_hyperparams  # noqa: E402
+from fractaltrain.window import axis_values  # noqa: E402
+
+ANCHOR_JAX = 30_000.0  # pixel-steps/s of the JAX reference on the tanh baseline (issue 4)
+
+
+def grid(cfg, res: int) -> np.ndarray:
+    """Hyperparameter table of a res × res image over the config's window, row-major."""
+    xv = axis_values(cfg.x.range[0], cfg.x.range[1], res, cfg.x.scale)
+    yv = axis_values(cfg.y.range[0], cfg.y.range[1], res, cfg.y.scale)
+    XX, YY = np.meshgrid(xv, yv)
+    return pixel_hyperparams(cfg, XX.ravel(), YY.ravel())
+
+
+def flops_per_step(pb) -> int:
+    """Matrix-product flops of one pixel-step (see the module docstring)."""
+    n, nin = pb.X.shape
+    m = pb.Y.shape[1]
+    nh = pb.weights[0].shape[1]
+    if len(pb.weights) != 2:
+        raise ValueError("flop count written for depth 2")
+    if pb.batch_indices is None:
+        return 4 * n * nin * nh + 6 * n * nh * m
+    b = pb.batch_indices.shape[1]
+    return (2 * n + 4 * b) * nin * nh + (2 * n + 6 * b) * nh * m
+
+
+def matmul_gflops(repeats: int, n: int = 2048) -> dict:
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n))
+    b = rng.standard_normal((n, n))
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return {"n": n, "seconds": times, "gflops": 2 * n**3 / float(np.median(times)) / 1e9}
+
+
+def time_workload(pb, hp, repeats: int, flops: int, ceiling: float) -> tuple[np.ndarray, dict]:
+    """Timings of ``run_pixels(pb, hp)`` (after one untimed warm-up run), and its output."""
+    steps = int(pb.config.training.steps)
+    run_pixels(pb, hp)  # warm-up (compiled already)
+    walls, cpus, trained = [], [], []
+    for _ in range(repeats):
+        c = time.process_time()
+        t = time.perf_counter()
+        out = run_pixels(pb, hp)
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+        trained.append(float(out[:, OUT_STEPS].sum()))
+    wall = float(np.median(walls))
+    total = len(hp) * steps
+    done = trained[0]
+    return out, {
+        "pixels": len(hp),
+        "steps": steps,
+        "wall_seconds": walls,
+        "cpu_seconds": cpus,
+        "trained_fraction": done / total,
+        "pixel_steps_per_s": total / wall,
+        "pixel_steps_per_cpu_s": total / float(np.median(cpus)),
+        "trained_pixel_steps_per_s": done / wall,
+        "flops_per_pixel_step": flops,
+        "gflops": flops * done / wall / 1e9,
+        "fraction_of_ceiling": flops * done / wall / 1e9 / ceiling,
+    }
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per workload, >= 1 (median quoted)")
+    ap.add_argument("--quick", action="store_true", help="small workloads (not the issue's figures)")
+    ap.add_argument("--label", default="", help="free text stored in the JSON (e.g. which kernel)")
+    args = ap.parse_args()
+    if args.repeats < 1:
+        ap.error("--repeats must be at least 1")
+    res_main, res_other = (32, 32) if args.quick else (128, 64)
+    load_before = os.getloadavg()
+    t_start = time.perf_counter()
+
+    ceiling_before = matmul_gflops(5)
+
+    configs = ROOT / "configs"
+    base_cfg = load_config(configs / "tanh_baseline.yaml")
+    base = build_problem(base_cfg)
+    base_hp = grid(base_cfg, res_main)
+
+    # compile: first call in this process, empty cache directory
+    t = time.perf_counter()
+    run_pixels(base, base_hp[:LANES])
+    compile_seconds = time.perf_counter() - t
+
+    results = {}
+    ceiling = ceiling_before["gflops"]
+    out, results["tanh_baseline"] = time_workload(base, base_hp, args.repeats, flops_per_step(base), ceiling)
+    results["tanh_baseline"]["resolution"] = [res_main, res_main]
+
+    full = np.nonzero(out[:, OUT_STEPS] == base_cfg.training.steps)[0][::4]
+    _, r = time_workload(base, base_hp[full], args.repeats, flops_per_step(base), ceiling)
+    r["selection"] = f"every 4th pixel of the {res_main}x{res_main} baseline image that trains all steps"
+    results["tanh_baseline_full_pixels"] = r
+
+    for name, res, steps in (("demo", res_main, None), ("relu", res_other, None), ("tanh_minibatch16", res_other, None)):
+        cfg = load_config(configs / f"{name}.yaml")
+        if steps is not None:
+            cfg = with_overrides(cfg, steps=steps)
+        pb = build_problem(cfg)
+        _, r = time_workload(pb, grid(cfg, res), args.repeats, flops_per_step(pb), ceiling)
+        r["resolution"] = [res, res]
+        results[name] = r
+
+    ceiling_after = matmul_gflops(5)
+    head = results["tanh_baseline"]
+    report = {
+        "benchmark": "fractaltrain kernel (issue 4)",
+        "command": "python scripts/bench_kernel.py" + (" --quick" if args.quick else "")
+        + ("" if args.repeats == 3 else f" --repeats {args.repeats}"),
+        "commit": git_commit(),
+        "label": args.label,
+        "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "numba_threads": numba.get_num_threads(),
+                    "numba": numba.__version__, "numpy": np.__version__, "python": platform.python_version()},
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "window": "10^-3..10^6 x 10^-3..10^6 (log10 axes)",
+        "compile_seconds": compile_seconds,
+        "flop_formula": "full batch: 4*N*nin*nh + 6*N*nh*m; minibatch B: (2N+4B)*nin*nh + (2N+6B)*nh*m "
+                        "(matrix products only) per trained pixel-step",
+        "matmul_ceiling_gflops": ceiling,
+        "matmul_ceiling_gflops_after": ceiling_after["gflops"],
+        "matmul_ceiling_detail": {"before": ceiling_before, "after": ceiling_after},
+        "anchor_jax_pixel_steps_per_s": ANCHOR_JAX,
+        "headline": {
+            "pixel_steps_per_s": head["pixel_steps_per_s"],
+            "speedup_vs_jax_anchor": head["pixel_steps_per_s"] / ANCHOR_JAX,
+            "trained_pixel_steps_per_s": head["trained_pixel_steps_per_s"],
+            "gflops": head["gflops"],
+            "full_pixels_gflops": results["tanh_baseline_full_pixels"]["gflops"],
+            "full_pixels_fraction_of_ceiling": results["tanh_baseline_full_pixels"]["fraction_of_ceiling"],
+        },
+        "workloads": results,
+        "total_seconds": time.perf_counter() - t_start,
+    }
+    print(json.dumps(report))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
