@@ -24,7 +24,8 @@ from fractaltrain.config import Config
 
 NONLIN_CODE = {"tanh": 0, "relu": 1, "identity": 2}
 GAIN = {"tanh": 2.0, "relu": 2.0, "identity": 1.0}
-PROBLEM_FORMAT = 1  # bump when the meaning of any stored value changes
+PROBLEM_FORMAT = 1  # bump when any stored value could change, including any bit of the kernel's results,
+# or the tile store would reuse tiles computed by the old numerics
 
 
 @dataclass(frozen=True)
