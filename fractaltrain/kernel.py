@@ -29,10 +29,14 @@ are bitwise those of the general path (the tests compare the two), but lays the
 work out for the hardware: the data points are taken in chunks of ``CHUNK``; the
 two matrix products (forward ``X W0`` and gradient ``Xᵀ δ``) are emitted as
 LLVM IR on <LANES x double> vectors with register-blocked tiles of
-accumulators; tanh is evaluated by ``_tanh_vecs``, a restatement of ``tanh64``
-that interleaves several vectors and evaluates only the branch of tanh64 that
-all lanes of a vector take; and the common shapes (16-16-1, 8-8-1) are compiled
-with constant loop bounds.  See docs/performance.md.
+accumulators; tanh is evaluated by ``_activate_tanh``, a restatement of
+``tanh64`` in IR that interleaves several vectors and computes for each vector
+only what its lanes need (one branch of tanh64, or nothing where tanh64 is
+exactly ±1); the output layer and its backward pass are vector IR too; and the
+common shapes (16-16-1, 8-8-1) are compiled with constant loop bounds.  See
+docs/performance.md.  The compiled code is cached on disk, and numba does not
+notice changes to fractaltrain/tanh.py there: after changing tanh64, delete
+fractaltrain/__pycache__/kernel.* (the tests then check the two still agree).
 
 Threads.  ``run_pixels`` runs ``numba.get_num_threads()`` workers in Python
 threads (the kernel releases the GIL); they take blocks one at a time from a
