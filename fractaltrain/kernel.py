@@ -777,49 +777,6 @@ CHUNK = 16  # data points per chunk
 
 
 @nb.njit(**_jit)
-def _output_chunk(A, D, W1, G1, Y, r0, nrows, nh, m, alpha0, alpha1, loss, delta, s, do_loss, do_grad):
-    """Output layer of a depth-2 network for one chunk, and its backward pass.
-
-    On entry ``A``, ``D`` hold σ and σ' of the chunk's hidden units, (nrows, nh,
-    LANES) flat.  Adds the squared residuals to ``loss`` (if ``do_loss``); if
-    ``do_grad``, adds the chunk to ``G1`` point by point and overwrites ``D`` with
-    dL/d(pre-activation), including the ``alpha0`` factor, as the general path's
-    ``_backward`` does.
-    """
-    L = LANES
-    for c in range(nrows):
-        ab = c * nh * L
-        for o in range(m):
-            for p in range(L):
-                s[p] = 0.0
-            for j in range(nh):
-                wb = (j * m + o) * L
-                for p in range(L):
-                    s[p] += A[ab + j * L + p] * W1[wb + p]
-            y = Y[r0 + c, o]
-            for p in range(L):
-                r = s[p] * alpha1 - y
-                if do_loss:
-                    loss[p] += r * r
-                delta[o * L + p] = r * alpha1
-        if do_grad:
-            for j in range(nh):
-                for o in range(m):
-                    gb = (j * m + o) * L
-                    for p in range(L):
-                        G1[gb + p] += A[ab + j * L + p] * delta[o * L + p]
-            for j in range(nh):
-                for p in range(L):
-                    s[p] = 0.0
-                for o in range(m):
-                    wb = (j * m + o) * L
-                    for p in range(L):
-                        s[p] += delta[o * L + p] * W1[wb + p]
-                for p in range(L):
-                    D[ab + j * L + p] = (s[p] * D[ab + j * L + p]) * alpha0
-
-
-@nb.njit(**_jit)
 def _tanh_chunk(Z, A, D, n, T):
     """:func:`_activate_tanh` as a function of its own: compiled once, not per shape."""
     _activate_tanh(Z, A, D, n, T)
