@@ -3,7 +3,7 @@
 
 Run as a whole process from the repository root:
 
-    python scripts/bench_kernel.py              # full benchmark, about 3-4 minutes
+    python scripts/bench_kernel.py              # full benchmark, 2.5 min on an idle 2-core machine
     python scripts/bench_kernel.py --quick      # smaller workloads, for a smoke test
 
 Workloads (window 10^-3 … 10^6 on both axes, as in the configs):
