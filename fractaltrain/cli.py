@@ -375,6 +375,9 @@ def dimension(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the log-log box-count plot (PNG) here."),
     min_size: float = typer.Option(10.0, "--min-size", help="Smallest box edge in pixels (the paper uses 10)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the result as JSON here."),
+    stride: int = typer.Option(
+        1, "--stride", help="Use every STRIDE-th pixel: the same windows at 1/STRIDE resolution, "
+        "to see how the estimate drifts with resolution."),
 ) -> None:
     """Box-counting fractal dimension of the converge/diverge boundary.
 
@@ -388,6 +391,8 @@ def dimension(
 
         from fractaltrain import dimension as dim
 
+        if stride < 1:
+            raise UsageError(f"dimension: --stride must be a whole number >= 1, got {stride}")
         for p in paths:
             if not p.exists():
                 raise UsageError(f"dimension: no such file or folder {str(p)!r}")
@@ -395,7 +400,7 @@ def dimension(
             files = dim.find_npz_files(paths)
             if not files:
                 raise UsageError(f"dimension: no .npz files in {', '.join(map(str, paths))}")
-            result = dim.estimate(dim.iter_measures(files), min_size=min_size)
+            result = dim.estimate(dim.subsample(dim.iter_measures(files), stride), min_size=min_size)
         except (KeyError, ValueError) as exc:
             raise UsageError(f"dimension: {exc}") from None
         typer.echo(dim.format_table(result))
@@ -411,6 +416,7 @@ def dimension(
                 "fit_slope": result.fit_slope,
                 "fit_ci95": [result.fit_ci_low, result.fit_ci_high],
                 "n_images": result.n_images,
+                "stride": stride,
             }
             atomic_write_bytes(json_out, (json.dumps(rec, indent=2) + "\n").encode())
 

@@ -291,3 +291,46 @@ def test_small_image_keeps_median_when_fit_range_is_empty(tmp_path):
     dim.write_loglog_png(result, tmp_path / "small.png")
     with pytest.raises(ValueError, match="fewer than two box sizes"):
         dim.estimate(_diagonal(15))
+
+
+def _filled_disc(n: int) -> np.ndarray:
+    """Signed values, -1 inside a disc and +1 outside: a boundary that survives subsampling."""
+    yy, xx = np.mgrid[0:n, 0:n] + 0.37
+    r = np.hypot(xx - 0.5 * n, yy - 0.5 * n)
+    return np.where(r < 0.4 * n, -1.0, 1.0)
+
+
+def test_subsample_keeps_the_dimension_of_a_smooth_boundary():
+    values = _filled_disc(2048)
+    for stride in (1, 2, 4):
+        (sub,) = list(dim.subsample([values], stride))
+        assert sub.shape == (2048 // stride, 2048 // stride)
+        result = dim.estimate([sub])
+        print(f"\ndisc 2048^2 / stride {stride}: median {result.median_local_slope:.4f} fit {result.fit_slope:.4f}")
+        assert abs(result.median_local_slope - 1.0) <= TOLERANCE
+        assert abs(result.fit_slope - 1.0) <= TOLERANCE
+    (same,) = list(dim.subsample([values], 1))
+    assert same is values or np.array_equal(same, values)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_subsample_rejects_bad_stride(bad):
+    with pytest.raises(ValueError, match="stride"):
+        list(dim.subsample([np.zeros((4, 4))], bad))
+
+
+def test_cli_stride(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    f = tmp_path / "disc.npz"
+    np.savez(f, measure=_filled_disc(512))
+    run = [sys.executable, "-m", "fractaltrain", "dimension", str(f)]
+    r = subprocess.run(run + ["--stride", "2", "--json", str(tmp_path / "d.json")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rec = json.loads((tmp_path / "d.json").read_text())
+    assert rec["stride"] == 2 and abs(rec["fit_slope"] - 1.0) < 0.1
+    r = subprocess.run(run + ["--stride", "0"], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().startswith("error: dimension: --stride")
+    assert "Traceback" not in r.stderr
