@@ -1,0 +1,105 @@
+"""Diagnose the dimensions of a reproduce_paper.py run: drift, depth, rounding.
+
+For each condition folder written by ``scripts/reproduce_paper.py`` this prints
+one JSON line with three things that explain gaps to the paper's figures:
+
+* ``stride``: both estimators over all keyframes at full, 1/2 and 1/4
+  resolution (every 2nd / 4th pixel of the same windows), i.e. how far the
+  figure drifts with resolution;
+* ``per_keyframe``: both estimators for each keyframe alone, outermost first,
+  i.e. whether the boundary looks different at different depths;
+* ``rounding``: for the outermost, middle and deepest keyframe, the fraction
+  of sampled pixels whose sign changes when both hyperparameters move by one
+  unit in the last place (``numpy.nextafter``).  Where that fraction is large
+  the converge/diverge decision is set by float64 rounding, not by the
+  hyperparameters, and box counting sees a filled region (dimension near 2).
+  For reference, independent random signs with a fraction p of negatives
+  would flip 2p(1-p) of the pixels.
+
+Usage::
+
+    python scripts/analyse_reproduction.py out/reproduce256 [--sample 48] [--only relu ...]
+
+Trains ``2 * sample**2`` pixels per keyframe checked (seconds per condition).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from fractaltrain import dimension
+from fractaltrain.config import load_config
+from fractaltrain.kernel import OUT_MEASURE, run_pixels
+from fractaltrain.problem import build_problem, pixel_hyperparams
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _num(x: float):
+    """Rounded for the report; None where an estimator had too few box sizes (NaN is not JSON)."""
+    return None if not np.isfinite(x) else round(float(x), 4)
+
+
+def _estimates(images) -> dict:
+    r = dimension.estimate(images)
+    return {"median": _num(r.median_local_slope), "fit": _num(r.fit_slope),
+            "fit_ci95": [_num(r.fit_ci_low), _num(r.fit_ci_high)]}
+
+
+def rounding_flips(cfg, problem, file: Path, sample: int) -> dict:
+    """Sign flips under a one-ulp move of both axes, on a ``sample``² subgrid of one keyframe."""
+    with np.load(file) as z:
+        xv, yv = z["x_values"], z["y_values"]
+    ix = np.linspace(0, len(xv) - 1, sample).round().astype(int)
+    iy = np.linspace(0, len(yv) - 1, sample).round().astype(int)
+    gx, gy = np.meshgrid(xv[ix], yv[iy])
+    gx, gy = gx.ravel(), gy.ravel()
+    a = run_pixels(problem, pixel_hyperparams(cfg, gx, gy))[:, OUT_MEASURE]
+    b = run_pixels(problem, pixel_hyperparams(cfg, np.nextafter(gx, np.inf), np.nextafter(gy, np.inf)))[:, OUT_MEASURE]
+    p = float(np.mean(a < 0))
+    return {"keyframe": file.name, "flipped": round(float(np.mean((a < 0) != (b < 0))), 4),
+            "negative": round(p, 4), "random_signs_would_flip": round(2 * p * (1 - p), 4)}
+
+
+def analyse(folder: Path, sample: int) -> dict:
+    files = dimension.find_npz_files([folder / "keyframes"])
+    if not files:
+        raise FileNotFoundError(f"no keyframes in {folder}")
+    measures = dimension.load_measures(files)
+    cfg = load_config(ROOT / "configs" / f"{folder.name}.yaml")
+    problem = build_problem(cfg)
+    picks = sorted({0, len(files) // 2, len(files) - 1})
+    return {
+        "name": folder.name,
+        "keyframes": len(files),
+        "size": list(measures[0].shape),
+        "stride": {s: _estimates(list(dimension.subsample(measures, s))) for s in (1, 2, 4)},
+        "per_keyframe": [_estimates([m]) for m in measures],
+        "rounding": [rounding_flips(cfg, problem, files[i], sample) for i in picks] if sample else [],
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path, help="the --out folder of reproduce_paper.py")
+    ap.add_argument("--sample", type=int, default=48, help="subgrid side for the rounding check (0: skip)")
+    ap.add_argument("--only", nargs="*", help="condition names")
+    args = ap.parse_args(argv)
+    folders = [p for p in sorted(args.out.iterdir()) if (p / "keyframes").is_dir()]
+    if args.only:
+        folders = [p for p in folders if p.name in args.only]
+    if not folders:
+        print(f"error: no condition folders with keyframes under {args.out}", file=sys.stderr)
+        return 2
+    for folder in folders:
+        print(json.dumps(analyse(folder, args.sample)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
