@@ -50,7 +50,7 @@ def run_condition(name: str, args) -> dict:
     seconds = time.perf_counter() - t0
     files = dimension.find_npz_files([out / "keyframes"])
     result = dimension.estimate(dimension.iter_measures(files), min_size=args.min_size)
-    images = ROOT / "docs" / "images" / "reproduction"
+    images = Path(args.images)
     images.mkdir(parents=True, exist_ok=True)
     with np.load(files[0]) as z:
         save_png(images / f"{name}_outer.png", colour.to_image(z["measure"]))
@@ -171,6 +171,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", help="subset of condition names, run in the order given")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--doc", default=str(ROOT / "docs" / "reproduction.md"))
+    ap.add_argument("--images", default=str(ROOT / "docs" / "images" / "reproduction"),
+                    help="folder for the stills (the doc links docs/images/reproduction)")
     ap.add_argument("--from-json", action="store_true", help="only rewrite the markdown from OUT/reproduction.json")
     args = ap.parse_args(argv)
     known = [n for n, _, _ in CONDITIONS]
