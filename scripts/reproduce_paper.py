@@ -44,7 +44,7 @@ def run_condition(name: str, args) -> dict:
         cfg = with_overrides(cfg, steps=args.steps)
     out = Path(args.out) / name
     opts = ZoomOptions(frames=2, size=parse_resolution(args.size, "--size"), depth=args.depth, video=False,
-                       factor=args.factor)
+                       factor=args.factor, seed=args.seed)
     t0 = time.perf_counter()
     res = zoom(cfg, out, opts, quiet=args.quiet)
     seconds = time.perf_counter() - t0
@@ -63,6 +63,7 @@ def run_condition(name: str, args) -> dict:
         "keyframes": res.plan.n_keyframes,
         "keyframe_size": [kw, kh],
         "depth": args.depth,
+        "locate_seed": args.seed,
         "target": list(res.plan.target),
         "median_local_slope": result.median_local_slope,
         "fit_slope": result.fit_slope,
@@ -132,7 +133,8 @@ def write_markdown(rows: list[dict], args, path: Path) -> None:
     lines += ["", "## Stills (outer keyframe, deepest keyframe, box counts)", ""]
     for r in rows:
         n = r["name"]
-        lines.append(f"**{paper[n][0]}**: target x={r['target'][0]!r}, y={r['target'][1]!r}")
+        lines.append(f"**{paper[n][0]}**: target x={r['target'][0]!r}, y={r['target'][1]!r} "
+                     f"(log10 axes, locate seed {r.get('locate_seed', 0)})")
         lines.append("")
         lines.append(f"![{n} outer](images/reproduction/{n}_outer.png) "
                      f"![{n} deep](images/reproduction/{n}_deep.png) "
@@ -150,7 +152,7 @@ def merge_row(rows: list[dict], row: dict) -> list[dict]:
     describes the same sequence, its time is added so the table shows the total.
     """
     old = next((r for r in rows if r["name"] == row["name"]), None)
-    same = old is not None and all(old.get(k) == row[k] for k in ("keyframes", "keyframe_size", "steps", "depth"))
+    same = old is not None and all(old.get(k) == row[k] for k in ("keyframes", "keyframe_size", "steps", "depth", "locate_seed"))
     if same and row["tiles_computed"] > 0:
         row = dict(row, seconds=old["seconds"] + row["seconds"])
     elif same:
@@ -166,6 +168,8 @@ def main(argv=None) -> int:
     ap.add_argument("--depth", type=float, default=3.0, help="zoom depth in decades")
     ap.add_argument("--factor", type=float, default=2.0, help="keyframe factor")
     ap.add_argument("--steps", type=int, default=None, help="override training steps")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="locate seed: 0 follows the boundary nearest the centre, others start at a random boundary pixel")
     ap.add_argument("--min-size", type=float, default=10.0, help="smallest box (px)")
     ap.add_argument("--out", default="out/reproduce")
     ap.add_argument("--only", nargs="*", help="subset of condition names, run in the order given")
@@ -183,6 +187,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     json_path = out / "reproduction.json"
     rows = json.loads(json_path.read_text()) if json_path.exists() else []
+    for r in rows:
+        r.setdefault("locate_seed", 0)  # rows written before the option existed
     if args.from_json:
         write_markdown(rows, args, Path(args.doc))
         return 0
