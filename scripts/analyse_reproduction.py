@@ -75,18 +75,21 @@ def analyse(folder: Path, sample: int, inner_from: int = 4) -> dict:
     files = dimension.find_npz_files([folder / "keyframes"])
     if not files:
         raise FileNotFoundError(f"no keyframes in {folder}")
-    measures = dimension.load_measures(files)
     cfg = load_config(ROOT / "configs" / f"{folder.name}.yaml")
     problem = build_problem(cfg)
     picks = sorted({0, len(files) // 2, len(files) - 1})
+    # Each estimate streams the keyframes from disk: a paper-sized sequence
+    # (dozens of 4096² float64 keyframes) would not fit in memory at once.
+    with np.load(files[0]) as z:
+        size = list(z["measure"].shape)
     return {
         "name": folder.name,
         "keyframes": len(files),
-        "size": list(measures[0].shape),
-        "stride": {s: _estimates(list(dimension.subsample(measures, s))) for s in (1, 2, 4)},
-        "per_keyframe": [_estimates([m]) for m in measures],
+        "size": size,
+        "stride": {s: _estimates(dimension.subsample(dimension.iter_measures(files), s)) for s in (1, 2, 4)},
+        "per_keyframe": [_estimates(dimension.iter_measures([f])) for f in files],
         "inner_from": inner_from,
-        "inner": _estimates(measures[inner_from:]) if inner_from < len(measures) else None,
+        "inner": _estimates(dimension.iter_measures(files[inner_from:])) if inner_from < len(files) else None,
         "rounding": [rounding_flips(cfg, problem, files[i], sample) for i in picks] if sample else [],
     }
 
