@@ -138,27 +138,8 @@ EOF
 ZOOM=(--frames 12 --size 32x20 --depth 1.5)
 
 # ---------------------------------------------------------------- helpers
-job_states() { scontrol -o show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
-wait_done() { # desc id...
-    local desc=$1; shift
-    local deadline=$(( $(date +%s) + TIMEOUT )) id st busy
-    while :; do
-        busy=0
-        for id in "$@"; do
-            st=$(job_states "$id")
-            [ -n "$st" ] || fail "$desc: job $id unknown to scontrol"
-            grep -Eq 'PENDING|RUNNING|CONFIGURING|COMPLETING|SUSPENDED|REQUEUED|RESIZING' <<<"$st" && busy=1
-        done
-        [ "$busy" -eq 0 ] && return 0
-        [ "$(date +%s)" -ge "$deadline" ] && fail "$desc: jobs $* not finished after ${TIMEOUT}s"
-        sleep 1
-    done
-}
-states() { job_states "$1" | sort | tr '\n' ' ' | sed 's/ $//'; }
-expect_states() { # id "sorted states" what
-    local got; got=$(states "$1")
-    [ "$got" = "$2" ] || fail "$3: job $1 states '$got', expected '$2'"
-}
+# shellcheck source=jobwait.sh
+source "$HERE/jobwait.sh"
 submit_zoom() { # out-dir [VAR=value...] -> sets LOCATE_JOB ARRAY_JOB ASSEMBLE_JOB
     local out=$1 res; shift
     res=$(env "$@" NSHARDS=$NSHARDS CONFIG="$CFG" OUT="$out" FRAMES=12 SIZE=32x20 DEPTH=1.5 \

@@ -41,36 +41,8 @@ chmod 0755 "$WORK"
 log "work dir $WORK"
 
 # ---------------------------------------------------------------- helpers
-# Job state(s) of a job id (an array job id gives one line per task).
-# Completed jobs stay visible to scontrol for MinJobAge (300 s).
-job_states() {
-    scontrol -o show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'
-}
-# Wait until no job/task of the given ids is pending, running or completing.
-wait_done() { # desc id...
-    local desc=$1; shift
-    local deadline=$(( $(date +%s) + TIMEOUT )) id st busy
-    while :; do
-        busy=0
-        for id in "$@"; do
-            st=$(job_states "$id" || true)
-            if [ -z "$st" ]; then
-                fail "$desc: job $id unknown to scontrol"
-            fi
-            if grep -Eq 'PENDING|RUNNING|CONFIGURING|COMPLETING|SUSPENDED|REQUEUED|RESIZING' <<<"$st"; then
-                busy=1
-            fi
-        done
-        [ "$busy" -eq 0 ] && return 0
-        [ "$(date +%s)" -ge "$deadline" ] && fail "$desc: jobs $* still not finished after ${TIMEOUT}s"
-        sleep 1
-    done
-}
-expect_states() { # id expected-sorted-states-space-separated
-    local got
-    got=$(job_states "$1" | sort | tr '\n' ' ' | sed 's/ $//')
-    [ "$got" = "$2" ] || fail "job $1: expected states '$2', got '$got'"
-}
+# shellcheck source=jobwait.sh
+source "$HERE/jobwait.sh"
 submit() { # sbatch args... -> prints job id
     local out
     out=$(sbatch --parsable "$@") || fail "sbatch $* failed"
