@@ -20,6 +20,12 @@ import yaml
 
 NONLINEARITIES = ("tanh", "relu", "identity")
 READOUTS = ("measure", "final_loss", "probe")
+RNGS = ("pcg64", "notebook")
+# Seeds a config leaves out, per generator: numpy streams 0/1/2; the notebook's PRNGKey(0) chain
+# for weights and data and PRNGKey(42) for the minibatch sequence.
+DEFAULT_SEEDS = {"pcg64": {"network": 0, "data": 1, "training": 2}, "notebook": {"network": 0, "data": 0, "training": 42}}
+VIEW_UNITS = ("axis", "value")
+VIEW_SAMPLING = ("centres", "endpoints")
 SCALES = ("log10", "linear")
 FIXED_PARAMS = ("lr", "lr_input", "lr_output", "offset_drift", "offset_init", "init_scale")
 PARAM_HELP = "lr, lr_input, lr_output, lr_layer_K (K = 0 .. depth-1), offset_drift, offset_init, init_scale"
@@ -103,6 +109,26 @@ class AxisConfig:
 
 
 @dataclass(frozen=True)
+class ViewConfig:
+    """A named window, e.g. a published panel: ``render --window NAME`` renders it.
+
+    ``x`` and ``y`` are ranges in ``units``: ``axis`` (decades on a log10 axis) or
+    ``value`` (the hyperparameter itself, as a figure prints it).  ``square``
+    gives both axes the mean of their two widths in axis units, about the same
+    centres: the notebook's panels are square in decades, and their printed edges
+    are rounded.  ``sampling: endpoints`` puts the first and last pixel centres on
+    the range's ends, as the notebook's ``jnp.logspace(lo, hi, n)`` does; the
+    default ``centres`` puts the range's ends on the outer pixels' edges.
+    """
+
+    x: tuple[float, float]
+    y: tuple[float, float]
+    units: str = "axis"
+    square: bool = False
+    sampling: str = "centres"
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole experiment.  Build with :func:`load_config` or :func:`config_from_dict`."""
 
@@ -117,6 +143,12 @@ class Config:
     resolution: tuple[int, int] = (256, 256)
     tile: int = 64
     description: str = ""
+    rng: str = "pcg64"
+    views: tuple[tuple[str, ViewConfig], ...] = ()
+    zoom_target: str | None = None  # a view whose centre zoom heads for by default
+
+    def view(self, name: str) -> ViewConfig | None:
+        return dict(self.views).get(name)
 
     @property
     def data_size(self) -> int:
@@ -148,6 +180,9 @@ class Config:
         d["y"]["range"] = list(self.y.range)
         d["axes"] = {"x": d.pop("x"), "y": d.pop("y")}
         d["fixed"] = {k: v for k, v in self.fixed}
+        d["views"] = {k: {**dataclasses.asdict(v), "x": list(v.x), "y": list(v.y)} for k, v in self.views}
+        if self.zoom_target is None:
+            del d["zoom_target"]
         d["resolution"] = f"{self.resolution[0]}x{self.resolution[1]}"
         return d
 
@@ -253,7 +288,7 @@ def check_param(name: str, depth: int, key: str) -> str:
 # --------------------------------------------------------------------------- sections
 
 
-def _network(d: dict[str, Any]) -> NetworkConfig:
+def _network(d: dict[str, Any], rng: str) -> NetworkConfig:
     _no_unknown(d, "network", ("width", "depth", "nonlinearity", "input_dim", "output_dim", "seed"))
     base = NetworkConfig()
     input_dim = d.get("input_dim")
@@ -263,11 +298,11 @@ def _network(d: dict[str, Any]) -> NetworkConfig:
         nonlinearity=_choice(d.get("nonlinearity", base.nonlinearity), "network.nonlinearity", NONLINEARITIES),
         input_dim=None if input_dim is None else _int(input_dim, "network.input_dim", 1),
         output_dim=_int(d.get("output_dim", base.output_dim), "network.output_dim", 1),
-        seed=_int(d.get("seed", base.seed), "network.seed", 0),
+        seed=_int(d.get("seed", DEFAULT_SEEDS[rng]["network"]), "network.seed", 0),
     )
 
 
-def _data(d: dict[str, Any]) -> DataConfig:
+def _data(d: dict[str, Any], rng: str) -> DataConfig:
     _no_unknown(d, "data", ("size", "size_multiple", "seed"))
     size = d.get("size", "paper")
     if size != "paper":
@@ -281,10 +316,11 @@ def _data(d: dict[str, Any]) -> DataConfig:
         multiple = _float(multiple, "data.size_multiple")
         if multiple <= 0:
             raise ConfigError(f"data.size_multiple: must be > 0, got {multiple}")
-    return DataConfig(size=size, size_multiple=multiple, seed=_int(d.get("seed", 1), "data.seed", 0))
+    return DataConfig(size=size, size_multiple=multiple,
+                      seed=_int(d.get("seed", DEFAULT_SEEDS[rng]["data"]), "data.seed", 0))
 
 
-def _training(d: dict[str, Any]) -> TrainingConfig:
+def _training(d: dict[str, Any], rng: str) -> TrainingConfig:
     _no_unknown(d, "training", ("steps", "batch", "seed", "learning_rate"))
     batch = d.get("batch", "full")
     if batch != "full":
@@ -295,7 +331,7 @@ def _training(d: dict[str, Any]) -> TrainingConfig:
     return TrainingConfig(
         steps=_int(d.get("steps", 500), "training.steps", 1),
         batch=batch,
-        seed=_int(d.get("seed", 2), "training.seed", 0),
+        seed=_int(d.get("seed", DEFAULT_SEEDS[rng]["training"]), "training.seed", 0),
         learning_rate=lr,
     )
 
@@ -305,25 +341,57 @@ def _axis(d: Any, key: str, default_param: str, depth: int) -> AxisConfig:
     _no_unknown(d, key, ("param", "scale", "range"))
     param = check_param(d.get("param", default_param), depth, f"{key}.param")
     scale = _choice(d.get("scale", "log10"), f"{key}.scale", SCALES)
-    rng = d.get("range", [-3, 6])
-    if not isinstance(rng, (list, tuple)) or len(rng) != 2:
-        raise ConfigError(f"{key}.range: expected [low, high], got {rng!r}")
-    lo, hi = _float(rng[0], f"{key}.range[0]"), _float(rng[1], f"{key}.range[1]")
+    return AxisConfig(param=param, scale=scale, range=_range(d.get("range", [-3, 6]), f"{key}.range"))
+
+
+TOP_KEYS = ("name", "description", "rng", "network", "data", "training", "axes", "fixed", "readout", "resolution",
+            "tile", "views", "zoom_target")
+
+
+def _range(value: Any, key: str) -> tuple[float, float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ConfigError(f"{key}: expected [low, high], got {value!r}")
+    lo, hi = _float(value[0], f"{key}[0]"), _float(value[1], f"{key}[1]")
     if not lo < hi:
-        raise ConfigError(f"{key}.range: low must be below high, got [{lo!r}, {hi!r}]")
-    return AxisConfig(param=param, scale=scale, range=(lo, hi))
+        raise ConfigError(f"{key}: low must be below high, got [{lo!r}, {hi!r}]")
+    return lo, hi
 
 
-TOP_KEYS = ("name", "description", "network", "data", "training", "axes", "fixed", "readout", "resolution", "tile")
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _views(raw: Any) -> tuple[tuple[str, ViewConfig], ...]:
+    views = []
+    for name, d in _mapping(raw, "views").items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_\-]*", name):
+            raise ConfigError(f"views: a view name is letters, digits, '_' or '-', starting with a letter; got {name!r}")
+        key = f"views.{name}"
+        d = _mapping(d, key)
+        _no_unknown(d, key, ("x", "y", "units", "square", "sampling"))
+        for k in ("x", "y"):
+            if k not in d:
+                raise ConfigError(f"{key}.{k}: missing; expected [low, high]")
+        views.append((name, ViewConfig(
+            x=_range(d["x"], f"{key}.x"),
+            y=_range(d["y"], f"{key}.y"),
+            units=_choice(d.get("units", "axis"), f"{key}.units", VIEW_UNITS),
+            square=_bool(d.get("square", False), f"{key}.square"),
+            sampling=_choice(d.get("sampling", "centres"), f"{key}.sampling", VIEW_SAMPLING),
+        )))
+    return tuple(views)
 
 
 def config_from_dict(raw: Any, name: str = "experiment") -> Config:
     """Build and validate a :class:`Config` from a parsed YAML mapping."""
     raw = _mapping(raw, "config")
     _no_unknown(raw, "", TOP_KEYS)
-    network = _network(_mapping(raw.get("network"), "network"))
-    data = _data(_mapping(raw.get("data"), "data"))
-    training = _training(_mapping(raw.get("training"), "training"))
+    rng = _choice(raw.get("rng", "pcg64"), "rng", RNGS)
+    network = _network(_mapping(raw.get("network"), "network"), rng)
+    data = _data(_mapping(raw.get("data"), "data"), rng)
+    training = _training(_mapping(raw.get("training"), "training"), rng)
     axes = _mapping(raw.get("axes"), "axes")
     _no_unknown(axes, "axes", ("x", "y"))
     x = _axis(axes.get("x"), "axes.x", "lr_input", network.depth)
@@ -353,7 +421,13 @@ def config_from_dict(raw: Any, name: str = "experiment") -> Config:
         resolution=parse_resolution(raw.get("resolution", "256x256")),
         tile=_int(raw.get("tile", 64), "tile", 8),
         description=desc,
+        rng=rng,
+        views=_views(raw.get("views")),
+        zoom_target=raw.get("zoom_target"),
     )
+    if cfg.zoom_target is not None and cfg.view(cfg.zoom_target) is None:
+        names = ", ".join(k for k, _ in cfg.views) or "none defined"
+        raise ConfigError(f"zoom_target: must name one of the config's views ({names}); got {cfg.zoom_target!r}")
     _check_consistency(cfg)
     return cfg
 
@@ -399,9 +473,14 @@ def with_overrides(
         cfg = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, steps=_int(steps, "--steps", 1)))
     if window is not None:
         parts = window.split(",")
-        if len(parts) != 4:
-            raise ConfigError(f"--window: expected X0,X1,Y0,Y1 in axis units, got {window!r}")
-        x0, x1, y0, y1 = (_float(p, "--window") for p in parts)
+        if len(parts) == 1 and cfg.view(window.strip()) is not None:
+            x0, x1, y0, y1 = view_window(cfg, window.strip())
+        elif len(parts) != 4:
+            names = ", ".join(k for k, _ in cfg.views)
+            raise ConfigError(f"--window: expected X0,X1,Y0,Y1 in axis units"
+                              + (f" or a view name ({names})" if names else "") + f", got {window!r}")
+        else:
+            x0, x1, y0, y1 = (_float(p, "--window") for p in parts)
         if not (x0 < x1 and y0 < y1):
             raise ConfigError(f"--window: need X0 < X1 and Y0 < Y1, got {window!r}")
         cfg = dataclasses.replace(
@@ -409,3 +488,33 @@ def with_overrides(
         )
         _check_consistency(cfg)
     return cfg
+
+
+def view_window(cfg: Config, name: str, resolution: tuple[int, int] | None = None) -> tuple[float, float, float, float]:
+    """The window ``x0, x1, y0, y1`` (axis units) that renders view ``name`` at ``resolution``.
+
+    ``resolution`` defaults to the config's.  See :class:`ViewConfig` for units,
+    ``square`` and ``sampling``; with ``sampling: endpoints`` the window grows by
+    half a pixel on every side, so the pixel centres fall where the notebook's
+    ``logspace`` samples are.
+    """
+    view = cfg.view(name)
+    if view is None:
+        raise ConfigError(f"views: no view named {name!r}")
+    nx, ny = resolution or cfg.resolution
+    ranges = []
+    for axis, (lo, hi), key in ((cfg.x, view.x, "x"), (cfg.y, view.y, "y")):
+        if view.units == "value" and axis.scale == "log10":
+            if lo <= 0:
+                raise ConfigError(f"views.{name}.{key}: values on a log10 axis must be > 0, got {lo!r}")
+            lo, hi = math.log10(lo), math.log10(hi)
+        ranges.append([lo, hi])
+    if view.square:
+        half = 0.25 * ((ranges[0][1] - ranges[0][0]) + (ranges[1][1] - ranges[1][0]))
+        ranges = [[0.5 * (lo + hi) - half, 0.5 * (lo + hi) + half] for lo, hi in ranges]
+    if view.sampling == "endpoints":
+        for r, n in zip(ranges, (nx, ny)):
+            pad = 0.5 * (r[1] - r[0]) / max(n - 1, 1)
+            r[0], r[1] = r[0] - pad, r[1] + pad
+    (x0, x1), (y0, y1) = ranges
+    return x0, x1, y0, y1

@@ -2,8 +2,10 @@
 
 A :class:`Problem` holds the initial weights, the training data, the probe
 input, the minibatch index sequence and the mean-field constants, all drawn
-once from the config's seeds with numpy's PCG64.  Pixels differ only in their
-hyperparameters, which :func:`pixel_hyperparams` lays out as one row per pixel.
+once from the config's seeds, with numpy's PCG64 (``rng: pcg64``) or with the
+author's notebook's own JAX threefry draws (``rng: notebook``, see
+:mod:`fractaltrain.threefry`).  Pixels differ only in their hyperparameters,
+which :func:`pixel_hyperparams` lays out as one row per pixel.
 
 Mean-field parameterisation (PAPER.md, and the paper's notebook for depth > 2):
 hidden layer ``l`` computes ``a_{l+1} = σ(α_l · a_l W_l)`` with
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fractaltrain import threefry as tf
 from fractaltrain.config import Config
 
 NONLIN_CODE = {"tanh": 0, "relu": 1, "identity": 2}
@@ -97,11 +100,21 @@ def problem_identity(cfg: Config) -> dict:
         "fixed": [[k, repr(v)] for k, v in cfg.fixed],
         "x": [cfg.x.param, cfg.x.scale],
         "y": [cfg.y.param, cfg.y.scale],
-    }
+    } | ({} if cfg.rng == "pcg64" else {"rng": cfg.rng})  # pcg64 keys stay as they were before rng existed
 
 
 def build_problem(cfg: Config) -> Problem:
-    """Draw the weights, data and minibatch sequence from the config's seeds."""
+    """Draw the weights, data and minibatch sequence from the config's seeds and generator."""
+    net = cfg.network
+    draw = _notebook_draws if cfg.rng == "notebook" else _pcg64_draws
+    weights, X, Y, probe, batch_indices = draw(cfg)
+    g = GAIN[net.nonlinearity]
+    alphas = np.array([math.sqrt(g / fi) for fi, _ in net.layer_shapes()[:-1]] + [1.0 / net.width])
+    return Problem(cfg, weights, X, Y, probe, batch_indices, alphas)
+
+
+def _pcg64_draws(cfg: Config):
+    """numpy PCG64 streams, one per seed: weights; then X, Y and the probe; then minibatches."""
     net = cfg.network
     wrng = np.random.default_rng(net.seed)
     weights = tuple(wrng.standard_normal((fi, fo)) for fi, fo in net.layer_shapes())
@@ -110,14 +123,51 @@ def build_problem(cfg: Config) -> Problem:
     X = drng.standard_normal((n, net.inputs))
     Y = drng.standard_normal((n, net.output_dim))
     probe = drng.standard_normal(net.inputs)
-    batch = cfg.batch_size
     batch_indices = None
-    if batch is not None:
+    if cfg.batch_size is not None:
         trng = np.random.default_rng(cfg.training.seed)
-        batch_indices = trng.integers(0, n, size=(cfg.training.steps, batch), dtype=np.int64)
-    g = GAIN[net.nonlinearity]
-    alphas = np.array([math.sqrt(g / fi) for fi, _ in net.layer_shapes()[:-1]] + [1.0 / net.width])
-    return Problem(cfg, weights, X, Y, probe, batch_indices, alphas)
+        batch_indices = trng.integers(0, n, size=(cfg.training.steps, cfg.batch_size), dtype=np.int64)
+    return weights, X, Y, probe, batch_indices
+
+
+NOTEBOOK_PROBE_SEED = -1234567  # the notebook's PRNGKey for its probe input
+
+
+def _notebook_draws(cfg: Config):
+    """The author's notebook (``gen_img``, ``train``), with its seeds taken from the config.
+
+    The notebook draws from one chain: ``rng = PRNGKey(0); rng, srng = split(rng)``
+    gives the weights (``split(srng, depth)``, one key per layer), and two more
+    splits give X and then Y.  Here the weights come from that chain started at
+    ``network.seed`` and the data from the chain started at ``data.seed``, so the
+    two can vary independently and both equal to 0 is the notebook exactly.
+    Minibatch step t uses ``randint(split(PRNGKey(training.seed), steps)[t], (batch,), 0, N)``.
+    """
+    net = cfg.network
+    _, srng = tf.split(tf.prng_key(net.seed))
+    keys = tf.split(srng, net.depth)
+    weights = tuple(tf.normal(keys[i], shape) for i, shape in enumerate(net.layer_shapes()))
+    rng, _ = tf.split(tf.prng_key(cfg.data.seed))
+    rng, srng = tf.split(rng)
+    n = cfg.data_size
+    X = tf.normal(srng, (n, net.inputs))
+    rng, srng = tf.split(rng)
+    Y = tf.normal(srng, (n, net.output_dim))
+    probe = tf.normal(tf.prng_key(NOTEBOOK_PROBE_SEED), (1, net.inputs)).ravel()
+    batch_indices = None
+    if cfg.batch_size is not None:
+        batch_indices = notebook_batch_indices(cfg.training.seed, cfg.training.steps, cfg.batch_size, n)
+    return weights, X, Y, probe, batch_indices
+
+
+def notebook_batch_indices(seed: int, steps: int, batch: int, n: int) -> np.ndarray:
+    """The notebook's minibatch sequence, (steps, batch) int64.
+
+    ``split(key, steps)`` depends on ``steps``, so a 1000-step sequence is not
+    the 500-step one extended: it differs from the first step on.
+    """
+    keys = tf.split(tf.prng_key(seed), steps)
+    return tf.randint(keys, (batch,), 0, n)
 
 
 # Columns of the per-pixel hyperparameter table: lr of layers 0..depth-1, then these.
