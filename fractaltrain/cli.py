@@ -117,7 +117,8 @@ def render(
     out: Path = OUT_OPT,
     resolution: Optional[str] = typer.Option(None, "--resolution", "-r", help="WIDTHxHEIGHT, e.g. 640x360."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
-    window: Optional[str] = typer.Option(None, "--window", help="X0,X1,Y0,Y1 in axis units (decades for log10)."),
+    window: Optional[str] = typer.Option(
+        None, "--window", help="X0,X1,Y0,Y1 in axis units (decades for log10), or a view of the config (paper)."),
     palette: str = PALETTE_OPT,
     quiet: bool = QUIET_OPT,
     threads: Optional[int] = THREADS_OPT,
@@ -186,7 +187,7 @@ def zoom_options(*, frames, fps, size, depth, center, factor, palette, crf, code
     w, h = parse_resolution(size, "--size")
     if w % 2 or h % 2:
         raise UsageError(f"--size: width and height must be even for H.264/yuv420p, got {w}x{h}")
-    if not 0 < depth <= 40:
+    if depth is not None and not 0 < depth <= 40:
         raise UsageError(f"--depth: must be between 0 and 40 decades, got {depth}")
     if not 1.1 <= factor <= 16:
         raise UsageError(f"--keyframe-factor: must be between 1.1 and 16, got {factor}")
@@ -197,7 +198,8 @@ def zoom_options(*, frames, fps, size, depth, center, factor, palette, crf, code
     if seed < 0:
         raise UsageError(f"--seed: must be >= 0, got {seed}")
     return ZoomOptions(
-        frames=frames, fps=fps, size=(w, h), depth=depth, center=parse_pair(center, "--center"), factor=factor,
+        frames=frames, fps=fps, size=(w, h), depth=depth, factor=factor,
+        center=None if center == "auto" else parse_pair(center, "--center"), auto_center=center == "auto",
         palette=check_palette(palette), crf=crf, codec=codec, frame_range=parse_range(frame_range, frames),
         overlay=overlay, recolor=recolor, preview=preview, seed=seed, video=video,
     )
@@ -210,8 +212,11 @@ def zoom(
     frames: int = typer.Option(300, "--frames", help="Number of video frames."),
     fps: float = typer.Option(30.0, "--fps", help="Frames per second."),
     size: str = typer.Option("1280x720", "--size", help="Video WIDTHxHEIGHT (even numbers, any aspect)."),
-    depth: float = typer.Option(10.0, "--depth", help="Zoom depth in decades of window width."),
-    center: Optional[str] = typer.Option(None, "--center", help="Target X,Y in axis units; default: run locate."),
+    depth: Optional[float] = typer.Option(
+        None, "--depth", help="Zoom depth in decades of window width [default: 10, or the zoom_target view's depth]."),
+    center: Optional[str] = typer.Option(
+        None, "--center", help="Target X,Y in axis units, or 'auto' to run locate; default: the centre of the "
+        "config's zoom_target view (the published panel, for the paper configs), else locate."),
     seed: int = typer.Option(0, "--seed", help="locate: 0 = boundary nearest the centre, else a random one."),
     keyframe_factor: float = typer.Option(2.0, "--keyframe-factor", help="Width ratio of consecutive keyframes."),
     palette: str = PALETTE_OPT,

@@ -1,6 +1,7 @@
 """``zoom``: a deep-zoom video into the converge/diverge boundary.
 
-Pipeline: find the target (``locate``, unless a centre is given) → plan the
+Pipeline: find the target (the given centre, else the centre of the config's
+``zoom_target`` view, such as a published panel, else ``locate``) → plan the
 keyframes and frames (:mod:`fractaltrain.zoomplan`) → compute the keyframes'
 raw values through the tile store (resumable, shardable) → colour and compose
 each frame (:mod:`fractaltrain.frames`) → encode the MP4
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fractaltrain import colour
-from fractaltrain.config import Config, ConfigError
+from fractaltrain.config import Config, ConfigError, view_window
 from fractaltrain.frames import compose_frame
 from fractaltrain.jobs import Manifest, require_complete, write_manifest
 from fractaltrain.landscape import Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels
@@ -31,6 +32,7 @@ from fractaltrain.store import Grid, TileStore
 from fractaltrain.window import min_relative_spacing
 from fractaltrain.zoomplan import ZoomPlan, even, outer_window
 
+DEFAULT_DEPTH = 10.0  # decades, when neither the caller nor a zoom_target view sets the depth
 MIN_ULPS = 4.0  # neighbouring pixels must differ by at least this many float64 ulps
 PREVIEW_WIDTH = 320
 PREVIEW_STEPS = 60
@@ -43,8 +45,9 @@ class ZoomOptions:
     frames: int = 300
     fps: float = 30.0
     size: tuple[int, int] = (1280, 720)
-    depth: float = 10.0
-    center: tuple[float, float] | None = None
+    depth: float | None = None  # None: the zoom_target view's depth, else DEFAULT_DEPTH
+    center: tuple[float, float] | None = None  # None: the zoom_target view's centre, else locate
+    auto_center: bool = False  # locate a target even when the config names a zoom_target
     factor: float = 2.0
     palette: str = "spectral"
     crf: int = 18
@@ -73,6 +76,23 @@ def preview_settings(cfg: Config, opts: ZoomOptions) -> tuple[Config, ZoomOption
     steps = min(cfg.training.steps, PREVIEW_STEPS)
     cfg = replace(cfg, name=cfg.name + "_preview", training=replace(cfg.training, steps=steps))
     return cfg, replace(opts, size=size)
+
+
+def resolve_target(cfg: Config, opts: ZoomOptions, outer) -> ZoomOptions:
+    """Fill in the centre and depth the caller left open.
+
+    A config with a ``zoom_target`` view (the six paper configs name their
+    published panel) zooms into that view's centre, by default exactly as deep as
+    the view, so the last frame shows the whole panel: the author's own targets.
+    Otherwise, or with ``auto_center``, ``locate`` picks the target later.
+    """
+    center, depth = opts.center, opts.depth
+    if center is None and not opts.auto_center and cfg.zoom_target is not None:
+        x0, x1, y0, y1 = view_window(cfg, cfg.zoom_target)
+        center = (0.5 * (x0 + x1), 0.5 * (y0 + y1))
+        if depth is None:
+            depth = math.log10(min(outer.width / (x1 - x0), outer.height / (y1 - y0)))
+    return replace(opts, center=center, depth=DEFAULT_DEPTH if depth is None else depth)
 
 
 def max_depth(plan: ZoomPlan, cfg: Config) -> float:
@@ -166,6 +186,7 @@ def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = Tr
     problem = build_problem(cfg)
     store = TileStore(outdir / "tiles")
     outer = outer_window(config_window(cfg), cfg.resolution, opts.size)
+    opts = resolve_target(cfg, opts, outer)
     if opts.center is not None:
         cx, cy = opts.center
         if not (outer.x0 <= cx <= outer.x1 and outer.y0 <= cy <= outer.y1):
