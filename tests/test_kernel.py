@@ -9,7 +9,7 @@ import pytest
 import numpy_reference as ref
 from fractaltrain.config import config_from_dict
 from fractaltrain.kernel import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS, loss_and_grad, run_pixels
-from fractaltrain.measure import convergence_measure, final_loss_readout
+from measure_reference import convergence_measure, final_loss_readout
 from fractaltrain.problem import build_problem, pixel_hyperparams
 
 

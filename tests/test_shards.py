@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import yaml
 
-from fractaltrain.video import read_video
+from video_reader import read_video
 
 CFG = {
     "name": "sh",
