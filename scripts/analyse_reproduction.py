@@ -39,7 +39,8 @@ import numpy as np
 
 from fractaltrain import dimension, dimension_io
 from fractaltrain.config import load_config
-from fractaltrain.kernel import OUT_MEASURE, run_pixels
+from fractaltrain.columns import OUT_MEASURE
+from fractaltrain.kernel import run_pixels
 from fractaltrain.problem import build_problem, pixel_hyperparams
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -128,7 +128,7 @@ def _measured(shape: str, n: int) -> dim.DimensionResult:
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n", [4096, 1024])
+@pytest.mark.parametrize("n", [pytest.param(4096, marks=pytest.mark.slow), 1024])
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_known_dimension(shape, n):
     result = _measured(shape, n)
