@@ -11,6 +11,7 @@ and its own error text reach our exceptions.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -93,18 +94,13 @@ class Mp4Writer:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+        self.close() if exc_type is None else self.abort()
         return False
 
     def __del__(self):
         # A writer dropped without close() must not leave a partial file or an encoder behind.
-        try:
+        with contextlib.suppress(Exception):
             self.abort()
-        except Exception:
-            pass
 
     def _command(self) -> list:
         import imageio_ffmpeg
@@ -132,10 +128,8 @@ class Mp4Writer:
         return text if len(text) <= _MAX_ERROR_CHARS else "...\n" + text[-_MAX_ERROR_CHARS:]
 
     def _cleanup(self) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.remove(self.tmp_path)
-        except FileNotFoundError:
-            pass
         if self._errfile is not None:
             self._errfile.close()
             self._errfile = None
@@ -180,10 +174,8 @@ class Mp4Writer:
         if self._state == "new":
             self.abort()
             raise RuntimeError(f"no frames were written; {self.path} was not created")
-        try:
+        with contextlib.suppress(OSError):  # a dead ffmpeg is reported by its exit status below
             self._proc.stdin.close()
-        except OSError:
-            pass
         if self._proc.wait() != 0 or not (os.path.isfile(self.tmp_path) and os.path.getsize(self.tmp_path)):
             self._fail("finishing")
         leftover = self._stderr_tail()
@@ -204,9 +196,7 @@ class Mp4Writer:
         self._state = "aborted"
         if self._proc is not None:
             self._proc.kill()
-            try:
+            with contextlib.suppress(OSError):  # buffered frames and a dead ffmpeg: nothing to flush into
                 self._proc.stdin.close()
-            except OSError:  # unwritten frames and a dead ffmpeg: nothing to flush into
-                pass
             self._proc.wait()
         self._cleanup()
