@@ -395,6 +395,7 @@ def dimension(
         import json
 
         from fractaltrain import dimension as dim
+        from fractaltrain import dimension_io as dio
 
         if stride < 1:
             raise UsageError(f"dimension: --stride must be a whole number >= 1, got {stride}")
@@ -402,15 +403,15 @@ def dimension(
             if not p.exists():
                 raise UsageError(f"dimension: no such file or folder {str(p)!r}")
         try:
-            files = dim.find_npz_files(paths)
+            files = dio.find_npz_files(paths)
             if not files:
                 raise UsageError(f"dimension: no .npz files in {', '.join(map(str, paths))}")
-            result = dim.estimate(dim.subsample(dim.iter_measures(files), stride), min_size=min_size)
+            result = dim.estimate(dim.subsample(dio.iter_measures(files), stride), min_size=min_size)
         except (KeyError, ValueError) as exc:
             raise UsageError(f"dimension: {exc}") from None
-        typer.echo(dim.format_table(result))
+        typer.echo(dio.format_table(result))
         if plot is not None:
-            dim.write_loglog_png(result, plot)
+            dio.write_loglog_png(result, plot)
             typer.echo(f"wrote {plot}")
         if json_out is not None:
             from fractaltrain.store import atomic_write_bytes

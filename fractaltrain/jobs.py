@@ -9,11 +9,11 @@ folder alone.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from fractaltrain.hashing import stable_hash
 from fractaltrain.store import Grid, TileStore, atomic_write_bytes
 
 
@@ -28,8 +28,7 @@ class Manifest:
 
     @property
     def key(self) -> str:
-        ident = json.dumps([self.kind, self.config, self.options], sort_keys=True)
-        return hashlib.sha256(ident.encode()).hexdigest()[:16]
+        return stable_hash([self.kind, self.config, self.options])
 
 
 def write_manifest(outdir: Path, manifest: Manifest) -> Path:

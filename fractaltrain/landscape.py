@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from fractaltrain.config import Config
-from fractaltrain.kernel import N_OUT, run_pixels
+from fractaltrain.columns import N_OUT
+from fractaltrain.jobs import IncompleteError, MissingTile
+from fractaltrain.kernel import run_pixels
 from fractaltrain.problem import Problem, pixel_hyperparams
 from fractaltrain.store import Grid, TileSpec, TileStore
 from fractaltrain.window import Window, axis_values
@@ -114,24 +116,16 @@ def owned_pixels(store: TileStore, grids: list[Grid], shard: Shard = Shard()) ->
     return total, done
 
 
-class MissingTiles(RuntimeError):
-    """Assembly found tiles that are not (validly) in the store."""
-
-    def __init__(self, missing: list[tuple[Grid, TileSpec]]):
-        self.missing = missing
-        super().__init__(f"{len(missing)} tile(s) missing")
-
-
 def assemble(store: TileStore, grid: Grid) -> np.ndarray:
-    """The grid's full (height, width, N_OUT) result from its tiles; raises MissingTiles."""
+    """The grid's full (height, width, N_OUT) result from its tiles; raises IncompleteError."""
     out = np.empty((grid.height, grid.width, N_OUT), dtype=np.float64)
     missing = []
     for spec in grid.tiles():
         data = store.load(grid, spec)
         if data is None:
-            missing.append((grid, spec))
+            missing.append(MissingTile(0, spec.name, 0))
             continue
         out[spec.r0 : spec.r1, spec.c0 : spec.c1] = data
     if missing:
-        raise MissingTiles(missing)
+        raise IncompleteError(missing, shards=1)
     return out

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fractaltrain.dimension import boundary_mask
-from fractaltrain.kernel import OUT_MEASURE
+from fractaltrain.columns import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, make_grid
 from fractaltrain.problem import Problem
 from fractaltrain.store import TileStore

@@ -16,11 +16,9 @@ from pathlib import Path
 import numpy as np
 
 import fractaltrain
-from fractaltrain.kernel import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
+from fractaltrain.columns import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS, READOUT_COLUMN
 from fractaltrain.problem import Problem
 from fractaltrain.store import Grid, atomic_save_npz, atomic_write_bytes
-
-READOUT_COLUMN = {"measure": OUT_MEASURE, "final_loss": OUT_FINAL, "probe": OUT_PROBE}
 
 
 def readout_values(raw: np.ndarray, readout: str) -> np.ndarray:

@@ -15,8 +15,6 @@ identity; the output is ``ŷ = (1/width) · a_{L-1} W_{L-1}``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 
@@ -24,6 +22,7 @@ import numpy as np
 
 from fractaltrain import threefry as tf
 from fractaltrain.config import Config
+from fractaltrain.hashing import stable_hash
 
 NONLIN_CODE = {"tanh": 0, "relu": 1, "identity": 2}
 GAIN = {"tanh": 2.0, "relu": 2.0, "identity": 1.0}
@@ -71,13 +70,10 @@ class Problem:
 
     def key(self) -> str:
         """Hash of everything in the problem that affects pixel values."""
-        h = hashlib.sha256()
-        h.update(json.dumps(problem_identity(self.config), sort_keys=True).encode())
-        for arr in (*self.weights, self.X, self.Y, self.probe):
-            h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+        arrays = [np.ascontiguousarray(a, dtype=np.float64).tobytes() for a in (*self.weights, self.X, self.Y, self.probe)]
         if self.batch_indices is not None:
-            h.update(np.ascontiguousarray(self.batch_indices, dtype=np.int64).tobytes())
-        return h.hexdigest()[:16]
+            arrays.append(np.ascontiguousarray(self.batch_indices, dtype=np.int64).tobytes())
+        return stable_hash(problem_identity(self.config), *arrays)
 
 
 def problem_identity(cfg: Config) -> dict:

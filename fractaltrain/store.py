@@ -14,7 +14,6 @@ read back.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -23,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fractaltrain.kernel import N_OUT
+from fractaltrain.columns import N_OUT
+from fractaltrain.hashing import stable_hash
 from fractaltrain.window import Window
 
 
@@ -68,7 +68,7 @@ class Grid:
 
     @property
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:20]
+        return stable_hash(self.identity(), length=20)
 
     def tiles(self) -> list[TileSpec]:
         """All tiles, row-major (rows are y ascending)."""

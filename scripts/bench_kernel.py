@@ -60,7 +60,8 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fractaltrain.config import load_config, with_overrides  # noqa: E402
-from fractaltrain.kernel import LANES, OUT_STEPS, run_pixels  # noqa: E402
+from fractaltrain.columns import OUT_STEPS  # noqa: E402
+from fractaltrain.kernel import LANES, run_pixels  # noqa: E402
 from fractaltrain.problem import build_problem, pixel_hyperparams  # noqa: E402
 from fractaltrain.window import axis_values  # noqa: E402
 

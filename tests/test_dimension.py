@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from fractaltrain import dimension as dim
+from fractaltrain import dimension_io as dio
 
 TOLERANCE = 0.05
 
@@ -127,7 +128,7 @@ def _measured(shape: str, n: int) -> dim.DimensionResult:
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n", [4096, 1024])
+@pytest.mark.parametrize("n", [pytest.param(4096, marks=pytest.mark.slow), 1024])
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_known_dimension(shape, n):
     result = _measured(shape, n)
@@ -247,34 +248,34 @@ def test_load_measures_folder_and_files(tmp_path):
     single = tmp_path / "single.npz"
     np.savez(single, measure=-np.ones((3, 3)), extra=np.arange(3))
 
-    measures = dim.load_measures(folder)
+    measures = dio.load_measures(folder)
     assert [m[0, 0] for m in measures] == [1.0, 2.0, 10.0, 0.0]
     assert all(m.dtype == np.float64 and m.shape == (4, 5) for m in measures)
 
-    mixed = dim.load_measures([single, str(folder / "keyframe_2.npz")])
+    mixed = dio.load_measures([single, str(folder / "keyframe_2.npz")])
     assert [m.shape for m in mixed] == [(3, 3), (4, 5)]
 
     np.savez(tmp_path / "bad.npz", values=np.zeros((2, 2)))
     with pytest.raises(KeyError, match="measure"):
-        dim.load_measures(tmp_path / "bad.npz")
+        dio.load_measures(tmp_path / "bad.npz")
     with pytest.raises(FileNotFoundError):
-        dim.load_measures(tmp_path / "missing")
+        dio.load_measures(tmp_path / "missing")
 
 
 def test_format_table_lists_every_size():
     result = _measured("circle", 1024)
-    table = dim.format_table(result)
+    table = dio.format_table(result)
     print("\n" + table)
     assert f"{result.median_local_slope:.4f}" in table
     for size in result.sizes[0]:
         assert f"{size:.1f}" in table
     many = dim.estimate([_diagonal(256)] * 10, n_offsets=1)
-    assert "median N" in dim.format_table(many)
+    assert "median N" in dio.format_table(many)
 
 
 def test_write_loglog_png(tmp_path):
     result = dim.estimate([_koch(1024), _circle(1024), _sierpinski(1024)])
-    path = dim.write_loglog_png(result, tmp_path / "loglog.png")
+    path = dio.write_loglog_png(result, tmp_path / "loglog.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = iio.imread(path)
     assert image.shape == (600, 800, 3) and image.dtype == np.uint8
@@ -287,8 +288,8 @@ def test_small_image_keeps_median_when_fit_range_is_empty(tmp_path):
     result = dim.estimate(_diagonal(64))
     assert result.median_local_slope == pytest.approx(1.0)
     assert math.isnan(result.fit_slope) and math.isnan(result.fit_ci_low)
-    dim.format_table(result)
-    dim.write_loglog_png(result, tmp_path / "small.png")
+    dio.format_table(result)
+    dio.write_loglog_png(result, tmp_path / "small.png")
     with pytest.raises(ValueError, match="fewer than two box sizes"):
         dim.estimate(_diagonal(15))
 

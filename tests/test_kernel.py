@@ -8,8 +8,10 @@ import pytest
 
 import numpy_reference as ref
 from fractaltrain.config import config_from_dict
-from fractaltrain.kernel import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS, loss_and_grad, run_pixels
-from fractaltrain.measure import convergence_measure, final_loss_readout
+from fractaltrain.columns import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
+from fractaltrain.kernel import run_pixels
+from kernel_helpers import loss_and_grad
+from measure_reference import convergence_measure, final_loss_readout
 from fractaltrain.problem import build_problem, pixel_hyperparams
 
 
@@ -222,8 +224,8 @@ def test_fast_path_is_bitwise_the_general_path(case):
 
 
 def test_vector_tanh_is_bitwise_tanh64():
-    from fractaltrain.kernel import _activate_tanh, tanh_scratch_size
-    from fractaltrain.tanh import tanh64
+    from fractaltrain.kernel.tanh import tanh64
+    from fractaltrain.kernel.vtanh import _activate_tanh, tanh_scratch_size
 
     @numba.njit
     def ref(z, a, d):
@@ -260,9 +262,9 @@ def test_vector_tanh_is_bitwise_tanh64():
 
 
 def test_tanh64_is_exactly_one_where_the_kernel_assumes_it():
-    """The vector tanh returns ±1 without computing for |x| >= 19.1 (kernel._SATURATE)."""
-    from fractaltrain.kernel import _SATURATE
-    from fractaltrain.tanh import tanh64
+    """The vector tanh returns ±1 without computing for |x| >= 19.1 (vtanh._SATURATE)."""
+    from fractaltrain.kernel.tanh import tanh64
+    from fractaltrain.kernel.vtanh import _SATURATE
 
     @numba.njit
     def tanh_all(x, out):

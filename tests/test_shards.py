@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import yaml
 
-from fractaltrain.video import read_video
+from video_reader import read_video
 
 CFG = {
     "name": "sh",
@@ -22,6 +22,18 @@ def ft(*args):
     return subprocess.run([sys.executable, "-m", "fractaltrain", *map(str, args)], capture_output=True, text=True)
 
 
+# `fractaltrain status DIR`, then a check that it never imported numba (it only reads files).
+STATUS_WITHOUT_NUMBA = """
+import sys
+from fractaltrain.cli import main
+sys.argv[0] = "fractaltrain"
+try:
+    main()
+finally:
+    assert "numba" not in sys.modules, "status imported numba"
+"""
+
+
 def test_render_shards_then_assemble_equals_single_run(tmp_path):
     cfg = tmp_path / "sh.yaml"
     cfg.write_text(yaml.safe_dump(CFG))
@@ -35,6 +47,8 @@ def test_render_shards_then_assemble_equals_single_run(tmp_path):
     assert "shard(s) 1/3" in r.stderr and "-> shard 1/3" in r.stderr
     r = ft("status", shared)
     assert r.returncode == 0 and "missing" in r.stdout
+    r = subprocess.run([sys.executable, "-c", STATUS_WITHOUT_NUMBA, "status", str(shared)], capture_output=True, text=True)
+    assert r.returncode == 0 and "missing" in r.stdout, r.stderr
     r = ft("render", cfg, "-q", "--out", shared, "--shard", "1/3")
     assert r.returncode == 0, r.stderr
     r = ft("assemble", shared, "-q")

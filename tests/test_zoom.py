@@ -13,13 +13,13 @@ import pytest
 import yaml
 
 from fractaltrain.config import ConfigError, config_from_dict
-from fractaltrain.kernel import OUT_MEASURE
+from fractaltrain.columns import OUT_MEASURE
 from fractaltrain.landscape import assemble, make_grid
 from fractaltrain.locate import boundary_mask, locate
 from fractaltrain.problem import build_problem
 from fractaltrain.render import config_window
 from fractaltrain.store import TileStore
-from fractaltrain.video import read_video
+from video_reader import read_video
 from fractaltrain.window import Window
 from fractaltrain.zoom import ZoomOptions, zoom
 from fractaltrain.zoomplan import ZoomPlan, outer_window

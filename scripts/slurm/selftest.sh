@@ -184,11 +184,12 @@ count_existing() { # path... -> how many exist
     echo "$n"
 }
 compare_zoom() { # dir-a dir-b: MP4 frames and every keyframe measure bit-identical
-    "$PY" - "$1" "$2" <<'EOF'
+    "$PY" - "$1" "$2" "$HERE/../../tests" <<'EOF'
 import sys
 from pathlib import Path
 import numpy as np
-from fractaltrain.video import read_video
+sys.path.insert(0, sys.argv[3])
+from video_reader import read_video
 a, b = Path(sys.argv[1]), Path(sys.argv[2])
 fa, _ = read_video(a / "st.mp4")
 fb, _ = read_video(b / "st.mp4")

@@ -49,6 +49,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from fractaltrain.kernel.ir import _declare, _has_fma
+
 #: Error bound in ulps asserted by the tests (measured maximum: 0.91 ulp).
 MAX_ULP = 1.0
 
@@ -93,9 +95,8 @@ def _div_rem(typingctx, n, d, q):
     def codegen(context, builder, sig, args):
         n, d, q = args
         f64 = ir.DoubleType()
-        if "+fma" in getattr(context.codegen(), "_tm_features", "").split(","):
-            fnty = ir.FunctionType(f64, [f64] * 3)
-            fma = builder.module.declare_intrinsic("llvm.fma", [f64], fnty)
+        if _has_fma(context):
+            fma = _declare(builder, "llvm.fma.f64", f64, [f64] * 3)
             return builder.call(fma, [builder.fneg(q), d, n])
         add, sub, mul = builder.fadd, builder.fsub, builder.fmul
         split = ir.Constant(f64, 134217729.0)  # 2**27 + 1
