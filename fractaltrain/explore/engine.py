@@ -174,11 +174,11 @@ class Explorer:
         Raises RequestError(409) as soon as a newer view from the same page arrives.
         """
         t0 = time.perf_counter()
-        self._claim(p.client, p.view)
         entry = {"client": p.client, "view": p.view, "w": p.w, "h": p.h, "window": [p.x0, p.x1, p.y0, p.y1],
                  "final": p.final, "status": "running"}
         self.log.append(entry)
         try:
+            self._claim(p.client, p.view)
             out = self._fill(p)
         except RequestError as exc:
             entry["status"] = exc.status

@@ -105,11 +105,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
 
     def route(self) -> None:
+        if not self.path.startswith("/"):
+            raise RequestError(404, "not found")
         allowed = self.server.allowed_hosts
         if allowed is not None and self.headers.get("Host", "") not in allowed:
             raise RequestError(403, "unexpected Host header")
-        if not self.path.startswith("/"):
-            raise RequestError(404, "not found")
         parts = urlsplit(self.path)
         path = parts.path
         if path in self.server.assets:
