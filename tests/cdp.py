@@ -204,6 +204,7 @@ class Browser:
         params = {"format": "png"}
         if clip:
             params["clip"] = {**clip, "scale": 1}
+            params["captureBeyondViewport"] = True
         return base64.b64decode(self.call("Page.captureScreenshot", **params)["data"])
 
     def close(self) -> None:

@@ -127,6 +127,14 @@ def test_page_in_headless_chromium(tmp_path):
         assert int(deeper[0]["view"]) > int(home["view"])  # a newer view, so the old one is dropped
         # the page shows the new window and its depth
         browser.wait_for("document.getElementById('where-depth').textContent.includes('0.3 decades')", timeout=30)
+        # click a pixel: its phase, values and training curve appear
+        for kind in ("mousePressed", "mouseReleased"):
+            browser.call("Input.dispatchMouseEvent", type=kind, x=cx, y=cy, button="left", clickCount=1)
+        browser.wait_for("!document.getElementById('plot-box').hidden", timeout=30)
+        text = browser.eval("document.getElementById('pixel').textContent")
+        assert "lr_input (x)" in text and ("converged" in text or "diverged" in text), text
+        assert browser.eval("document.querySelectorAll('#plot path').length") == 1
+        assert "fractaltrain zoom configs/demo.yaml --center=" in browser.eval("document.getElementById('cmd-zoom').value")
     finally:
         if browser is not None:
             browser.close()

@@ -331,7 +331,9 @@ class Explorer:
         outer = outer_window(config_window(self.cfg), self.cfg.resolution, size)
         if not (outer.x0 <= cx <= outer.x1 and outer.y0 <= cy <= outer.y1):
             return f"# ({cx!r}, {cy!r}) lies outside the config's view, where a zoom starts"
-        depth = round(max(math.log10(outer.width / (p.x1 - p.x0)), 0.5), 2)
+        depth = round(math.log10(outer.width / (p.x1 - p.x0)), 2)
+        if depth < 1:  # this view is barely zoomed: offer zoom's default depth instead
+            depth = 10.0
         note = ""
         reachable = max_depth(ZoomPlan(outer, (cx, cy), min(depth, 40.0), 300, size), self.config_at(p.steps))
         if depth > reachable:

@@ -218,7 +218,7 @@
   function plot(curve, divergedAt) {
     const el = $("plot");
     el.textContent = "";
-    el.hidden = false;
+    $("plot-box").hidden = false;
     const W = 340, H = 180, L = 44, R = 8, T = 16, B = 22;
     const n = divergedAt === null ? curve.length : divergedAt + 1;
     const logs = curve.slice(0, n).map((v) => (v !== null && v > 0 ? Math.log10(v) : null));
@@ -329,7 +329,8 @@
       return;
     }
     const c = state.cfg;
-    $("name").textContent = c.name + (c.description ? " — " + c.description : "");
+    $("name").textContent = c.name;
+    $("name").title = c.description;
     fill($("readout"), c.readouts);
     fill($("palette"), c.palettes);
     $("steps").max = String(c.limits.max_steps);
