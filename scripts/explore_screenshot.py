@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,9 +36,14 @@ def main() -> None:
     binary, why = find_chromium()
     if binary is None:
         sys.exit(why)
-    out = tempfile.mkdtemp(prefix="explore-shot-")
-    proc = subprocess.Popen([sys.executable, "-m", "fractaltrain", "explore", a.config, "--port", "0",
-                             "--no-browser", "--out", out], stdout=subprocess.PIPE, text=True)
+    # Serve from a scratch folder that sees the repository's configs/, so the page's commands read
+    # as a user's would (configs/NAME.yaml, default --out) and no tiles land in the repository.
+    work = Path(tempfile.mkdtemp(prefix="explore-shot-"))
+    (work / "configs").symlink_to(ROOT / "configs")
+    config = Path(a.config).resolve()
+    rel = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config
+    proc = subprocess.Popen([sys.executable, "-m", "fractaltrain", "explore", str(rel), "--port", "0",
+                             "--no-browser"], stdout=subprocess.PIPE, text=True, cwd=work)
     browser = None
     try:
         url = re.search(r"(http://\S+)", proc.stdout.readline()).group(1)
@@ -62,6 +68,7 @@ def main() -> None:
             browser.close()
         proc.terminate()
         proc.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
