@@ -90,8 +90,7 @@
     }
   }
 
-  function query(extra, w, h, final, view) {
-    const v = state.view;
+  function query(extra, w, h, final, view, v) {
     const q = new URLSearchParams({
       x0: String(v.x0), x1: String(v.x1), y0: String(v.y0), y1: String(v.y1), w: String(w), h: String(h),
       steps: String(state.steps), readout: state.readout, palette: state.palette, client, view: String(view),
@@ -128,7 +127,7 @@
         setStatus(`computing ${w}×${h}…`);
         let r;
         try {
-          r = await getJSON("/api/view?" + query({}, w, h, final, my), signal);
+          r = await getJSON("/api/view?" + query({}, w, h, final, my, view), signal);
         } catch (e) {
           if (my !== seq || e.name === "AbortError" || e.status === 409) return;
           trace.errors.push(e.message);
@@ -174,7 +173,7 @@
     $("pixel").textContent = "training this pixel…";
     let r;
     try {
-      r = await getJSON("/api/pixel?" + query({ px, py }, state.W, state.H, true, seq));
+      r = await getJSON("/api/pixel?" + query({ px, py }, state.W, state.H, true, seq, picked.win));
     } catch (e) {
       $("pixel").textContent = e.message;
       return;
