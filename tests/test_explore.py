@@ -296,3 +296,12 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, args, word):
     res = CliRunner().invoke(app, ["explore", str(cfg_path), "--no-browser", *args])
     assert res.exit_code == 2
     assert word in res.output and "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_named_views_are_offered(tmp_path):
+    from fractaltrain.config import config_from_dict, view_window
+
+    cfg = config_from_dict({**SMALL, "views": {"panel": {"x": [1.0, 2.0], "y": [3.0, 4.0]}}})
+    info = Explorer(cfg, "small.yaml", tmp_path / "out").config_info()
+    assert info["views"] == {"panel": list(view_window(cfg, "panel"))} == {"panel": [1.0, 2.0, 3.0, 4.0]}
+    assert not (tmp_path / "out").exists()  # making an explorer writes nothing

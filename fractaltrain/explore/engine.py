@@ -166,7 +166,14 @@ class Explorer:
             "readouts": list(("measure", "final_loss", "probe")),
             "palettes": list(colour.PALETTES),
             "limits": dataclasses.asdict(self.limits),
+            "views": self.named_views(),
         }
+
+    def named_views(self) -> dict[str, list[float]]:
+        """The config's named views (e.g. a published panel) as windows in axis units, to jump to."""
+        from fractaltrain.config import view_window
+
+        return {name: list(view_window(self.cfg, name)) for name, _ in self.cfg.views}
 
     def view(self, p: ViewParams) -> dict:
         """Fill (or read back) the view's tiles and return its PNG and description.

@@ -352,6 +352,21 @@
     $("back").addEventListener("click", () => history.back());
     $("forward").addEventListener("click", () => history.forward());
     $("home").addEventListener("click", () => { state.view = homeWindow(); go(true); });
+    // The config's named views (e.g. a published panel), widened to the canvas aspect about their centre.
+    const names = Object.keys(c.views || {});
+    if (names.length) {
+      fill($("views"), names);
+      $("views-box").hidden = false;
+      $("views").addEventListener("change", (e) => {
+        const w = c.views[e.target.value];
+        e.target.value = "";
+        if (!w) return;
+        const cx = 0.5 * (w[0] + w[1]), cy = 0.5 * (w[2] + w[3]);
+        const s = Math.max((w[1] - w[0]) / state.W, (w[3] - w[2]) / state.H);
+        state.view = { x0: cx - 0.5 * s * state.W, x1: cx + 0.5 * s * state.W, y0: cy - 0.5 * s * state.H, y1: cy + 0.5 * s * state.H };
+        go(true);
+      });
+    }
     for (const b of document.querySelectorAll("button[data-copy]")) b.addEventListener("click", () => copy(b.dataset.copy));
     window.addEventListener("popstate", () => { if (fromHash()) go(false); });
     go(false);
