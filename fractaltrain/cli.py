@@ -430,7 +430,8 @@ def explore(
     port: int = typer.Option(8765, "--port", help="Port to listen on (0 = any free port)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; anything but loopback exposes it."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser, just print the address."),
-    max_pixels: int = typer.Option(1 << 20, "--max-pixels", help="Refuse views larger than this many pixels."),
+    max_pixels: Optional[int] = typer.Option(
+        None, "--max-pixels", help="Refuse views larger than this many pixels (default 1048576)."),
     threads: Optional[int] = THREADS_OPT,
     verbose: bool = typer.Option(False, "--verbose", help="Log every request on stderr."),
 ) -> None:
@@ -448,10 +449,10 @@ def explore(
         cfg = load_config(config)
         if not 0 <= port <= 65535:
             raise UsageError(f"--port: must be between 0 and 65535, got {port}")
-        if max_pixels < 1:
+        if max_pixels is not None and max_pixels < 1:
             raise UsageError(f"--max-pixels: must be >= 1, got {max_pixels}")
         set_threads(threads)
-        explorer = Explorer(cfg, config, out, Limits(max_pixels=max_pixels))
+        explorer = Explorer(cfg, config, out, Limits() if max_pixels is None else Limits(max_pixels=max_pixels))
         try:
             server = make_server(explorer, host, port, verbose=verbose)
         except OSError as exc:
