@@ -47,7 +47,7 @@ def served(tmp_path):
     out = tmp_path / "out"
     ex = Explorer(load_config(cfg_path), str(cfg_path), out, Limits(max_pixels=4096, max_side=128, max_steps=2000))
     server = make_server(ex, "127.0.0.1", 0)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     t.start()
     yield ex, server.server_address[1], cfg_path, out
     server.shutdown()
