@@ -10,7 +10,7 @@ import numpy_reference as ref
 from fractaltrain.config import config_from_dict
 from fractaltrain.columns import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
 from fractaltrain.kernel import run_pixels
-from kernel_helpers import loss_and_grad
+from fractaltrain.kernel import loss_and_grad
 from measure_reference import convergence_measure, final_loss_readout
 from fractaltrain.problem import build_problem, pixel_hyperparams
 

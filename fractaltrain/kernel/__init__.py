@@ -25,6 +25,7 @@ matmul     the depth-2 matrix products and output layer as vector LLVM IR
 vtanh      ``tanh64`` on vectors, as LLVM IR
 tanh       ``tanh64``: an accurate, vectorisable scalar float64 tanh
 ir         the LLVM-IR toolkit those intrinsics share
+gradient   ``loss_and_grad`` for one set of weights (tests, explorer)
 cache      numba options; the disk cache keyed on all these sources
 ========== ==================================================================
 
@@ -35,6 +36,7 @@ package (or columns.py) changes (cache.py).  The result columns are in
 
 from fractaltrain.columns import N_OUT, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
 from fractaltrain.kernel.driver import run_pixels
+from fractaltrain.kernel.gradient import loss_and_grad
 from fractaltrain.kernel.ir import LANES
 
-__all__ = ["LANES", "N_OUT", "OUT_FINAL", "OUT_MEASURE", "OUT_PROBE", "OUT_STEPS", "run_pixels"]
+__all__ = ["LANES", "N_OUT", "OUT_FINAL", "OUT_MEASURE", "OUT_PROBE", "OUT_STEPS", "loss_and_grad", "run_pixels"]

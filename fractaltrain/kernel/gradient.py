@@ -1,13 +1,19 @@
-"""The kernel's loss and gradient for one set of weights, for the gradient tests."""
+"""The kernel's loss and gradient for one set of weights.
+
+The gradient tests check it against finite differences, and the explorer
+retrains one clicked pixel step by step with it to plot its training curve, so
+both use the very code the kernel trains with.
+"""
 
 import numba as nb
 import numpy as np
 
+from fractaltrain.kernel.cache import JIT
 from fractaltrain.kernel.general import _loss_grad, general_scratch
 from fractaltrain.kernel.ir import LANES
 
 
-@nb.njit
+@nb.njit(**JIT)
 def _loss_grad_lanes(W, X, Y, fi, fo, woff, alphas, nonlin, batch_idx, t, loss, G):
     """Allocate scratch buffers and call the general path's ``_loss_grad``."""
     acts, dacts, hoff, pre, delta, dnext, o = general_scratch(fi, fo, Y.shape[1])

@@ -1,0 +1,358 @@
+"""The explorer's work: images of views, one pixel's story, and the commands to go further.
+
+Every image is a :class:`~fractaltrain.store.Grid` filled tile by tile through
+:func:`~fractaltrain.landscape.compute_tile` and the :class:`TileStore` under
+the explorer's output folder, exactly as ``render`` fills its grid.  A view at
+``w × h`` pixels is therefore the same grid as ``render --window … --resolution
+w×h`` with the same output folder, which then has nothing left to train, and a
+view visited again is read back from disk.
+
+Work control.  The kernel already spreads one tile over one thread per core, so
+the explorer runs one tile at a time (a lock): never more kernel threads than
+cores, whatever the number of open pages or requests.  Each page names itself
+(``client``) and numbers its views (``view``); a request whose view is older
+than the newest one seen from its page is dropped while it waits for the lock
+and between tiles, and answered 409, so a page that moved on stops paying for
+where it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import shlex
+import threading
+import time
+from collections import OrderedDict, deque
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from fractaltrain import colour
+from fractaltrain.config import Config
+from fractaltrain.explore.curve import loss_curve, measure_from_curve
+from fractaltrain.explore.params import Limits, PixelParams, RequestError, ViewParams
+from fractaltrain.kernel import N_OUT, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS, run_pixels
+from fractaltrain.landscape import compute_tile, grid_axes, make_grid
+from fractaltrain.outputs import readout_values
+from fractaltrain.problem import Problem, build_problem, pixel_hyperparams
+from fractaltrain.render import config_window
+from fractaltrain.store import Grid, TileStore
+from fractaltrain.window import Window, axis_coords, axis_values, min_relative_spacing
+from fractaltrain.zoom import MIN_ULPS, ZoomOptions, max_depth
+from fractaltrain.zoomplan import ZoomPlan, outer_window
+
+NEAR_FLOOR_DECADES = 2.0  # warn this many decades before the float64 floor
+NOISE_SAMPLES = 10  # the rounding-noise check trains NOISE_SAMPLES² pixels nudged by one ulp
+NOISE_WARN = 0.05  # ... and warns when more than this fraction changes phase
+KEEP_CLIENTS = 256
+
+
+def finite_or_none(x: float):
+    """JSON has no NaN or infinity; the page shows None as 'not finite'."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    import imageio.v3 as iio
+
+    buf = io.BytesIO()
+    iio.imwrite(buf, rgb, extension=".png")
+    return buf.getvalue()
+
+
+def precision_warnings(cfg: Config, win: Window, w: int, h: int) -> list[str]:
+    """Float64 floor warnings for a view (neighbouring pixels fewer than MIN_ULPS ulps apart).
+
+    The gap between neighbouring pixels shrinks tenfold per decade of zoom, so
+    ``log10(gap / MIN_ULPS)`` is how many decades are left before ``zoom``
+    refuses to go deeper at this size.
+    """
+    gap = min(min_relative_spacing(win.x0, win.x1, w, cfg.x.scale),
+              min_relative_spacing(win.y0, win.y1, h, cfg.y.scale))
+    if gap < MIN_ULPS:
+        return [f"float64 floor: neighbouring pixels are {gap:.1f} ulps apart (fewer than {MIN_ULPS:g}); "
+                "deeper views cannot show new detail"]
+    left = math.log10(gap / MIN_ULPS)
+    if left < NEAR_FLOOR_DECADES:
+        return [f"near the float64 floor: about {left:.1f} decades of zoom left at this size"]
+    return []
+
+
+class Explorer:
+    """State of one ``explore`` session: the config, the tile store and the work control.
+
+    Parameters
+    ----------
+    cfg : Config
+        The experiment; views may change its steps, readout and palette only.
+    config_path : str
+        How the user named the config, for the commands the page offers.
+    outdir : Path
+        The only folder the explorer writes to (tiles under ``outdir/tiles``).
+    limits : Limits
+        The largest request served.
+    """
+
+    def __init__(self, cfg: Config, config_path: str, outdir: str | Path, limits: Limits = Limits()):
+        self.cfg = cfg
+        self.config_path = config_path
+        self.outdir = Path(outdir)
+        self.limits = limits
+        self.store = TileStore(self.outdir / "tiles")
+        self._kernel = threading.Lock()
+        self._mu = threading.Lock()
+        self._latest: OrderedDict[str, int] = OrderedDict()
+        self._problems: OrderedDict[int, Problem] = OrderedDict()
+        self.log: deque[dict] = deque(maxlen=512)  # recent view requests, newest last (tests read it)
+
+    # ------------------------------------------------------------------ helpers
+    def config_at(self, steps: int) -> Config:
+        return dataclasses.replace(self.cfg, training=dataclasses.replace(self.cfg.training, steps=steps))
+
+    def problem(self, steps: int) -> Problem:
+        with self._mu:
+            if steps not in self._problems:
+                self._problems[steps] = build_problem(self.config_at(steps))
+                while len(self._problems) > 8:
+                    self._problems.popitem(last=False)
+            return self._problems[steps]
+
+    def _claim(self, client: str, view: int) -> None:
+        with self._mu:
+            if view < self._latest.get(client, -1):
+                raise RequestError(409, "superseded by a newer view")
+            self._latest[client] = view
+            self._latest.move_to_end(client)
+            while len(self._latest) > KEEP_CLIENTS:
+                self._latest.popitem(last=False)
+
+    def stale(self, client: str, view: int) -> bool:
+        with self._mu:
+            return self._latest.get(client, -1) > view
+
+    @contextmanager
+    def kernel_slot(self, p: ViewParams | None = None):
+        """Hold the one kernel slot; a view that goes stale meanwhile is refused with 409."""
+        while not self._kernel.acquire(timeout=0.05):
+            if p is not None and self.stale(p.client, p.view):
+                raise RequestError(409, "superseded by a newer view")
+        try:
+            if p is not None and self.stale(p.client, p.view):
+                raise RequestError(409, "superseded by a newer view")
+            yield
+        finally:
+            self._kernel.release()
+
+    def grid(self, p: ViewParams) -> Grid:
+        return make_grid(self.problem(p.steps), Window(p.x0, p.x1, p.y0, p.y1), p.w, p.h, self.cfg.tile)
+
+    # ------------------------------------------------------------------ the page's API
+    def config_info(self) -> dict:
+        """What the page needs to start: axes, the config's view, steps, readouts, palettes, limits."""
+        cfg = self.cfg
+        return {
+            "name": cfg.name,
+            "description": cfg.description,
+            "config_path": self.config_path,
+            "x": {"param": cfg.x.param, "scale": cfg.x.scale, "range": list(cfg.x.range)},
+            "y": {"param": cfg.y.param, "scale": cfg.y.scale, "range": list(cfg.y.range)},
+            "resolution": list(cfg.resolution),
+            "steps": cfg.training.steps,
+            "readout": cfg.readout,
+            "readouts": list(("measure", "final_loss", "probe")),
+            "palettes": list(colour.PALETTES),
+            "limits": dataclasses.asdict(self.limits),
+            "views": self.named_views(),
+        }
+
+    def named_views(self) -> dict[str, list[float]]:
+        """The config's named views (e.g. a published panel) as windows in axis units, to jump to."""
+        from fractaltrain.config import view_window
+
+        return {name: list(view_window(self.cfg, name)) for name, _ in self.cfg.views}
+
+    def view(self, p: ViewParams) -> dict:
+        """Fill (or read back) the view's tiles and return its PNG and description.
+
+        Raises RequestError(409) as soon as a newer view from the same page arrives.
+        """
+        t0 = time.perf_counter()
+        entry = {"client": p.client, "view": p.view, "w": p.w, "h": p.h, "window": [p.x0, p.x1, p.y0, p.y1],
+                 "final": p.final, "status": "running"}
+        self.log.append(entry)
+        try:
+            self._claim(p.client, p.view)
+            out = self._fill(p)
+        except RequestError as exc:
+            entry["status"] = exc.status
+            raise
+        entry["status"] = 200
+        out["seconds"] = time.perf_counter() - t0
+        return out
+
+    def _fill(self, p: ViewParams) -> dict:
+        cfg = self.config_at(p.steps)
+        problem = self.problem(p.steps)
+        grid = self.grid(p)
+        self.store.register(grid)
+        xv, yv = grid_axes(cfg, grid)
+        raw = np.empty((p.h, p.w, N_OUT))
+        computed = reused = 0
+        for spec in grid.tiles():
+            data = self.store.load(grid, spec)
+            if data is None:
+                with self.kernel_slot(p):
+                    data = compute_tile(problem, xv, yv, spec)
+                self.store.save(grid, spec, data)
+                computed += 1
+            else:
+                reused += 1
+            raw[spec.r0 : spec.r1, spec.c0 : spec.c1] = data
+        values = readout_values(raw, p.readout)
+        win = grid.window
+        warnings = precision_warnings(cfg, win, p.w, p.h)
+        noise = None
+        if p.final:
+            noise = self.rounding_noise(p, problem, xv, yv, raw[..., OUT_MEASURE])
+            if noise > NOISE_WARN:
+                warnings.append(f"rounding noise: {100 * noise:.0f}% of sampled pixels change phase when both "
+                                "hyperparameters move by one ulp; here float64 rounding, not the "
+                                "hyperparameters, decides the pattern")
+        return {
+            "image": "data:image/png;base64," + _b64(png_bytes(colour.to_image(values, palette=p.palette))),
+            "w": p.w,
+            "h": p.h,
+            "window": win.as_list(),
+            "grid_key": grid.key,
+            "labels": self.labels(win),
+            "converged_fraction": float(np.mean(raw[..., OUT_MEASURE] < 0)),
+            "tiles_computed": computed,
+            "tiles_reused": reused,
+            "noise": noise,
+            "warnings": warnings,
+            "commands": {"render": self.render_command(p), "zoom": self.zoom_command(p, *win.center)},
+        }
+
+    def rounding_noise(self, p: ViewParams, problem: Problem, xv, yv, measure: np.ndarray) -> float:
+        """Fraction of a regular sample of pixels whose phase flips when both values move by one ulp.
+
+        Deep in some regions the sign of the measure is set by float64 rounding
+        (docs/reproduction.md): there a one-ulp nudge flips many pixels, while
+        on a resolved boundary almost none flip.
+        """
+        cols = np.unique(np.linspace(0, p.w - 1, NOISE_SAMPLES).round().astype(int))
+        rows = np.unique(np.linspace(0, p.h - 1, NOISE_SAMPLES).round().astype(int))
+        C, R = np.meshgrid(cols, rows)
+        xs, ys = xv[C.ravel()], yv[R.ravel()]
+        hp = pixel_hyperparams(problem.config, np.nextafter(xs, np.inf), np.nextafter(ys, np.inf))
+        with self.kernel_slot(p):
+            nudged = run_pixels(problem, hp)[:, OUT_MEASURE]
+        return float(np.mean((measure[R.ravel(), C.ravel()] < 0) != (nudged < 0)))
+
+    def labels(self, win: Window) -> dict:
+        """The window in the hyperparameters' own units and the zoom depth, as the video overlay prints them."""
+        from fractaltrain.overlay import format_depth, format_range
+
+        cfg = self.cfg
+        home = config_window(cfg)
+        return {
+            "x": f"{cfg.x.param}  {format_range(cfg.x.to_value(win.x0), cfg.x.to_value(win.x1))}",
+            "y": f"{cfg.y.param}  {format_range(cfg.y.to_value(win.y0), cfg.y.to_value(win.y1))}",
+            "depth": "zoom " + format_depth(math.log10(home.width / win.width)),
+        }
+
+    def pixel(self, pp: PixelParams) -> dict:
+        """One pixel of a view: hyperparameters, the kernel's values and its training curve."""
+        p = pp.view
+        cfg = self.config_at(p.steps)
+        problem = self.problem(p.steps)
+        row = p.h - 1 - pp.py  # the image has y up; grid rows are y ascending
+        xv = axis_values(p.x0, p.x1, p.w, cfg.x.scale)[pp.px]
+        yv = axis_values(p.y0, p.y1, p.h, cfg.y.scale)[row]
+        hp = pixel_hyperparams(cfg, np.array([xv]), np.array([yv]))
+        out = self._stored_pixel(p, row, pp.px)
+        with self.kernel_slot():
+            if out is None:
+                out = run_pixels(problem, hp)[0]
+            curve = loss_curve(problem, hp[0])
+        depth = problem.depth
+        names = [f"lr_layer_{k}" for k in range(depth)] + ["offset_drift", "offset_init", "init_scale"]
+        names[0], names[depth - 1] = "lr_input (lr_layer_0)", f"lr_output (lr_layer_{depth - 1})"
+        ax = float(axis_coords(p.x0, p.x1, p.w)[pp.px])
+        ay = float(axis_coords(p.y0, p.y1, p.h)[row])
+        from_curve = measure_from_curve(curve)
+        return {
+            "axis": {"x": ax, "y": ay},
+            "x": {"param": cfg.x.param, "value": float(xv)},
+            "y": {"param": cfg.y.param, "value": float(yv)},
+            "hyperparameters": [[n, float(v)] for n, v in zip(names, hp[0])],
+            "readout": p.readout,
+            "value": finite_or_none(out[{"measure": OUT_MEASURE, "final_loss": OUT_FINAL, "probe": OUT_PROBE}[p.readout]]),
+            "measure": finite_or_none(out[OUT_MEASURE]),
+            "final_loss": finite_or_none(out[OUT_FINAL]),
+            "probe": finite_or_none(out[OUT_PROBE]),
+            "steps_trained": int(out[OUT_STEPS]),
+            "converged": bool(out[OUT_MEASURE] < 0),
+            "curve": [finite_or_none(v) for v in curve.v],
+            "diverged_at": curve.diverged_at,
+            "curve_matches_kernel": bool(from_curve == out[OUT_MEASURE]),
+            "commands": {"zoom": self.zoom_command(p, ax, ay)},
+        }
+
+    def _stored_pixel(self, p: ViewParams, row: int, col: int):
+        """The pixel's kernel results from the store if its tile is there (no training)."""
+        grid = self.grid(p)
+        for spec in grid.tiles():
+            if spec.r0 <= row < spec.r1 and spec.c0 <= col < spec.c1:
+                data = self.store.load(grid, spec)
+                return None if data is None else data[row - spec.r0, col - spec.c0]
+        return None
+
+    # ------------------------------------------------------------------ commands
+    def _common_flags(self, p: ViewParams) -> list[str]:
+        flags = []
+        if p.steps != self.cfg.training.steps:
+            flags.append(f"--steps {p.steps}")
+        if p.palette != "spectral":
+            flags.append(f"--palette {p.palette}")
+        if self.outdir != Path("out"):
+            flags.append(f"--out {shlex.quote(str(self.outdir))}")
+        return flags
+
+    def render_command(self, p: ViewParams) -> str:
+        """``fractaltrain render`` of exactly this grid: same window bits, size and tiles folder."""
+        win = ",".join(repr(v) for v in (p.x0, p.x1, p.y0, p.y1))
+        cmd = " ".join([f"fractaltrain render {shlex.quote(self.config_path)} --window={win}",
+                        f"--resolution {p.w}x{p.h}", *self._common_flags(p)])
+        if p.readout != self.cfg.readout:
+            cmd += f"\n# the PNG shows the config's readout ({self.cfg.readout}); the .npz holds {p.readout} too"
+        return cmd
+
+    def zoom_command(self, p: ViewParams, cx: float, cy: float) -> str:
+        """``fractaltrain zoom`` into (cx, cy) down to this view's width, capped at the float64 floor."""
+        size = ZoomOptions().size
+        outer = outer_window(config_window(self.cfg), self.cfg.resolution, size)
+        if not (outer.x0 <= cx <= outer.x1 and outer.y0 <= cy <= outer.y1):
+            return f"# ({cx!r}, {cy!r}) lies outside the config's view, where a zoom starts"
+        depth = round(math.log10(outer.width / (p.x1 - p.x0)), 2)
+        if depth < 1:  # this view is barely zoomed: offer zoom's default depth instead
+            depth = 10.0
+        note = ""
+        reachable = max_depth(ZoomPlan(outer, (cx, cy), min(depth, 40.0), 300, size), self.config_at(p.steps))
+        if depth > reachable:
+            depth = math.floor(reachable * 100) / 100
+            note = "\n# depth capped at the float64 floor for a 1280x720 video"
+        if depth > 40:
+            depth, note = 40.0, "\n# depth capped at 40 decades"
+        flags = [f"--center={cx!r},{cy!r}", f"--depth {depth:g}", *self._common_flags(p)]
+        return f"fractaltrain zoom {shlex.quote(self.config_path)} " + " ".join(flags) + note
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode("ascii")

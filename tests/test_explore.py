@@ -1,0 +1,307 @@
+"""``fractaltrain explore``: the view API through a real HTTP client against a real server."""
+
+import base64
+import http.client
+import io
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import yaml
+
+from fractaltrain.config import load_config
+from fractaltrain.explore.curve import loss_curve, measure_from_curve
+from fractaltrain.explore.engine import Explorer
+from fractaltrain.explore.params import Limits
+from fractaltrain.explore.server import make_server
+from fractaltrain.kernel import run_pixels
+from fractaltrain.problem import build_problem, pixel_hyperparams
+
+SMALL = {
+    "name": "small",
+    "network": {"width": 4},
+    "data": {"size": 12},
+    "training": {"steps": 40},
+    "axes": {"x": {"range": [-2, 5]}, "y": {"range": [-2, 5]}},
+    "resolution": "24x16",
+    "tile": 8,
+}
+VIEW = {"x0": -2.0, "x1": 5.0, "y0": -2.0, "y1": 5.0, "w": 24, "h": 16}
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A running explorer on a free port: (explorer, port, config path, output folder)."""
+    cfg_path = tmp_path / "small.yaml"
+    cfg_path.write_text(yaml.safe_dump(SMALL))
+    out = tmp_path / "out"
+    ex = Explorer(load_config(cfg_path), str(cfg_path), out, Limits(max_pixels=4096, max_side=128, max_steps=2000))
+    server = make_server(ex, "127.0.0.1", 0)
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    yield ex, server.server_address[1], cfg_path, out
+    server.shutdown()
+    server.server_close()
+
+
+def get(port, path, headers=None):
+    """(status, headers, body) of a GET sent with the path exactly as given."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    finally:
+        conn.close()
+
+
+def api(port, endpoint, **params):
+    status, _, body = get(port, f"/api/{endpoint}?" + urlencode(params))
+    return status, json.loads(body)
+
+
+def test_page_and_assets(served):
+    ex, port, _, _ = served
+    for path, ctype in (("/", "text/html"), ("/explore.js", "text/javascript"), ("/explore.css", "text/css")):
+        status, headers, body = get(port, path)
+        assert status == 200 and headers["Content-Type"].startswith(ctype) and body
+        assert "default-src 'self'" in headers["Content-Security-Policy"]
+    _, _, html = get(port, "/")
+    assert b"http://" not in html and b"https://" not in html  # nothing loaded from elsewhere
+    status, info = api(port, "config")
+    assert status == 200 and info["name"] == "small" and info["x"]["param"] == "lr_input"
+
+
+@pytest.mark.parametrize("path", [
+    "/../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2fetc%2fpasswd", "//etc/passwd",
+    "/explore.js/../../small.yaml", "/static/explore.js", "/index.html", "/api/../explore.js", "/api/",
+    "/api/view/../../etc/passwd", "/out/tiles", "/small.yaml", "/.git/config", "http://example.com/",
+    "/explore.js%00.html", "/api/config%2f..",
+])
+def test_path_tricks_are_404(served, path):
+    ex, port, _, out = served
+    status, _, body = get(port, path)
+    assert status == 404, (path, status, body)
+    assert not out.exists() or not any(p for p in out.rglob("*") if "tiles" not in p.parts)
+
+
+def test_other_methods_and_hosts_refused(served):
+    _, port, _, _ = served
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", "/api/view", body=b"x")
+    assert conn.getresponse().status in (405, 501)
+    conn.close()
+    # another Host (DNS rebinding): refused
+    status, _, body = get(port, "/", headers={"Host": "evil.example:80"})
+    assert status == 403 and b"Host" in body
+
+
+@pytest.mark.parametrize("change, status, word", [
+    ({"x0": None}, 400, "x0: missing"),
+    ({"x0": "abc"}, 400, "x0: expected a number"),
+    ({"x0": "nan"}, 400, "x0: must be finite"),
+    ({"y1": "inf"}, 400, "y1: must be finite"),
+    ({"x0": "1_0"}, 400, "x0: expected a number"),
+    ({"x0": "6"}, 400, "need x0 < x1"),
+    ({"y0": "400", "y1": "401"}, 400, "300 decades"),
+    ({"w": "0"}, 400, "w: must be between"),
+    ({"w": "-5"}, 400, "w: expected a whole number"),
+    ({"h": "1.5"}, 400, "h: expected a whole number"),
+    ({"steps": "0"}, 400, "steps: must be between"),
+    ({"readout": "loss"}, 400, "readout: must be one of"),
+    ({"palette": "viridis"}, 400, "palette: must be one of"),
+    ({"client": "../x"}, 400, "client:"),
+    ({"final": "yes"}, 400, "final:"),
+    ({"bogus": "1"}, 400, "unknown parameter 'bogus'"),
+    ({"w": "200"}, 413, "larger than this explorer allows"),
+    ({"w": "100", "h": "100"}, 413, "larger than this explorer allows"),
+    ({"w": "99999999999999"}, 400, "w: "),
+    ({"steps": "5000"}, 413, "steps: 5000 is more than"),
+])
+def test_bad_parameters_are_4xx_with_a_message(served, change, status, word):
+    ex, port, _, out = served
+    params = {k: str(v) for k, v in VIEW.items()}
+    for k, v in change.items():
+        if v is None:
+            params.pop(k)
+        else:
+            params[k] = v
+    got, body = api(port, "view", **params)
+    assert got == status and word in body["error"], body
+    assert not (out / "tiles").exists()  # nothing computed or written for a refused request
+
+
+def test_malformed_queries(served):
+    _, port, _, _ = served
+    assert get(port, "/api/view?x0=1&x0=2")[0] == 400
+    assert get(port, "/api/view?x0")[0] == 400
+    assert get(port, "/api/view?" + "&".join(f"a{i}=1" for i in range(100)))[0] == 400
+    status, body = api(port, "pixel", **VIEW, px=24, py=0)
+    assert status == 400 and "px: must be between 0 and 23" in body["error"]
+
+
+def decode(image):
+    assert image.startswith("data:image/png;base64,")
+    return iio.imread(io.BytesIO(base64.b64decode(image.split(",", 1)[1])))
+
+
+def test_view_through_the_tile_store_and_render_reuses_it(served, tmp_path):
+    ex, port, cfg_path, out = served
+    status, r = api(port, "view", **VIEW)
+    assert status == 200
+    img = decode(r["image"])
+    assert img.shape == (16, 24, 3)
+    assert r["tiles_computed"] == 6 and r["tiles_reused"] == 0
+    assert 0 < r["converged_fraction"] < 1
+    assert r["labels"]["x"] == "lr_input  1.000e-02 … 1.000e+05"
+    assert r["labels"]["depth"] == "zoom 0.0 decades"
+    # revisited: nothing trained; another readout or palette: nothing trained either
+    for extra in ({}, {"readout": "final_loss"}, {"palette": "gray"}):
+        status, again = api(port, "view", **VIEW, **extra)
+        assert status == 200 and again["tiles_computed"] == 0 and again["tiles_reused"] == 6
+    # the offered render command is the same grid: nothing left to train, identical picture
+    cmd = r["commands"]["render"]
+    assert "--window=-2.0,5.0,-2.0,5.0" in cmd and "--resolution 24x16" in cmd
+    files_before = sorted(p.name for p in (out / "tiles").rglob("*.npz"))
+    from typer.testing import CliRunner
+
+    from fractaltrain.cli import app
+
+    args = shlex.split(cmd)[1:] + ["--quiet"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (out / "tiles").rglob("*.npz")) == files_before
+    assert np.array_equal(iio.imread(out / "small.png"), img)
+
+
+def test_pixel_value_and_curve_match_the_kernel(served):
+    ex, port, _, _ = served
+    api(port, "view", **VIEW)
+    seen = set()
+    for px, py in [(0, 0), (0, 15), (23, 0), (5, 10), (12, 8)]:
+        status, r = api(port, "pixel", **VIEW, px=px, py=py)
+        assert status == 200
+        assert r["curve_matches_kernel"], (px, py)
+        assert len(r["curve"]) == 40 and r["curve"][0] == 1.0
+        seen.add(r["converged"])
+        # the value is the stored tile's value of the pixel under the cursor (y up in the image)
+        status, v = api(port, "view", **VIEW)
+        cfg = ex.config_at(40)
+        xv = np.array([r["x"]["value"]])
+        yv = np.array([r["y"]["value"]])
+        assert run_pixels(build_problem(cfg), pixel_hyperparams(cfg, xv, yv))[0, 0] == r["measure"]
+        assert "fractaltrain zoom" in r["commands"]["zoom"] and f"--center={r['axis']['x']!r}," in r["commands"]["zoom"]
+    assert seen == {True, False}
+    # top-left pixel: largest output rate, smallest input rate
+    _, r = api(port, "pixel", **VIEW, px=0, py=0)
+    assert r["y"]["value"] > 1e4 and r["x"]["value"] < 0.1
+
+
+@pytest.mark.parametrize("over", [{}, {"training": {"steps": 30, "batch": 4}}, {"network": {"width": 4, "depth": 3}}])
+def test_curve_reproduces_kernel_measure_bitwise(over):
+    from fractaltrain.config import config_from_dict
+
+    cfg = config_from_dict({**SMALL, **over})
+    problem = build_problem(cfg)
+    rng = np.random.default_rng(1)
+    xs, ys = 10 ** rng.uniform(-2, 5, 24), 10 ** rng.uniform(-2, 5, 24)
+    hp = pixel_hyperparams(cfg, xs, ys)
+    out = run_pixels(problem, hp)
+    got = [measure_from_curve(loss_curve(problem, row)) for row in hp]
+    assert got == list(out[:, 0])
+    assert (out[:, 0] < 0).any() and (out[:, 0] > 0).any()
+
+
+def test_stale_views_are_cancelled(served):
+    ex, port, _, _ = served
+    slow = dict(VIEW, w=64, h=64, steps=1500, client="c1", view=1)  # 64 tiles of 8x8
+    result = {}
+    t = threading.Thread(target=lambda: result.update(zip(("status", "body"), api(port, "view", **slow))))
+    t.start()
+    deadline = time.time() + 60
+    while time.time() < deadline and not list((ex.outdir / "tiles").rglob("*.npz")):
+        time.sleep(0.05)
+    status, r = api(port, "view", **dict(VIEW, client="c1", view=2))
+    assert status == 200
+    t.join(60)
+    assert result["status"] == 409 and "superseded" in result["body"]["error"]
+    done = len(list((ex.outdir / "tiles").rglob("*.npz"))) - r["tiles_computed"]
+    assert 0 < done < 64  # stopped part-way
+    # an older view from the same page is refused at once; another page is independent
+    assert api(port, "view", **dict(VIEW, client="c1", view=1))[0] == 409
+    assert api(port, "view", **dict(VIEW, client="c2", view=1))[0] == 200
+    assert [e["status"] for e in ex.log if e["client"] == "c1"] == [409, 200, 409]
+
+
+def test_precision_warnings_near_the_float64_floor(served):
+    ex, port, _, _ = served
+    c = 1.2345
+    for half, word in ((3e-14, "near the float64 floor"), (1e-15, "float64 floor: neighbouring")):
+        status, r = api(port, "view", x0=c - half, x1=c + half, y0=c - half, y1=c + half, w=8, h=8, steps=5)
+        assert status == 200 and any(word in w for w in r["warnings"]), r["warnings"]
+    status, r = api(port, "view", **VIEW, steps=5)
+    assert r["warnings"] == []
+
+
+def test_cli_serves_on_loopback_only(tmp_path):
+    cfg_path = tmp_path / "small.yaml"
+    cfg_path.write_text(yaml.safe_dump(SMALL))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fractaltrain", "explore", str(cfg_path), "--port", "0", "--no-browser",
+         "--out", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert "serving http://127.0.0.1:" in line, line + proc.stderr.read()
+        port = int(line.split("127.0.0.1:")[1].split("/")[0])
+        assert get(port, "/")[0] == 200
+        assert get(port, "/../../etc/passwd")[0] == 404
+        # not reachable on this machine's other addresses
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.connect(("10.255.255.255", 1))
+                other = s.getsockname()[0]
+            except OSError:
+                other = None
+        if other and not other.startswith("127."):
+            with pytest.raises(OSError):
+                socket.create_connection((other, port), timeout=2).close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("args, word", [
+    (["--port", "70000"], "--port: must be between 0 and 65535"),
+    (["--max-pixels", "0"], "--max-pixels: must be >= 1"),
+    (["--host", "256.1.1.1"], "--host/--port: cannot listen"),
+])
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, args, word):
+    from typer.testing import CliRunner
+
+    from fractaltrain.cli import app
+
+    cfg_path = tmp_path / "small.yaml"
+    cfg_path.write_text(yaml.safe_dump(SMALL))
+    res = CliRunner().invoke(app, ["explore", str(cfg_path), "--no-browser", *args])
+    assert res.exit_code == 2
+    assert word in res.output and "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_named_views_are_offered(tmp_path):
+    from fractaltrain.config import config_from_dict, view_window
+
+    cfg = config_from_dict({**SMALL, "views": {"panel": {"x": [1.0, 2.0], "y": [3.0, 4.0]}}})
+    info = Explorer(cfg, "small.yaml", tmp_path / "out").config_info()
+    assert info["views"] == {"panel": list(view_window(cfg, "panel"))} == {"panel": [1.0, 2.0, 3.0, 4.0]}
+    assert not (tmp_path / "out").exists()  # making an explorer writes nothing
