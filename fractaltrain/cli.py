@@ -1,22 +1,133 @@
 """The ``fractaltrain`` command line: thin wrappers around the library.
 
-Every command turns bad input into one line on stderr naming the field and what
-is allowed, and exit code 2, with no traceback.
+One place handles every failure (:func:`guarded` and :class:`OneLineErrors`):
+bad input of any kind (config, flags, files, folders, a full or read-only disk,
+the encoder, a job too large for the machine, and the parser's own usage
+errors) becomes one line ``error: ...`` on stderr naming the thing and what is
+allowed, with exit code 2 and no traceback.  Ctrl-C exits 130 keeping finished
+tiles.  Anything else is a bug: one line ``error: internal error ...`` and exit
+code 1 (``FRACTALTRAIN_DEBUG=1`` shows the traceback).
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
 from fractaltrain.config import ConfigError, load_config, with_overrides
+from fractaltrain.errors import InputError, describe_os_error, one_line
+
+try:  # typer >= 0.20 ships its own copy of click
+    from typer import _click as click
+except ImportError:  # pragma: no cover - older typer
+    import click
+
+# library option keys (InputError.option) -> the flag the user typed
+FLAGS = {
+    "resolution": "--resolution", "steps": "--steps", "window": "--window", "depth": "--depth",
+    "center": "--center", "recolor": "--recolor", "size": "--size",
+}
+
+
+class UsageError(Exception):
+    """Bad input found by the CLI itself (flag values)."""
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line shown for an expected failure."""
+    from fractaltrain.jobs import IncompleteError
+    from fractaltrain.store import DamagedFile
+
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    if isinstance(exc, MemoryError):
+        return "not enough memory for this job; lower the resolution, the tile size or the network's size"
+    if isinstance(exc, IncompleteError):
+        return str(exc).splitlines()[0] + "; run the shards that own them (fractaltrain status lists them)"
+    msg = str(exc)
+    option = getattr(exc, "option", None)
+    if option in FLAGS and msg.startswith(option + ":"):
+        msg = FLAGS[option] + msg[len(option):]
+    if isinstance(exc, DamagedFile):
+        msg += "; delete it and rerun the job"
+    return msg
+
+
+def fail(message: str, code: int = 2):
+    typer.echo(f"error: {one_line(message)}", err=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn):
+    """Run a command body, turning every expected failure into one line and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from fractaltrain.jobs import IncompleteError
+        from fractaltrain.store import DamagedFile
+
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+            raise
+        except KeyboardInterrupt:
+            typer.echo("interrupted: finished tiles are kept; rerun the same command to resume", err=True)
+            raise typer.Exit(130)
+        except (InputError, UsageError, OSError, MemoryError, IncompleteError, DamagedFile) as exc:
+            fail(error_line(exc))
+        except RecursionError:
+            fail("input nested too deeply")
+        except Exception as exc:
+            if os.environ.get("FRACTALTRAIN_DEBUG"):
+                raise
+            fail(f"internal error ({type(exc).__name__}: {str(exc)[:200]}); this is a bug, please report it "
+                 "(FRACTALTRAIN_DEBUG=1 shows the traceback)", code=1)
+
+    return wrapper
+
+
+class OneLineErrors(TyperGroup):
+    """The parser's usage errors (unknown option, missing argument, bad value) as one line, exit code 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
+                              **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            rv = self._usage("missing command")
+        except click.exceptions.UsageError as exc:
+            rv = self._usage(exc.format_message(), exc.ctx)
+        except click.exceptions.ClickException as exc:
+            typer.echo(f"error: {one_line(exc.format_message())}", err=True)
+            rv = 2
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            rv = 1
+        code = rv if isinstance(rv, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _usage(self, message: str, ctx=None) -> int:
+        where = ""
+        if ctx is not None and ctx.command is not self and ctx.info_name:
+            where = f"{ctx.info_name}: "
+        commands = ", ".join(self.list_commands(ctx) if ctx is not None else self.commands)
+        hint = f" (see fractaltrain {ctx.info_name} --help)" if where else f"; commands: {commands} (see --help)"
+        typer.echo(f"error: {where}{one_line(message.rstrip('.'))}{hint}", err=True)
+        return 2
+
 
 app = typer.Typer(
+    cls=OneLineErrors,
     add_completion=False,
-    no_args_is_help=True,
+    no_args_is_help=False,
     pretty_exceptions_enable=False,
     help="Render the neural-network trainability fractal: every pixel trains a small network "
     "with its own pair of hyperparameters and is coloured by whether training converged "
@@ -27,15 +138,6 @@ app = typer.Typer(
 @app.callback()
 def root() -> None:
     """Render the neural-network trainability fractal (see README.md)."""
-
-
-class UsageError(Exception):
-    """Bad input found by the CLI itself (flag values)."""
-
-
-def fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def set_threads(threads: Optional[int]) -> None:
@@ -55,8 +157,6 @@ def parse_shard(text: Optional[str]):
     if text is None:
         return Shard()
     if text == "slurm" or text.startswith("slurm/"):
-        import os
-
         try:
             k = int(os.environ["SLURM_ARRAY_TASK_ID"])
             if text == "slurm":
@@ -73,25 +173,53 @@ def parse_shard(text: Optional[str]):
             ks, ns = text.split("/")
             k, n = int(ks), int(ns)
         except ValueError:
-            raise UsageError(f"--shard: expected K/N (task K of N, 0-based) or 'slurm', got {text!r}") from None
+            raise UsageError(f"--shard: expected K/N (task K of N, 0-based) or 'slurm', got {text[:40]!r}") from None
     if n < 1 or not 0 <= k < n:
         raise UsageError(f"--shard: need 0 <= K < N, got {k}/{n}")
+    if n > 1_000_000:
+        raise UsageError(f"--shard: at most 1000000 tasks, got {n}")
     return Shard(k, n)
 
 
-def run_guarded(fn):
-    """Call ``fn()``, turning known input errors into one line and exit code 2."""
-    try:
-        return fn()
-    except (ConfigError, UsageError) as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        typer.echo("interrupted: finished tiles are kept; rerun the same command to resume", err=True)
-        raise typer.Exit(130)
+def out_folder(out: str, flag: str = "--out") -> Path:
+    """Check an output folder before any work: named, a folder if it exists, writable."""
+    if not out or not out.strip():
+        raise UsageError(f"{flag}: must name a folder, got an empty string")
+    if "\0" in out:
+        raise UsageError(f"{flag}: contains a NUL character")
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{flag}: {out} exists and is not a folder")
+    if p.is_dir() and not os.access(p, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag}: cannot write into {out} (permission denied); choose a folder you can write to")
+    return p
+
+
+def in_folder(outdir: str, command: str) -> Path:
+    p = Path(outdir)
+    if not outdir:
+        raise UsageError(f"{command}: expected an output folder, got an empty string")
+    if not p.exists():
+        raise UsageError(f"{command}: no such folder {outdir}")
+    if not p.is_dir():
+        raise UsageError(f"{command}: {outdir} is not a folder; expected the --out folder of a render or zoom")
+    return p
+
+
+def out_file(path: Optional[str], flag: str) -> Optional[Path]:
+    """A file the user names for an extra output (--save, --plot, --json)."""
+    if path is None:
+        return None
+    if not path or "\0" in path:
+        raise UsageError(f"{flag}: expected a file name, got {path[:40]!r}")
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{flag}: {path} is a folder; expected a file name")
+    return p
 
 
 CONFIG_ARG = typer.Argument(..., help="YAML experiment config, e.g. configs/demo.yaml.", show_default=False)
-OUT_OPT = typer.Option(Path("out"), "--out", "-o", help="Output folder (tiles are kept in OUT/tiles for resuming).")
+OUT_OPT = typer.Option("out", "--out", "-o", help="Output folder (tiles are kept in OUT/tiles for resuming).")
 QUIET_OPT = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 THREADS_OPT = typer.Option(None, "--threads", help="Kernel threads (default: all cores).")
 SHARD_OPT = typer.Option(
@@ -107,14 +235,24 @@ def check_palette(palette: str) -> str:
     from fractaltrain.colour import PALETTES
 
     if palette.lower() not in PALETTES:
-        raise UsageError(f"--palette: must be one of {', '.join(PALETTES)}; got {palette!r}")
+        raise UsageError(f"--palette: must be one of {', '.join(PALETTES)}; got {palette[:40]!r}")
     return palette.lower()
 
 
+def shard_line(sh, progress) -> str:
+    return (f"shard {sh.index}/{sh.count}: {progress.tiles_computed} tiles computed, "
+            f"{progress.tiles_reused} already done")
+
+
+def wrote(paths) -> str:
+    return "wrote " + ", ".join(str(p) for p in paths if p is not None)
+
+
 @app.command()
+@guarded
 def render(
     config: str = CONFIG_ARG,
-    out: Path = OUT_OPT,
+    out: str = OUT_OPT,
     resolution: Optional[str] = typer.Option(None, "--resolution", "-r", help="WIDTHxHEIGHT, e.g. 640x360."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
     window: Optional[str] = typer.Option(
@@ -127,27 +265,26 @@ def render(
     """Render one image: NAME.png, NAME.npz (raw values) and NAME.json into OUT.
 
     Resumable: tiles already in OUT/tiles are reused, so rerunning after a crash only
-    computes what is missing.
+    computes what is missing.  OUT/NAME.* of a different job (another config with the
+    same name) is never overwritten: the command stops and says so.
     """
+    from fractaltrain.render import render as do_render
 
-    def go():
-        from fractaltrain.render import render as do_render
-
-        cfg = with_overrides(load_config(config), resolution=resolution, steps=steps, window=window)
-        pal = check_palette(palette)
-        sh = parse_shard(shard)
-        set_threads(threads)
-        res = do_render(cfg, out, quiet=quiet, shard=sh, palette=pal)
-        if res.png is None:
-            typer.echo(f"shard {sh.index}/{sh.count}: {res.progress.tiles_computed} tiles computed, "
-                       f"{res.progress.tiles_reused} already done")
-        else:
-            typer.echo(f"wrote {res.png}, {res.npz}, {res.json} ({res.progress.seconds:.1f} s computing)")
-
-    run_guarded(go)
+    cfg = with_overrides(load_config(config), resolution=resolution, steps=steps, window=window)
+    pal = check_palette(palette)
+    sh = parse_shard(shard)
+    set_threads(threads)
+    outdir = out_folder(out)
+    res = do_render(cfg, outdir, quiet=quiet, shard=sh, palette=pal)
+    if res.png is None:
+        typer.echo(shard_line(sh, res.progress))
+    else:
+        typer.echo(f"{wrote([res.png, res.npz, res.json])} ({res.progress.seconds:.1f} s computing)")
 
 
 def parse_pair(text: Optional[str], flag: str) -> Optional[tuple[float, float]]:
+    import math
+
     if text is None:
         return None
     parts = text.split(",")
@@ -155,8 +292,11 @@ def parse_pair(text: Optional[str], flag: str) -> Optional[tuple[float, float]]:
         if len(parts) != 2:
             raise ValueError
         a, b = float(parts[0]), float(parts[1])
+        if not (math.isfinite(a) and math.isfinite(b)):
+            raise ValueError
     except ValueError:
-        raise UsageError(f"{flag}: expected two numbers X,Y in axis units (decades on a log10 axis), got {text!r}") from None
+        raise UsageError(f"{flag}: expected two finite numbers X,Y in axis units (decades on a log10 axis), "
+                         f"got {text[:60]!r}") from None
     return a, b
 
 
@@ -168,33 +308,44 @@ def parse_range(text: Optional[str], frames: int) -> Optional[tuple[int, int]]:
         a = int(a_s) if a_s else 0
         b = int(b_s) if b_s else frames
     except ValueError:
-        raise UsageError(f"--frame-range: expected A:B (frames A to B-1), got {text!r}") from None
+        raise UsageError(f"--frame-range: expected A:B (frames A to B-1), got {text[:40]!r}") from None
     if not 0 <= a < b <= frames:
-        raise UsageError(f"--frame-range: need 0 <= A < B <= {frames} (the number of frames), got {text!r}")
+        raise UsageError(f"--frame-range: need 0 <= A < B <= {frames} (the number of frames), got {text[:40]!r}")
     return a, b
+
+
+def check_depth_flag(depth: float) -> None:
+    if not 0 < depth <= 40:  # also refuses nan
+        raise UsageError(f"--depth: must be between 0 and 40 decades, got {depth}")
 
 
 def zoom_options(*, frames, fps, size, depth, center, factor, palette, crf, codec, frame_range, overlay, recolor,
                  preview, seed, video=True):
+    """Every zoom flag checked here, once, before any work (locate, keyframes, encoding)."""
     from fractaltrain.config import parse_resolution
     from fractaltrain.video import ALLOWED_CODECS
     from fractaltrain.zoom import ZoomOptions
 
-    if frames < 1:
-        raise UsageError(f"--frames: must be >= 1, got {frames}")
-    if not fps > 0:
-        raise UsageError(f"--fps: must be > 0, got {fps}")
-    w, h = parse_resolution(size, "--size")
+    if not 1 <= frames <= 1_000_000:
+        raise UsageError(f"--frames: must be between 1 and 1000000, got {frames}")
+    if not 0.01 <= fps <= 1000:  # also refuses nan and inf
+        raise UsageError(f"--fps: must be a number between 0.01 and 1000, got {fps}")
+    try:
+        w, h = parse_resolution(size, "size")
+    except ConfigError as exc:
+        raise UsageError("--size" + str(exc)[len("size"):]) from None
     if w % 2 or h % 2:
         raise UsageError(f"--size: width and height must be even for H.264/yuv420p, got {w}x{h}")
-    if depth is not None and not 0 < depth <= 40:
-        raise UsageError(f"--depth: must be between 0 and 40 decades, got {depth}")
+    if w > 16384 or h > 16384:
+        raise UsageError(f"--size: width and height must be at most 16384 (keyframes are larger still), got {w}x{h}")
+    if depth is not None:
+        check_depth_flag(depth)
     if not 1.1 <= factor <= 16:
         raise UsageError(f"--keyframe-factor: must be between 1.1 and 16, got {factor}")
     if not 0 <= crf <= 51:
         raise UsageError(f"--crf: must be between 0 and 51, got {crf}")
     if codec not in ALLOWED_CODECS:
-        raise UsageError(f"--codec: must be one of {', '.join(ALLOWED_CODECS)}; got {codec!r}")
+        raise UsageError(f"--codec: must be one of {', '.join(ALLOWED_CODECS)}; got {codec[:40]!r}")
     if seed < 0:
         raise UsageError(f"--seed: must be >= 0, got {seed}")
     return ZoomOptions(
@@ -206,9 +357,10 @@ def zoom_options(*, frames, fps, size, depth, center, factor, palette, crf, code
 
 
 @app.command()
+@guarded
 def zoom(
     config: str = CONFIG_ARG,
-    out: Path = OUT_OPT,
+    out: str = OUT_OPT,
     frames: int = typer.Option(300, "--frames", help="Number of video frames."),
     fps: float = typer.Option(30.0, "--fps", help="Frames per second."),
     size: str = typer.Option("1280x720", "--size", help="Video WIDTHxHEIGHT (even numbers, any aspect)."),
@@ -236,38 +388,42 @@ def zoom(
 
     Writes NAME.mp4, NAME_poster.png (deepest keyframe), keyframes/NAME_kfNNN.npz (raw values)
     and NAME.json into OUT.  Keyframes go through the tile store: rerunning after a crash only
-    computes what is missing, and --recolor re-encodes without training.
+    computes what is missing, and --recolor re-encodes without training (or locating).
     """
+    from fractaltrain.jobs import IncompleteError
+    from fractaltrain.zoom import zoom as do_zoom
 
-    def go():
-        from fractaltrain.zoom import zoom as do_zoom
-
-        cfg = with_overrides(load_config(config), steps=steps)
-        opts = zoom_options(frames=frames, fps=fps, size=size, depth=depth, center=center, factor=keyframe_factor,
-                            palette=palette, crf=crf, codec=codec, frame_range=frame_range, overlay=overlay,
-                            recolor=recolor, preview=preview, seed=seed, video=not keyframes_only)
-        sh = parse_shard(shard)
-        set_threads(threads)
-        res = do_zoom(cfg, out, opts, quiet=quiet, shard=sh)
-        tx, ty = res.plan.target
-        if res.mp4 is None:
-            typer.echo(f"shard {sh.index}/{sh.count}: {res.progress.tiles_computed} tiles computed, "
-                       f"{res.progress.tiles_reused} already done")
-        else:
-            typer.echo(f"target x={tx!r} y={ty!r}, {res.plan.depth:g} decades, {res.plan.n_keyframes} keyframes")
-            typer.echo(f"wrote {res.mp4 or 'no video'}, {res.poster}, {res.json}")
-
-    run_guarded(go)
+    cfg = with_overrides(load_config(config), steps=steps)
+    opts = zoom_options(frames=frames, fps=fps, size=size, depth=depth, center=center, factor=keyframe_factor,
+                        palette=palette, crf=crf, codec=codec, frame_range=frame_range, overlay=overlay,
+                        recolor=recolor, preview=preview, seed=seed, video=not keyframes_only)
+    sh = parse_shard(shard)
+    set_threads(threads)
+    outdir = out_folder(out)
+    try:
+        res = do_zoom(cfg, outdir, opts, quiet=quiet, shard=sh)
+    except IncompleteError as exc:
+        if not recolor:
+            raise
+        raise UsageError(f"--recolor: {str(exc).splitlines()[0]} in {outdir}/tiles; --recolor never trains: "
+                         "run the zoom without --recolor first") from None
+    tx, ty = res.plan.target
+    if res.poster is None:
+        typer.echo(shard_line(sh, res.progress))
+    else:
+        typer.echo(f"target x={tx!r} y={ty!r}, {res.plan.depth:g} decades, {res.plan.n_keyframes} keyframes")
+        typer.echo(wrote([res.mp4, res.poster, res.json]))
 
 
 @app.command()
+@guarded
 def locate(
     config: str = CONFIG_ARG,
-    out: Path = OUT_OPT,
+    out: str = OUT_OPT,
     depth: float = typer.Option(10.0, "--depth", help="How deep (decades) the point must stay on the boundary."),
     seed: int = typer.Option(0, "--seed", help="0 = boundary nearest the centre; another seed, another point."),
     size: str = typer.Option("1280x720", "--size", help="Aspect of the start view, as zoom would use it."),
-    save: Optional[Path] = typer.Option(None, "--save", help="Also write the point as JSON here."),
+    save: Optional[str] = typer.Option(None, "--save", help="Also write the point as JSON here."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
     quiet: bool = QUIET_OPT,
     threads: Optional[int] = THREADS_OPT,
@@ -276,160 +432,192 @@ def locate(
 
     Prints it at full precision in axis units; pass it to zoom as --center X,Y.
     """
+    import json
 
-    def go():
-        import json
+    from fractaltrain.config import parse_resolution
+    from fractaltrain.locate import LocateError, locate as do_locate
+    from fractaltrain.problem import build_problem
+    from fractaltrain.render import config_window
+    from fractaltrain.store import TileStore, atomic_write_bytes
+    from fractaltrain.zoomplan import outer_window
 
-        from fractaltrain.config import parse_resolution
-        from fractaltrain.locate import LocateError, locate as do_locate
-        from fractaltrain.problem import build_problem
-        from fractaltrain.render import config_window
-        from fractaltrain.store import TileStore
-        from fractaltrain.zoomplan import outer_window
-
-        cfg = with_overrides(load_config(config), steps=steps)
-        if not 0 < depth <= 40:
-            raise UsageError(f"--depth: must be between 0 and 40 decades, got {depth}")
-        if seed < 0:
-            raise UsageError(f"--seed: must be >= 0, got {seed}")
-        set_threads(threads)
-        problem = build_problem(cfg)
-        start = outer_window(config_window(cfg), cfg.resolution, parse_resolution(size, "--size"))
-        try:
-            res = do_locate(problem, start, depth, TileStore(Path(out) / "tiles"), seed=seed)
-        except LocateError as exc:
-            raise UsageError(f"--depth: {exc}") from None
-        typer.echo(f"{res.x!r},{res.y!r}")
-        typer.echo(f"{cfg.x.param} = {cfg.x.to_value(res.x)!r}, {cfg.y.param} = {cfg.y.to_value(res.y)!r}", err=True)
-        if save is not None:
-            from fractaltrain.store import atomic_write_bytes
-
-            atomic_write_bytes(Path(save), (json.dumps(res.to_dict(), indent=2) + "\n").encode())
-
-    run_guarded(go)
+    cfg = with_overrides(load_config(config), steps=steps)
+    check_depth_flag(depth)
+    if seed < 0:
+        raise UsageError(f"--seed: must be >= 0, got {seed}")
+    try:
+        start_size = parse_resolution(size, "size")
+    except ConfigError as exc:
+        raise UsageError("--size" + str(exc)[len("size"):]) from None
+    save_path = out_file(save, "--save")
+    set_threads(threads)
+    outdir = out_folder(out)
+    problem = build_problem(cfg)
+    start = outer_window(config_window(cfg), cfg.resolution, start_size)
+    try:
+        res = do_locate(problem, start, depth, TileStore(outdir / "tiles"), seed=seed)
+    except LocateError as exc:
+        raise UsageError(f"--depth: {exc}") from None
+    typer.echo(f"{res.x!r},{res.y!r}")
+    typer.echo(f"{cfg.x.param} = {cfg.x.to_value(res.x)!r}, {cfg.y.param} = {cfg.y.to_value(res.y)!r}", err=True)
+    if save_path is not None:
+        atomic_write_bytes(save_path, (json.dumps(res.to_dict(), indent=2) + "\n").encode())
 
 
 @app.command()
+@guarded
 def assemble(
-    outdir: Path = typer.Argument(..., help="Output folder that shards wrote into."),
+    outdir: str = typer.Argument(..., help="Output folder that shards wrote into."),
     name: Optional[str] = typer.Option(None, "--name", help="Only the job(s) with this config name."),
     quiet: bool = QUIET_OPT,
 ) -> None:
     """Finish sharded jobs: check every tile is present, then write the PNG / MP4 and sidecars.
 
     Never trains.  Missing tiles are listed with the shard that owns them; rerun those shards
-    (or the same render/zoom command without --shard) and assemble again.
+    (or the same render/zoom command without --shard) and assemble again.  A damaged job
+    manifest is named and skipped; the other jobs are still assembled (exit code 2 at the end).
     """
+    from fractaltrain.config import config_from_dict
+    from fractaltrain.jobs import IncompleteError, read_manifests
+    from fractaltrain.landscape import Shard
+    from fractaltrain.render import render as do_render
+    from fractaltrain.zoom import zoom_from_manifest
 
-    def go():
-        from fractaltrain.config import config_from_dict
-        from fractaltrain.jobs import IncompleteError, read_manifests
-        from fractaltrain.landscape import Shard
-        from fractaltrain.render import render as do_render
-        from fractaltrain.zoom import zoom_from_manifest
-
-        jobs = [(p, m) for p, m in read_manifests(outdir) if name is None or m.name == name]
-        if not jobs:
-            raise UsageError(f"assemble: no job manifests in {outdir}/jobs" + (f" named {name!r}" if name else ""))
-        failed = 0
-        for path, m in jobs:
-            try:
-                if m.kind == "render":
-                    res = do_render(config_from_dict(m.config, name=m.name), outdir, quiet=quiet,
-                                    palette=m.options.get("palette", "spectral"), compute=False,
-                                    shard=Shard(0, m.shards))
-                    typer.echo(f"{m.name}: wrote {res.png}, {res.npz}, {res.json}")
-                else:
-                    res = zoom_from_manifest(outdir, m, quiet=quiet)
-                    typer.echo(f"{m.name}: wrote {res.mp4}, {res.poster}, {res.json}")
-            except IncompleteError as exc:
-                failed += 1
-                typer.echo(f"{m.name} ({path.name}): {exc}", err=True)
-        if failed:
-            raise typer.Exit(1)
-
-    run_guarded(go)
+    folder = in_folder(outdir, "assemble")
+    bad: list = []
+    jobs = [(p, m) for p, m in read_manifests(folder, bad) if name is None or m.name == name]
+    for path, reason in bad:
+        typer.echo(f"error: {path}: {one_line(reason, 200)}; skipped", err=True)
+    if not jobs:
+        if bad:
+            raise typer.Exit(2)
+        raise UsageError(f"assemble: no job manifests in {folder}/jobs" + (f" named {name[:40]!r}" if name else ""))
+    incomplete = failed = 0
+    for path, m in jobs:
+        try:
+            if m.kind == "render":
+                res = do_render(config_from_dict(m.config, name=m.name), folder, quiet=quiet,
+                                palette=str(m.options.get("palette", "spectral")), compute=False,
+                                shard=Shard(0, m.shards))
+                typer.echo(f"{m.name}: {wrote([res.png, res.npz, res.json])}")
+            else:
+                res = zoom_from_manifest(folder, m, quiet=quiet)
+                typer.echo(f"{m.name}: {wrote([res.mp4, res.poster, res.json])}")
+        except IncompleteError as exc:
+            incomplete += 1
+            typer.echo(f"{m.name} ({path.name}): {exc}", err=True)
+        except (InputError, OSError, MemoryError, KeyError, TypeError, ValueError) as exc:
+            failed += 1
+            typer.echo(f"error: {path}: {one_line(error_line(exc), 300)}", err=True)
+    if failed or bad:
+        raise typer.Exit(2)
+    if incomplete:
+        raise typer.Exit(1)
 
 
 @app.command()
-def status(outdir: Path = typer.Argument(..., help="Output folder of a render or zoom.")) -> None:
-    """Tiles done / missing per grid (keyframe) of every job in OUTDIR, and the time left."""
+@guarded
+def status(outdir: str = typer.Argument(..., help="Output folder of a render or zoom.")) -> None:
+    """Tiles done / missing per grid (keyframe) of every job in OUTDIR, and the time left.
 
-    def go():
-        from fractaltrain.jobs import job_status, read_manifests
+    A tile counts as done only if it reads back valid (key and checksum), as assemble decides.
+    """
+    from fractaltrain.jobs import job_status, read_manifests
 
-        jobs = read_manifests(outdir)
-        if not jobs:
-            raise UsageError(f"status: no job manifests in {outdir}/jobs")
-        for path, m in jobs:
-            stats, eta = job_status(outdir, m)
-            tiles = sum(s.tiles for s in stats)
-            done = sum(s.done for s in stats)
-            typer.echo(f"{m.kind} {m.name} ({path.name}): {done}/{tiles} tiles, {tiles - done} missing, "
-                       f"{m.shards} shard(s)" + ("" if eta is None else f", about {eta / 60:.1f} min left"))
-            for k, s in enumerate(stats):
-                label = "grid" if m.kind == "render" else f"keyframe {k:3d}"
+    folder = in_folder(outdir, "status")
+    bad: list = []
+    jobs = read_manifests(folder, bad)
+    for path, reason in bad:
+        typer.echo(f"error: {path}: {one_line(reason, 200)}; skipped", err=True)
+    if not jobs:
+        if bad:
+            raise typer.Exit(2)
+        raise UsageError(f"status: no job manifests in {folder}/jobs")
+    for path, m in jobs:
+        stats, eta = job_status(folder, m)
+        known = [s for s in stats if s.tiles >= 0]
+        tiles = sum(s.tiles for s in known)
+        done = sum(s.done for s in known)
+        unknown = len(stats) - len(known)
+        extra = f", {unknown} grid(s) without a valid grid.json (rerun the job to rewrite it)" if unknown else ""
+        typer.echo(f"{m.kind} {m.name} ({path.name}): {done}/{tiles} tiles, {tiles - done} missing, "
+                   f"{m.shards} shard(s)" + extra + ("" if eta is None else f", about {eta / 60:.1f} min left"))
+        for k, s in enumerate(stats):
+            label = "grid" if m.kind == "render" else f"keyframe {k:3d}"
+            if s.tiles < 0:
+                typer.echo(f"  {label}: grid.json missing or damaged in tiles/{s.key}; tiles unknown")
+            else:
                 typer.echo(f"  {label}: {s.done}/{s.tiles} tiles ({s.pixels_done}/{s.pixels} px)")
-
-    run_guarded(go)
+    if bad:
+        raise typer.Exit(2)
 
 
 @app.command()
+@guarded
 def dimension(
-    paths: list[Path] = typer.Argument(..., help="render .npz files and/or zoom output folders (all keyframes)."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the log-log box-count plot (PNG) here."),
+    paths: list[str] = typer.Argument(
+        ..., help="render .npz files, zoom output folders (all keyframes), or boundary masks (.npy or PNG, "
+        "non-zero = boundary)."),
+    plot: Optional[str] = typer.Option(None, "--plot", help="Write the log-log box-count plot (PNG) here."),
     min_size: float = typer.Option(10.0, "--min-size", help="Smallest box edge in pixels (the paper uses 10)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the result as JSON here."),
+    json_out: Optional[str] = typer.Option(None, "--json", help="Also write the result as JSON here."),
     stride: int = typer.Option(
         1, "--stride", help="Use every STRIDE-th pixel: the same windows at 1/STRIDE resolution, "
         "to see how the estimate drifts with resolution."),
 ) -> None:
     """Box-counting fractal dimension of the converge/diverge boundary.
 
-    Boundary pixels are 2x2 neighbourhoods whose measure changes sign.  Reports the paper's
-    estimator (median of local slopes over all images) and a least-squares fit over the scaling
-    range with a 95% interval, and prints the per-scale counts.
+    Boundary pixels are 2x2 neighbourhoods whose measure changes sign (or the non-zero pixels
+    of a mask).  Reports the paper's estimator (median of local slopes over all images) and a
+    least-squares fit over the scaling range with a 95% interval, and prints the per-scale counts.
     """
+    import json
+    import math
 
-    def go():
-        import json
+    from fractaltrain import dimension as dim
+    from fractaltrain import dimension_inputs as inputs
+    from fractaltrain import dimension_io as dio
 
-        from fractaltrain import dimension as dim
-        from fractaltrain import dimension_io as dio
-
-        if stride < 1:
-            raise UsageError(f"dimension: --stride must be a whole number >= 1, got {stride}")
-        for p in paths:
-            if not p.exists():
-                raise UsageError(f"dimension: no such file or folder {str(p)!r}")
+    if stride < 1:
+        raise UsageError(f"dimension: --stride must be a whole number >= 1, got {stride}")
+    if not (math.isfinite(min_size) and 1 <= min_size <= 1e6):
+        raise UsageError(f"--min-size: must be a number of pixels between 1 and 1000000, got {min_size}")
+    plot_path, json_path = out_file(plot, "--plot"), out_file(json_out, "--json")
+    if not paths or any(not p for p in paths):
+        raise UsageError("dimension: expected files or folders, got an empty name")
+    files = inputs.find_inputs(paths)
+    if not files:
+        raise UsageError(f"dimension: no .npz files in {', '.join(paths)[:200]}")
+    try:
+        result = dim.estimate(dim.subsample(inputs.iter_images(files), stride), min_size=min_size,
+                              labels=inputs.labels(files))
+    except (KeyError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise UsageError(f"dimension: {exc}") from None
+    typer.echo(dio.format_table(result))
+    if plot_path is not None:
         try:
-            files = dio.find_npz_files(paths)
-            if not files:
-                raise UsageError(f"dimension: no .npz files in {', '.join(map(str, paths))}")
-            result = dim.estimate(dim.subsample(dio.iter_measures(files), stride), min_size=min_size)
-        except (KeyError, ValueError) as exc:
-            raise UsageError(f"dimension: {exc}") from None
-        typer.echo(dio.format_table(result))
-        if plot is not None:
-            dio.write_loglog_png(result, plot)
-            typer.echo(f"wrote {plot}")
-        if json_out is not None:
-            from fractaltrain.store import atomic_write_bytes
+            dio.write_loglog_png(result, plot_path)  # atomic, like every other output
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(plot_path)) from None
+        typer.echo(f"wrote {plot_path}")
+    if json_path is not None:
+        from fractaltrain.store import atomic_write_bytes
 
-            rec = {
-                "files": [str(f) for f in files],
-                "median_local_slope": result.median_local_slope,
-                "fit_slope": result.fit_slope,
-                "fit_ci95": [result.fit_ci_low, result.fit_ci_high],
-                "n_images": result.n_images,
-                "stride": stride,
-            }
-            atomic_write_bytes(json_out, (json.dumps(rec, indent=2) + "\n").encode())
-
-    run_guarded(go)
+        rec = {
+            "files": [str(f) for f in files],
+            "median_local_slope": result.median_local_slope,
+            "fit_slope": result.fit_slope,
+            "fit_ci95": [result.fit_ci_low, result.fit_ci_high],
+            "n_images": result.n_images,
+            "stride": stride,
+        }
+        atomic_write_bytes(json_path, (json.dumps(rec, indent=2) + "\n").encode())
 
 
 @app.command()
+@guarded
 def explore(
     config: str = CONFIG_ARG,
     out: Path = OUT_OPT,
@@ -447,35 +635,32 @@ def explore(
     same --out reuses them.  Stop with Ctrl-C.
     """
 
-    def go():
-        from fractaltrain.explore.engine import Explorer
-        from fractaltrain.explore.params import Limits
-        from fractaltrain.explore.server import make_server
+    from fractaltrain.explore.engine import Explorer
+    from fractaltrain.explore.params import Limits
+    from fractaltrain.explore.server import make_server
 
-        cfg = load_config(config)
-        if not 0 <= port <= 65535:
-            raise UsageError(f"--port: must be between 0 and 65535, got {port}")
-        if max_pixels is not None and max_pixels < 1:
-            raise UsageError(f"--max-pixels: must be >= 1, got {max_pixels}")
-        set_threads(threads)
-        explorer = Explorer(cfg, config, out, Limits() if max_pixels is None else Limits(max_pixels=max_pixels))
-        try:
-            server = make_server(explorer, host, port, verbose=verbose)
-        except OSError as exc:
-            raise UsageError(f"--host/--port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        typer.echo(f"fractaltrain explore: serving {server.url} (Ctrl-C to stop)")
-        if not no_browser:
-            import webbrowser
+    cfg = load_config(config)
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port: must be between 0 and 65535, got {port}")
+    if max_pixels is not None and max_pixels < 1:
+        raise UsageError(f"--max-pixels: must be >= 1, got {max_pixels}")
+    set_threads(threads)
+    explorer = Explorer(cfg, config, out, Limits() if max_pixels is None else Limits(max_pixels=max_pixels))
+    try:
+        server = make_server(explorer, host, port, verbose=verbose)
+    except OSError as exc:
+        raise UsageError(f"--host/--port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    typer.echo(f"fractaltrain explore: serving {server.url} (Ctrl-C to stop)")
+    if not no_browser:
+        import webbrowser
 
-            webbrowser.open(server.url)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            typer.echo("stopped; computed tiles are kept in " + str(Path(out) / "tiles"), err=True)
-        finally:
-            server.server_close()
-
-    run_guarded(go)
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        typer.echo("stopped; computed tiles are kept in " + str(Path(out) / "tiles"), err=True)
+    finally:
+        server.server_close()
 
 
 def main() -> None:

@@ -484,6 +484,7 @@ def estimate(
     n_sizes: int = DEFAULT_N_SIZES,
     n_offsets: int = DEFAULT_N_OFFSETS,
     fit_max_fraction: float = DEFAULT_FIT_MAX_FRACTION,
+    labels: Sequence[str] | None = None,
 ) -> DimensionResult:
     """Box-counting dimension of the boundary in one or more images.
 
@@ -495,6 +496,8 @@ def estimate(
         Typically all keyframes of one zoom sequence.
     min_size, n_sizes, n_offsets
         Passed to :func:`box_counts`.
+    labels : sequence of str, optional
+        A name per image (e.g. its file) for error messages; default ``image N``.
     fit_max_fraction : float
         The least-squares fit uses sizes up to this fraction of the image;
         larger boxes number only a handful and mostly measure the image's
@@ -512,7 +515,8 @@ def estimate(
         try:
             all_counts.append(box_counts(_as_mask(image), min_size, n_sizes, n_offsets))
         except ValueError as error:
-            raise ValueError(f"image {index}: {error}") from error
+            name = labels[index] if labels is not None and index < len(labels) else f"image {index}"
+            raise ValueError(f"{name}: {error}") from error
     if not all_counts:
         raise ValueError("no images given")
     max_sizes = tuple(fit_max_fraction * c.image_size for c in all_counts)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fractaltrain.hashing import stable_hash
-from fractaltrain.store import Grid, TileStore, atomic_write_bytes
+from fractaltrain.store import Grid, TileStore, atomic_write_bytes, grid_from_identity
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,48 @@ def write_manifest(outdir: Path, manifest: Manifest) -> Path:
     return path
 
 
-def read_manifests(outdir: Path) -> list[tuple[Path, Manifest]]:
+KINDS = ("render", "zoom")
+
+
+def _check_manifest(raw) -> Manifest:
+    """A Manifest from parsed JSON; raises ValueError saying what is wrong."""
+    import re
+
+    if not isinstance(raw, dict):
+        raise ValueError("expected a JSON object")
+    fields = {"kind", "name", "config", "options", "grids", "shards"}
+    if set(raw) != fields:
+        missing, extra = fields - set(raw), set(raw) - fields
+        raise ValueError("fields " + ", ".join(
+            [f"missing {', '.join(sorted(missing))}"] * bool(missing) + [f"unknown {', '.join(sorted(map(str, extra)))[:80]}"] * bool(extra)))
+    if raw["kind"] not in KINDS:
+        raise ValueError(f"unknown job kind {str(raw['kind'])[:40]!r} (expected {' or '.join(KINDS)})")
+    if not isinstance(raw["name"], str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}", raw["name"]):
+        raise ValueError("its name is not a valid job name")
+    if not isinstance(raw["config"], dict) or not isinstance(raw["options"], dict):
+        raise ValueError("config and options must be JSON objects")
+    grids = raw["grids"]
+    if not isinstance(grids, list) or not all(isinstance(g, str) and re.fullmatch(r"[0-9a-f]{20}", g) for g in grids):
+        raise ValueError("grids must be a list of grid keys")
+    if isinstance(raw["shards"], bool) or not isinstance(raw["shards"], int) or raw["shards"] < 1:
+        raise ValueError("shards must be a whole number >= 1")
+    return Manifest(**raw)
+
+
+def read_manifests(outdir: Path, errors: list | None = None) -> list[tuple[Path, Manifest]]:
+    """Every valid job manifest in ``outdir/jobs``.
+
+    Invalid ones are skipped; when ``errors`` is a list, ``(path, reason)`` is
+    appended for each, so callers can name them instead of failing every job.
+    """
     out = []
     for p in sorted((Path(outdir) / "jobs").glob("*.json")):
         try:
-            out.append((p, Manifest(**json.loads(p.read_text()))))
-        except (ValueError, TypeError):
-            continue
+            out.append((p, _check_manifest(json.loads(p.read_bytes()))))
+        except (ValueError, TypeError, OSError, RecursionError) as exc:
+            if errors is not None:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                errors.append((p, f"not a valid job manifest: {reason[:160]}"))
     return out
 
 
@@ -101,33 +136,46 @@ class GridStatus:
 def job_status(outdir: Path, manifest: Manifest) -> tuple[list[GridStatus], float | None]:
     """Per-grid progress, and an estimate of the seconds left (None if unknown).
 
+    A tile counts as done only if it reads back valid (key and checksum, see
+    :mod:`fractaltrain.store`), exactly as ``assemble`` and a rerun decide.  A grid
+    whose ``grid.json`` is missing or damaged (it must hash to its folder's key)
+    has ``tiles = -1``: its size is unknown until the job is run again.
+
     The estimate divides the pixels left by the rate seen so far: pixels stored
-    per second between the first and the last tile file written (all shards
+    per second between the first and the last valid tile written (all shards
     together).
     """
     root = Path(outdir) / "tiles"
+    store = TileStore(root)
     stats = []
     times = []
     for key in manifest.grids:
         folder = root / key
-        desc = folder / "grid.json"
-        if not desc.exists():
-            stats.append(GridStatus(key, 0, 0, 0, 0))
+        try:
+            ident = json.loads((folder / "grid.json").read_bytes())
+        except (OSError, ValueError, RecursionError):
+            ident = None
+        grid = grid_from_identity(key, ident) if ident is not None else None
+        if grid is None:
+            stats.append(GridStatus(key, -1, 0, 0, 0))
             continue
-        ident = json.loads(desc.read_text())
-        w, h, t = ident["width"], ident["height"], ident["tile"]
-        nty, ntx = -(-h // t), -(-w // t)
-        done_files = list(folder.glob("*.npz"))
-        done_px = 0
-        for f in done_files:
-            r, c = (int(x) for x in f.stem.split("_"))
-            done_px += (min(t, h - r * t)) * (min(t, w - c * t))
-            times.append(f.stat().st_mtime)
-        stats.append(GridStatus(key, nty * ntx, len(done_files), w * h, done_px))
-    total = sum(s.pixels for s in stats)
-    done = sum(s.pixels_done for s in stats)
+        done = done_px = 0
+        for spec in grid.tiles():
+            if store.load(grid, spec) is not None:
+                done += 1
+                done_px += spec.n_pixels
+                try:
+                    times.append(store.path(grid, spec).stat().st_mtime)
+                except OSError:
+                    pass
+        stats.append(GridStatus(key, len(grid.tiles()), done, grid.n_pixels, done_px))
+    known = [s for s in stats if s.tiles >= 0]
+    total = sum(s.pixels for s in known)
+    done = sum(s.pixels_done for s in known)
     eta = None
-    if len(times) >= 2 and done < total and max(times) > min(times):
+    if len(known) < len(stats):
+        eta = None
+    elif len(times) >= 2 and done < total and max(times) > min(times):
         rate = done / (max(times) - min(times))
         eta = (total - done) / rate
     elif done >= total and total > 0:

@@ -89,6 +89,39 @@ def save_json(path: Path, record: dict) -> None:
     atomic_write_bytes(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
 
 
+def claim(path: Path, kind: str, grid_keys: list[str]) -> None:
+    """Refuse to overwrite ``path`` (a JSON sidecar) when it belongs to another job.
+
+    Outputs are named after the config's name, so two different jobs with the
+    same name in one folder would overwrite each other.  A job is "the same" when
+    its kind matches and its raw values do: the grid key of a render, the
+    keyframe grid keys of a zoom (one a prefix of the other, so a zoom can be
+    made deeper).  Presentation (palette, readout, frames, fps, codec, overlay)
+    may change and is rewritten in place.  Anything else at ``path`` is refused.
+    """
+    from fractaltrain.errors import OutputError
+
+    path = Path(path)
+    if not path.exists():
+        return
+    how = ("give the config another 'name:', use another output folder, or delete the old "
+           f"{path.stem}.* files first")
+    try:
+        rec = json.loads(path.read_bytes())
+        old_kind = rec.get("kind")
+        old_keys = [rec["grid_key"]] if old_kind == "render" else list(rec.get("keyframe_grid_keys") or [])
+    except (OSError, ValueError, AttributeError, KeyError, TypeError, RecursionError):
+        raise OutputError(f"{path} exists and is not a fractaltrain sidecar; {how}") from None
+    if old_kind != kind:
+        raise OutputError(f"{path} holds a {str(old_kind)[:20]} job, not a {kind} of this config; {how}")
+    m = min(len(old_keys), len(grid_keys))
+    if m == 0 or old_keys[:m] != list(grid_keys[:m]):
+        raise OutputError(
+            f"{path} holds another {kind} named {rec.get('name', path.stem)!s:.40} (different config, window, "
+            f"resolution or target); {how}"
+        )
+
+
 def sidecar(problem: Problem, grid: Grid, **extra) -> dict:
     """The common part of every JSON sidecar."""
     cfg = problem.config

@@ -19,7 +19,8 @@ from fractaltrain import colour
 from fractaltrain.config import Config
 from fractaltrain.jobs import Manifest, require_complete, write_manifest
 from fractaltrain.landscape import Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels
-from fractaltrain.outputs import readout_values, save_json, save_png, save_raw_npz, sidecar
+from fractaltrain.errors import check_name, output_file
+from fractaltrain.outputs import claim, readout_values, save_json, save_png, save_raw_npz, sidecar
 from fractaltrain.problem import build_problem
 from fractaltrain.store import Grid, TileStore
 from fractaltrain.window import Window
@@ -64,8 +65,10 @@ def render(
     :class:`~fractaltrain.jobs.IncompleteError` naming the shards that own them.
     """
     outdir = Path(outdir)
+    check_name(cfg.name)
     problem = build_problem(cfg)
     grid = make_grid(problem, config_window(cfg), cfg.resolution[0], cfg.resolution[1], cfg.tile)
+    claim(output_file(outdir, cfg.name, ".json"), "render", [grid.key])  # before any work
     store = TileStore(outdir / "tiles")
     store.register(grid)
     write_manifest(outdir, Manifest("render", cfg.name, cfg.to_dict(), {"palette": palette}, [grid.key], shard.count))
@@ -81,11 +84,10 @@ def render(
         return RenderResult(grid, None, None, None, prog)
     raw = assemble(store, grid)
     xv, yv = grid_axes(cfg, grid)
-    base = outdir / cfg.name
-    png, npz, js = base.with_suffix(".png"), base.with_suffix(".npz"), base.with_suffix(".json")
-    save_raw_npz(npz, problem, grid, raw, xv, yv)
-    save_png(png, colour.to_image(readout_values(raw, cfg.readout), palette=palette))
+    png, npz, js = (output_file(outdir, cfg.name, sfx) for sfx in (".png", ".npz", ".json"))
+    claim(js, "render", [grid.key])  # again: another job may have finished meanwhile
     steps = raw[..., 3]
+    # the sidecar first: it claims the name (see outputs.claim) before the other outputs are replaced
     save_json(
         js,
         sidecar(
@@ -106,4 +108,6 @@ def render(
             },
         ),
     )
+    save_raw_npz(npz, problem, grid, raw, xv, yv)
+    save_png(png, colour.to_image(readout_values(raw, cfg.readout), palette=palette))
     return RenderResult(grid, png, npz, js, prog)

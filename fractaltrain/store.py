@@ -8,12 +8,16 @@ the same store at once without a lock: no file is ever rewritten in place.
 
 The grid key hashes everything that affects the pixels (the problem key, the
 window at full precision, the resolution, the tile size), so a changed config
-never reuses stale tiles; each tile also stores its own key and is checked when
-read back.
+never reuses stale tiles; each tile also stores its own key and a SHA-256 of
+its contents (``checksums``), both checked whenever it is read: ``status``,
+``assemble``, a rerun and ``dimension`` all use :func:`read_verified_npz`, so
+they agree on which files are valid, and a damaged file is recomputed, never
+trusted.  Tiles written before checksums existed count as missing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -85,9 +89,18 @@ class Grid:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
+
+    An ``OSError`` (full disk, read-only folder, ...) always names ``path``.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
     try:
         os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as f:
@@ -95,21 +108,76 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename in (None, tmp):
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
+def _array_digest(a: np.ndarray) -> str:
+    a = np.ascontiguousarray(a)
+    h = hashlib.sha256(f"{a.dtype.str}|{a.shape}|".encode())
+    h.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())
+    return h.hexdigest()
+
+
+def checksums(arrays: dict) -> str:
+    """JSON of every array's SHA-256 (over dtype, shape and bytes), stored as ``checksums``."""
+    return json.dumps({k: _array_digest(np.asarray(v)) for k, v in sorted(arrays.items())}, sort_keys=True)
+
+
 def atomic_save_npz(path: Path, **arrays) -> None:
-    """``np.savez`` to ``path`` atomically."""
+    """``np.savez`` to ``path`` atomically, with a ``checksums`` entry over all arrays."""
     import io
 
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, checksums=np.array(checksums(arrays)), **arrays)
     atomic_write_bytes(path, buf.getvalue())
+
+
+class DamagedFile(ValueError):
+    """A stored npz is unreadable, incomplete or fails its checksum (the message names the file)."""
+
+
+def read_verified_npz(path: Path, names: list[str] | None = None, *, require_checksums: bool = True) -> dict:
+    """The arrays ``names`` (default: all) of an npz, each checked against the stored checksum.
+
+    Raises :class:`DamagedFile` naming the file when it cannot be read, lacks an
+    array or a checksum, or an array's contents differ from its checksum.  With
+    ``require_checksums=False`` a file without any ``checksums`` entry (written
+    by an older version, or by another program) is read unchecked.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = set(z.files)
+            want = sorted(files - {"checksums"}) if names is None else list(names)
+            for k in want:
+                if k not in files:
+                    raise DamagedFile(f"{path}: has no array {k!r}")
+            if "checksums" in files:
+                sums = json.loads(str(z["checksums"]))
+                if not isinstance(sums, dict):
+                    raise DamagedFile(f"{path}: its checksums entry is damaged")
+            elif require_checksums:
+                raise DamagedFile(f"{path}: has no checksums (written by an older version or another program)")
+            else:
+                sums = None
+            out = {k: z[k] for k in want}
+    except DamagedFile:
+        raise
+    except Exception as exc:  # BadZipFile, CRC errors, truncation, pickled arrays, bad JSON, ...
+        raise DamagedFile(f"{path}: cannot be read as an npz file ({type(exc).__name__}: {str(exc)[:80]})") from None
+    if sums is not None:
+        for k, v in out.items():
+            if sums.get(k) != _array_digest(v):
+                raise DamagedFile(f"{path}: array {k!r} does not match its checksum (the file is damaged)")
+    return out
 
 
 class TileStore:
@@ -143,11 +211,10 @@ class TileStore:
         if not p.exists():
             return None
         try:
-            with np.load(p, allow_pickle=False) as z:
-                key = str(z["key"])
-                data = z["out"]
-        except Exception:  # unreadable (should not happen with atomic writes): recompute
+            arrays = read_verified_npz(p, ["key", "out"])
+        except DamagedFile:  # damaged, foreign or from an older version: recompute
             return None
+        key, data = str(arrays["key"]), arrays["out"]
         shape = (spec.r1 - spec.r0, spec.c1 - spec.c0, N_OUT)
         if key != self._tile_key(grid, spec) or data.shape != shape or data.dtype != np.float64:
             return None
@@ -157,5 +224,20 @@ class TileStore:
         atomic_save_npz(self.path(grid, spec), out=np.ascontiguousarray(data), key=np.array(self._tile_key(grid, spec)))
 
     def missing(self, grid: Grid, specs: list[TileSpec] | None = None) -> list[TileSpec]:
+        """Tiles not validly stored (absent, damaged or not this tile's)."""
         specs = grid.tiles() if specs is None else specs
-        return [s for s in specs if not self.path(grid, s).exists()]
+        return [s for s in specs if self.load(grid, s) is None]
+
+
+def grid_from_identity(key: str, ident) -> Grid | None:
+    """The Grid a ``grid.json`` describes, or None if it is malformed or does not hash to ``key``."""
+    try:
+        from fractaltrain.window import Window
+
+        win = Window(*(float(v) for v in ident["window"]))
+        grid = Grid(str(ident["problem"]), win, int(ident["width"]), int(ident["height"]), int(ident["tile"]))
+    except (TypeError, ValueError, KeyError):
+        return None
+    if grid.width < 1 or grid.height < 1 or grid.tile < 1 or grid.key != key:
+        return None
+    return grid

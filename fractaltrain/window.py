@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MIN_ULPS = 4.0  # neighbouring pixels must differ by at least this many float64 ulps (render and zoom)
+
 
 @dataclass(frozen=True)
 class Window:

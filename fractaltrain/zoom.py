@@ -20,20 +20,21 @@ from pathlib import Path
 import numpy as np
 
 from fractaltrain import colour
+from fractaltrain import budget
 from fractaltrain.config import Config, ConfigError, view_window
+from fractaltrain.errors import InputError, OutputError, check_name, output_file
 from fractaltrain.frames import compose_frame
 from fractaltrain.jobs import Manifest, require_complete, write_manifest
 from fractaltrain.landscape import Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels
 from fractaltrain.locate import LocateError, LocateResult, locate, locate_levels
-from fractaltrain.outputs import readout_values, save_json, save_png, save_raw_npz, sidecar
+from fractaltrain.outputs import claim, readout_values, save_json, save_png, save_raw_npz, sidecar
 from fractaltrain.problem import Problem, build_problem
 from fractaltrain.render import config_window, progress_bar
-from fractaltrain.store import Grid, TileStore
-from fractaltrain.window import min_relative_spacing
+from fractaltrain.store import DamagedFile, Grid, TileStore, read_verified_npz
+from fractaltrain.window import MIN_ULPS, min_relative_spacing
 from fractaltrain.zoomplan import ZoomPlan, even, outer_window
 
 DEFAULT_DEPTH = 10.0  # decades, when neither the caller nor a zoom_target view sets the depth
-MIN_ULPS = 4.0  # neighbouring pixels must differ by at least this many float64 ulps
 PREVIEW_WIDTH = 320
 PREVIEW_STEPS = 60
 
@@ -119,8 +120,9 @@ def check_depth(plan: ZoomPlan, cfg: Config) -> None:
     reachable = max_depth(plan, cfg)
     if plan.depth > reachable:
         raise ConfigError(
-            f"--depth: float64 cannot tell neighbouring pixels apart below {reachable:.2f} decades at this "
-            f"point and keyframe size {plan.keyframe_size[0]}x{plan.keyframe_size[1]}; asked for {plan.depth:g}"
+            f"depth: float64 cannot tell neighbouring pixels apart below {reachable:.2f} decades at this "
+            f"point and keyframe size {plan.keyframe_size[0]}x{plan.keyframe_size[1]}; asked for {plan.depth:g}",
+            option="depth",
         )
 
 
@@ -172,7 +174,7 @@ def find_target(problem: Problem, outer, opts: ZoomOptions, store: TileStore, qu
         try:
             return locate(problem, outer, opts.depth, store, seed=opts.seed, bar=bar)
         except LocateError as exc:
-            raise ConfigError(f"--depth: {exc}") from None
+            raise ConfigError(f"depth: {exc}", option="depth") from None
 
 
 def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = True, shard: Shard = Shard()) -> ZoomResult:
@@ -182,6 +184,7 @@ def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = Tr
         cfg, opts = preview_settings(cfg, opts)
         opts = replace(opts, preview=False)
     outdir = Path(outdir)
+    check_name(cfg.name)
     t0 = time.perf_counter()
     problem = build_problem(cfg)
     store = TileStore(outdir / "tiles")
@@ -190,15 +193,22 @@ def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = Tr
     if opts.center is not None:
         cx, cy = opts.center
         if not (outer.x0 <= cx <= outer.x1 and outer.y0 <= cy <= outer.y1):
-            raise ConfigError(f"--center: ({cx!r}, {cy!r}) lies outside the view {outer.as_list()}")
+            raise ConfigError(f"center: ({cx!r}, {cy!r}) lies outside the view {outer.as_list()}", option="center")
     probe_plan = ZoomPlan(outer, opts.center or outer.center, opts.depth, opts.frames, opts.size, opts.factor)
     check_depth(probe_plan, cfg)
+    budget.check(cfg, [probe_plan.keyframe_size] * probe_plan.n_keyframes, what="this zoom")
+    if opts.recolor and opts.center is None:  # recolor never trains, so never locates either
+        opts = replace(opts, center=stored_target(outdir, cfg, opts))
     target = find_target(problem, outer, opts, store, quiet)
     plan = ZoomPlan(outer, (target.x, target.y), opts.depth, opts.frames, opts.size, opts.factor)
     check_depth(plan, cfg)
     grids = keyframe_grids(problem, plan)
     t_locate = time.perf_counter() - t0
 
+    a, b = opts.frame_range or (0, opts.frames)
+    suffix = "" if (a, b) == (0, opts.frames) else f"_frames_{a}-{b}"
+    js = output_file(outdir, cfg.name, f"{suffix}.json")
+    claim(js, "zoom", [g.key for g in grids])  # before any work
     for g in grids:
         store.register(g)
     job_opts = {k: v for k, v in asdict(replace(opts, center=plan.target)).items() if k != "recolor"}
@@ -215,21 +225,11 @@ def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = Tr
     t_keys = time.perf_counter() - t0 - t_locate
 
     cache = KeyframeCache(store, grids, cfg.readout)
-    save_keyframes(outdir, problem, grids, cache_store=store)
-    deepest = plan.n_keyframes - 1
-    poster = outdir / f"{cfg.name}_poster.png"
-    save_png(poster, colour.to_image(cache.values(deepest), palette=opts.palette))
-    a, b = opts.frame_range or (0, opts.frames)
-    suffix = "" if (a, b) == (0, opts.frames) else f"_frames_{a}-{b}"
-    mp4 = outdir / f"{cfg.name}{suffix}.mp4" if opts.video else None
-    t1 = time.perf_counter()
-    if mp4 is not None:
-        encode(plan, cfg, cache, opts, mp4, range(a, b), quiet)
-    t_frames = time.perf_counter() - t1
-    js = outdir / f"{cfg.name}{suffix}.json"
-    save_json(
-        js,
-        sidecar(
+    claim(js, "zoom", [g.key for g in grids])  # again: another job may have finished meanwhile
+    t_frames = 0.0
+
+    def record() -> dict:
+        return sidecar(
             problem,
             grids[0],
             kind="zoom",
@@ -242,26 +242,99 @@ def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = Tr
             timing={"seconds": time.perf_counter() - t0, "locate_seconds": t_locate, "keyframe_seconds": t_keys,
                     "frame_seconds": t_frames, "tiles_computed": prog.tiles_computed,
                     "tiles_reused": prog.tiles_reused, "pixels_computed": prog.pixels_computed},
-        ),
-    )
+        )
+
+    save_json(js, record())  # claims the name before the other outputs are replaced (outputs.claim)
+    save_keyframes(outdir, problem, grids, cache_store=store)
+    deepest = plan.n_keyframes - 1
+    poster = output_file(outdir, cfg.name, "_poster.png")
+    save_png(poster, colour.to_image(cache.values(deepest), palette=opts.palette))
+    mp4 = output_file(outdir, cfg.name, f"{suffix}.mp4") if opts.video else None
+    t1 = time.perf_counter()
+    if mp4 is not None:
+        encode(plan, cfg, cache, opts, mp4, range(a, b), quiet)
+    t_frames = time.perf_counter() - t1
+    save_json(js, record())
     return ZoomResult(plan, mp4, poster, js, prog)
 
 
 def save_keyframes(outdir: Path, problem: Problem, grids: list[Grid], cache_store: TileStore) -> None:
-    """One raw npz per keyframe (same arrays as ``render``), skipped when already written for this grid."""
+    """One raw npz per keyframe (same arrays as ``render``), kept when already written for this grid.
+
+    An existing file is kept only if every array matches its checksum and its grid
+    key is this keyframe's; a damaged one is rewritten from the tiles.  An intact
+    keyframe of another grid belongs to another zoom of the same name: refused.
+    """
     folder = outdir / "keyframes"
     for k, grid in enumerate(grids):
-        path = folder / f"{problem.config.name}_kf{k:03d}.npz"
+        path = output_file(folder, problem.config.name, f"_kf{k:03d}.npz")
         if path.exists():
             try:
-                with np.load(path) as z:
-                    if "grid_key" in z.files and str(z["grid_key"]) == grid.key:
-                        continue
-            except Exception:
-                pass
+                stored = read_verified_npz(path)
+            except DamagedFile:
+                stored = None  # damaged or from an older version: rewrite it
+            if stored is not None:
+                if str(stored.get("grid_key")) == grid.key:
+                    continue
+                raise OutputError(
+                    f"{path} holds a keyframe of another zoom named {problem.config.name}; give the config "
+                    "another 'name:', use another output folder, or delete the old keyframes first"
+                )
         raw = assemble(cache_store, grid)
         xv, yv = grid_axes(problem.config, grid)
         save_raw_npz(path, problem, grid, raw, xv, yv, grid_key=grid.key)
+
+
+def stored_target(outdir: Path, cfg: Config, opts: ZoomOptions) -> tuple[float, float]:
+    """The target of an earlier zoom of ``cfg`` in ``outdir`` (from its job manifest), for recolor."""
+    from fractaltrain.jobs import read_manifests
+
+    want = {"size": list(opts.size), "factor": opts.factor, "seed": opts.seed}
+    for _, m in read_manifests(outdir):
+        o = m.options
+        if (m.kind == "zoom" and m.name == cfg.name and m.config == cfg.to_dict()
+                and all(o.get(k) == v for k, v in want.items()) and isinstance(o.get("center"), list)):
+            try:
+                return float(o["center"][0]), float(o["center"][1])
+            except (TypeError, ValueError, IndexError):
+                continue
+    raise InputError(
+        f"recolor: {outdir} holds no zoom of {cfg.name} with this config, size, keyframe factor and seed; "
+        "recolor never trains: run the zoom without recolor first",
+        option="recolor",
+    )
+
+
+STALE_PARTIAL_SECONDS = 3600.0
+
+
+def remove_stale_partials(path: Path) -> None:
+    """Delete ``path``'s temporary encodes left by a killed run (``NAME.mp4.PID-XXXX.partial.mp4``).
+
+    One is stale when its process is gone from this machine or it has not been
+    written to for an hour (a live encoder writes continuously).
+    """
+    import os
+    import re
+
+    for p in path.parent.glob(f"{path.name}.*.partial.mp4"):
+        m = re.fullmatch(re.escape(path.name) + r"\.(\d+)-[0-9a-f]+\.partial\.mp4", p.name)
+        if m is None:
+            continue
+        try:
+            age = time.time() - p.stat().st_mtime
+            pid = int(m.group(1))
+            try:
+                os.kill(pid, 0)
+                alive = pid != os.getpid()
+            except ProcessLookupError:
+                alive = False
+            except PermissionError:
+                alive = True
+            if not alive or age > STALE_PARTIAL_SECONDS:
+                p.unlink()
+        except OSError:
+            continue
 
 
 def encode(plan: ZoomPlan, cfg: Config, cache: KeyframeCache, opts: ZoomOptions, path: Path, frames, quiet: bool) -> None:
@@ -269,15 +342,21 @@ def encode(plan: ZoomPlan, cfg: Config, cache: KeyframeCache, opts: ZoomOptions,
 
     from fractaltrain.video import Mp4Writer
 
+    remove_stale_partials(path)
     w, h = opts.size
-    with Mp4Writer(path, w, h, fps=opts.fps, codec=opts.codec, crf=opts.crf) as writer:
-        for i in tqdm(frames, desc="frames", unit="frame", disable=quiet):
-            frame = compose_frame(plan, i, cache.values, cache.reference, opts.palette)
-            if opts.overlay:
-                from fractaltrain.overlay import draw_overlay
+    try:
+        with Mp4Writer(path, w, h, fps=opts.fps, codec=opts.codec, crf=opts.crf) as writer:
+            for i in tqdm(frames, desc="frames", unit="frame", disable=quiet):
+                frame = compose_frame(plan, i, cache.values, cache.reference, opts.palette)
+                if opts.overlay:
+                    from fractaltrain.overlay import draw_overlay
 
-                frame = draw_overlay(frame, overlay_lines(cfg, plan, i))
-            writer.write(frame)
+                    frame = draw_overlay(frame, overlay_lines(cfg, plan, i))
+                writer.write(frame)
+    except RuntimeError as exc:  # ffmpeg failed (full disk, ...): its last line says why
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        why = lines[-1] if len(lines) > 1 else (lines[0] if lines else "unknown error")
+        raise OutputError(f"{path}: encoding failed: {why[:200]}") from None
 
 
 def zoom_from_manifest(outdir: str | Path, manifest, quiet: bool = True) -> ZoomResult:

@@ -75,11 +75,13 @@ def test_overrides():
     assert cfg2.resolution == (640, 360)
     assert cfg2.training.steps == 7
     assert cfg2.x.range == (0.0, 1.0) and cfg2.y.range == (2.0, 3.5)
-    with pytest.raises(ConfigError, match="--window"):
+    with pytest.raises(ConfigError, match="^window:"):
         with_overrides(cfg, window="1,0,2,3")
-    with pytest.raises(ConfigError, match="--resolution"):
-        with_overrides(cfg, resolution="12")  # fine: square
+    assert with_overrides(cfg, resolution="12").resolution == (12, 12)  # one number: square
+    with pytest.raises(ConfigError, match="^resolution:"):
         with_overrides(cfg, resolution="axb")
+    with pytest.raises(ConfigError, match="^steps:"):
+        with_overrides(cfg, steps=0)
 
 
 @pytest.mark.parametrize("raw,key", BAD[:7], ids=[k for _, k in BAD[:7]])

@@ -122,7 +122,7 @@ def test_bad_views_and_rng(raw, key):
 
 def test_window_names_a_view_or_says_which_exist():
     cfg = load_config(ROOT / "configs/relu.yaml")
-    with pytest.raises(ConfigError, match=r"view name \(paper\)"):
+    with pytest.raises(ConfigError, match=r"view name \('paper'\)"):
         with_overrides(cfg, window="published")
 
 

@@ -11,9 +11,11 @@ from pathlib import Path
 import imageio.v3 as iio
 import numba
 import numpy as np
+import pytest
 import yaml
 
 from fractaltrain.config import config_from_dict
+from fractaltrain.errors import OutputError
 from fractaltrain.render import render
 
 SMALL = {
@@ -79,7 +81,9 @@ def test_rerun_reuses_tiles(tmp_path):
     r1 = render(cfg_with(), tmp_path)
     r2 = render(cfg_with(), tmp_path)
     assert r1.progress.tiles_computed == 6 and r2.progress.tiles_computed == 0 and r2.progress.tiles_reused == 6
-    r3 = render(cfg_with(training={"steps": 41}), tmp_path)  # a change that affects pixels
+    with pytest.raises(OutputError, match="holds another render"):  # same name, other pixels: never overwritten
+        render(cfg_with(training={"steps": 41}), tmp_path)
+    r3 = render(cfg_with(name="other", training={"steps": 41}), tmp_path)  # a change that affects pixels
     assert r3.progress.tiles_computed == 6
 
 

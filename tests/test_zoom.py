@@ -143,15 +143,19 @@ def test_frame_range_and_recolor_match_full_video(tiny_zoom, tmp_path):
     gray = zoom(cfg, out, replace(opts, palette="gray", recolor=True))
     g, _ = read_video(gray.mp4)
     assert np.abs(g[..., 0].astype(int) - g[..., 2].astype(int)).max() < 12  # grey pixels
+    from fractaltrain.errors import InputError
     from fractaltrain.jobs import IncompleteError
 
-    with pytest.raises(IncompleteError, match="missing"):
+    with pytest.raises(InputError, match="^recolor: .* holds no zoom"):  # never locates, never trains
         zoom(cfg, tmp_path, replace(opts, recolor=True))
+    assert not (tmp_path / "tiles").exists()
+    with pytest.raises(IncompleteError, match="missing"):
+        zoom(cfg, tmp_path, replace(opts, recolor=True, center=res.plan.target))
 
 
 def test_depth_beyond_float64_is_refused(tmp_path):
     cfg = tiny_cfg()
-    with pytest.raises(ConfigError, match="--depth: float64"):
+    with pytest.raises(ConfigError, match="^depth: float64"):
         zoom(cfg, tmp_path, ZoomOptions(frames=4, size=(48, 32), depth=16.0, center=(1.0, 1.0)))
 
 

@@ -1,0 +1,114 @@
+"""What ``dimension`` reads: renders and keyframes (.npz), and boundary masks (.npy, PNG).
+
+A file given by name is recognised by its first bytes, not its suffix:
+
+- ``.npz`` (a zip): the ``measure`` array of a render or zoom keyframe; the
+  boundary is where it changes sign.  Files written by fractaltrain carry
+  checksums, which are verified (a damaged keyframe is refused, naming it).
+- ``.npy``: a 2-D array.  Boolean or integer arrays are masks (non-zero =
+  boundary pixel); floating-point arrays are raw measure values.
+- PNG: a mask, non-zero = boundary (any colour channel; alpha is ignored).
+
+A folder contributes its ``.npz`` files (a zoom's keyframes, a folder of
+renders), never its PNGs, which are coloured images and posters.  Every error
+names the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from fractaltrain.errors import DataError
+from fractaltrain.store import DamagedFile, read_verified_npz
+
+MAX_PIXELS = 1 << 30  # a 32768^2 mask; larger is certainly not what the user meant
+
+
+def _natural_key(path: Path) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
+def find_inputs(paths) -> list[Path]:
+    """Files to read: files as given, folders expanded to their ``.npz`` files (not under ``tiles/``)."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(
+                (p for p in path.rglob("*.npz") if "tiles" not in p.relative_to(path).parts and p.is_file()),
+                key=lambda p: _natural_key(p.relative_to(path)),
+            ))
+        elif path.is_file():
+            found.append(path)
+        elif path.exists():
+            raise DataError(f"{path}: not a regular file or folder; expected a render .npz, a .npy or PNG mask, "
+                            "or a zoom's output folder")
+        else:
+            raise DataError(f"{path}: no such file or folder")
+    return found
+
+
+def _check_2d(path: Path, a: np.ndarray, what: str) -> np.ndarray:
+    if a.ndim != 2 or min(a.shape) < 2:
+        raise DataError(f"{path}: {what} should be a 2-D array of at least 2x2, got shape {a.shape}")
+    if a.size > MAX_PIXELS:
+        raise DataError(f"{path}: {what} has {a.size} pixels, more than {MAX_PIXELS}")
+    return a
+
+
+def read_image(path: Path) -> np.ndarray:
+    """The image in ``path``: a boolean mask, or float64 measure values (see module docstring)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if head.startswith(b"PK"):
+        try:
+            arrays = read_verified_npz(path, ["measure"], require_checksums=False)
+        except DamagedFile as exc:
+            msg = str(exc)
+            if "has no array 'measure'" in msg:
+                msg = f"{path}: has no 'measure' array; expected a render or keyframe .npz from fractaltrain"
+            raise DataError(msg) from None
+        m = arrays["measure"]
+        if not np.issubdtype(m.dtype, np.number) and m.dtype != bool:
+            raise DataError(f"{path}: 'measure' is not numeric (dtype {m.dtype})")
+        return _check_2d(path, m if m.dtype == bool else m.astype(np.float64), "'measure'")
+    if head.startswith(b"\x93NUMPY"):
+        try:
+            a = np.load(path, allow_pickle=False, mmap_mode="r")
+        except Exception as exc:
+            raise DataError(f"{path}: cannot be read as a .npy array ({type(exc).__name__})") from None
+        _check_2d(path, a, "the array")
+        if a.dtype == bool or np.issubdtype(a.dtype, np.integer):
+            return np.asarray(a) != 0
+        if np.issubdtype(a.dtype, np.floating):
+            return np.asarray(a, dtype=np.float64)
+        raise DataError(f"{path}: the array has dtype {a.dtype}; expected boolean, integer or float")
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        import imageio.v3 as iio
+
+        try:
+            img = np.asarray(iio.imread(path))
+        except Exception as exc:
+            raise DataError(f"{path}: cannot be read as a PNG image ({type(exc).__name__})") from None
+        if img.ndim == 3:
+            img = img[..., :3] if img.shape[2] >= 3 else img[..., :1]
+            img = img.max(axis=2)
+        return _check_2d(path, img, "the image") != 0
+    kind = "empty" if not head else "not a .npz, .npy or PNG file"
+    raise DataError(f"{path}: {kind}; expected a render or keyframe .npz, or a boundary mask (.npy or PNG)")
+
+
+def iter_images(files: list[Path]):
+    for f in files:
+        yield read_image(f)
+
+
+def labels(files: list[Path]) -> list[str]:
+    return [os.fspath(f) for f in files]
