@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${SIZE:-128x128}     # frame size; keyframes are 2x this (256x256 by default)
-DEPTH=${DEPTH:-3}         # zoom depth in decades
+DEPTH=${DEPTH:-}          # zoom depth in decades; empty: down to the published panel
 STEPS=${STEPS:-}          # empty: each config's own steps (500)
 OUT=${OUT:-out/reproduce}
-args=(--size "$SIZE" --depth "$DEPTH" --out "$OUT")
+args=(--size "$SIZE" --out "$OUT")
+if [ -n "$DEPTH" ]; then args+=(--depth "$DEPTH"); fi
 if [ -n "$STEPS" ]; then args+=(--steps "$STEPS"); fi
 python scripts/reproduce_paper.py "${args[@]}" "$@"
