@@ -12,10 +12,15 @@ Keys are ``uint32`` arrays of shape ``(2,)`` (or ``(..., 2)`` for a batch of
 keys, as ``split`` returns).  All integer arithmetic wraps modulo 2**32 or
 2**64 exactly as in XLA.
 
-Floating point: ``uniform`` and ``normal`` repeat XLA's float64 operations one
-by one (the same roundings, no fused multiply-add), including the Giles
-polynomial XLA uses for ``erf_inv`` and the Cephes-style rational function it
-uses for ``log1p`` of small arguments.
+Floating point: ``uniform`` and ``normal`` repeat the float64 operations of
+XLA's CPU code one by one, with the same roundings: the Giles polynomial XLA
+uses for ``erf_inv``, the Cephes-style rational function it uses for ``log1p``
+of small arguments, the C library's ``log`` for the rest, and a fused
+multiply-add (one rounding) wherever XLA's code generator contracts ``p*w + c``
+into one, as it does on every CPU with FMA (x86-64 since 2013, and GPUs).  The
+tests find no difference in over 100,000 normals against JAX 0.10 on such a CPU.
+JAX on a CPU without FMA, or a GPU's own ``log``, may differ in the last bit of
+a few normals; such a difference changes no picture.
 """
 
 from __future__ import annotations
@@ -137,7 +142,7 @@ def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s, (a - (s - bb)) + (b - bb)
 
 
-def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _veltkamp(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t = _SPLITTER * a
     hi = t - (t - a)
     return hi, a - hi
@@ -145,8 +150,8 @@ def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _two_prod(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     p = a * b
-    ah, al = _split(a)
-    bh, bl = _split(b)
+    ah, al = _veltkamp(a)
+    bh, bl = _veltkamp(b)
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
