@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - older typer
 # library option keys (InputError.option) -> the flag the user typed
 FLAGS = {
     "resolution": "--resolution", "steps": "--steps", "window": "--window", "depth": "--depth",
-    "center": "--center", "recolor": "--recolor", "size": "--size",
+    "center": "--center", "recolor": "--recolor", "size": "--size", "device": "--device",
 }
 
 
@@ -150,6 +150,12 @@ def set_threads(threads: Optional[int]) -> None:
     numba.set_num_threads(threads)
 
 
+def set_device(name: Optional[str]) -> None:
+    from fractaltrain.device import select
+
+    select(name)
+
+
 def parse_shard(text: Optional[str]):
     """``K/N`` (0-based K), or ``slurm`` to read SLURM_ARRAY_TASK_ID / _COUNT."""
     from fractaltrain.landscape import Shard
@@ -222,6 +228,9 @@ CONFIG_ARG = typer.Argument(..., help="YAML experiment config, e.g. configs/demo
 OUT_OPT = typer.Option("out", "--out", "-o", help="Output folder (tiles are kept in OUT/tiles for resuming).")
 QUIET_OPT = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 THREADS_OPT = typer.Option(None, "--threads", help="Kernel threads (default: all cores).")
+DEVICE_OPT = typer.Option(
+    None, "--device", help="cpu | cuda: where pixels are trained (default: $FRACTALTRAIN_DEVICE, else cpu); "
+    "cuda needs an NVIDIA GPU and pip install 'fractaltrain[cuda]'.")
 SHARD_OPT = typer.Option(
     None,
     "--shard",
@@ -260,6 +269,7 @@ def render(
     palette: str = PALETTE_OPT,
     quiet: bool = QUIET_OPT,
     threads: Optional[int] = THREADS_OPT,
+    device: Optional[str] = DEVICE_OPT,
     shard: Optional[str] = SHARD_OPT,
 ) -> None:
     """Render one image: NAME.png, NAME.npz (raw values) and NAME.json into OUT.
@@ -274,6 +284,7 @@ def render(
     pal = check_palette(palette)
     sh = parse_shard(shard)
     set_threads(threads)
+    set_device(device)
     outdir = out_folder(out)
     res = do_render(cfg, outdir, quiet=quiet, shard=sh, palette=pal)
     if res.png is None:
@@ -382,6 +393,7 @@ def zoom(
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
     quiet: bool = QUIET_OPT,
     threads: Optional[int] = THREADS_OPT,
+    device: Optional[str] = DEVICE_OPT,
     shard: Optional[str] = SHARD_OPT,
 ) -> None:
     """Render a deep-zoom MP4 into the converge/diverge boundary.
@@ -399,6 +411,7 @@ def zoom(
                         recolor=recolor, preview=preview, seed=seed, video=not keyframes_only)
     sh = parse_shard(shard)
     set_threads(threads)
+    set_device(device)
     outdir = out_folder(out)
     try:
         res = do_zoom(cfg, outdir, opts, quiet=quiet, shard=sh)
@@ -427,6 +440,7 @@ def locate(
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
     quiet: bool = QUIET_OPT,
     threads: Optional[int] = THREADS_OPT,
+    device: Optional[str] = DEVICE_OPT,
 ) -> None:
     """Find a point that stays on the converge/diverge boundary down to DEPTH decades.
 
@@ -451,6 +465,7 @@ def locate(
         raise UsageError("--size" + str(exc)[len("size"):]) from None
     save_path = out_file(save, "--save")
     set_threads(threads)
+    set_device(device)
     outdir = out_folder(out)
     problem = build_problem(cfg)
     start = outer_window(config_window(cfg), cfg.resolution, start_size)

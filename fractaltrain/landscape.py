@@ -15,7 +15,7 @@ import numpy as np
 from fractaltrain.config import Config
 from fractaltrain.columns import N_OUT
 from fractaltrain.jobs import IncompleteError, MissingTile
-from fractaltrain.kernel import run_pixels
+from fractaltrain import device
 from fractaltrain.problem import Problem, pixel_hyperparams
 from fractaltrain.store import Grid, TileSpec, TileStore
 from fractaltrain.window import Window, axis_values
@@ -51,7 +51,7 @@ def compute_tile(problem: Problem, xv: np.ndarray, yv: np.ndarray, spec: TileSpe
     ys = yv[spec.r0 : spec.r1]
     XX, YY = np.meshgrid(xs, ys)
     hp = pixel_hyperparams(problem.config, XX.ravel(), YY.ravel())
-    return run_pixels(problem, hp).reshape(len(ys), len(xs), N_OUT)
+    return device.run_pixels(problem, hp).reshape(len(ys), len(xs), N_OUT)
 
 
 @dataclass

@@ -1,0 +1,130 @@
+"""The CUDA backend: device choice and errors, and the kernel in numba-cuda's simulator vs the CPU kernel.
+
+The simulator (``NUMBA_ENABLE_CUDASIM=1``) must be chosen before numba.cuda is
+first imported, so the simulator runs are subprocesses.  It runs the kernel's
+Python source on IEEE doubles: it checks the kernel's logic and operation
+order bit for bit, not NVVM's code generation (tests marked ``gpu`` do that,
+and skip without a GPU).
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+HAVE_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
+needs_numba_cuda = pytest.mark.skipif(not HAVE_NUMBA_CUDA, reason="numba-cuda not installed (pip install '.[cuda]')")
+
+TINY = {
+    "name": "tiny",
+    "network": {"width": 3, "depth": 2, "nonlinearity": "tanh"},
+    "data": {"size": 5},
+    "training": {"steps": 12},
+    "resolution": "16x8",
+    "tile": 8,
+}
+
+
+def env(sim: bool) -> dict:
+    e = dict(os.environ)
+    e.pop("FRACTALTRAIN_DEVICE", None)
+    if sim:
+        e["NUMBA_ENABLE_CUDASIM"] = "1"
+    return e
+
+
+def ft(*args, sim=False, extra_env=None):
+    e = env(sim)
+    e.update(extra_env or {})
+    return subprocess.run([sys.executable, "-m", "fractaltrain", *map(str, args)], capture_output=True, text=True,
+                          env=e)
+
+
+def real_gpu() -> bool:
+    if not HAVE_NUMBA_CUDA or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return False
+    code = "from numba import cuda; print(cuda.is_available())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env(False))
+    return r.stdout.strip() == "True"
+
+
+def test_device_names_and_default(monkeypatch):
+    from fractaltrain import device
+
+    monkeypatch.delenv(device.ENV, raising=False)
+    assert device.resolve() == "cpu"
+    assert device.resolve(" CUDA ") == "cuda"
+    monkeypatch.setenv(device.ENV, "cuda")
+    assert device.resolve() == "cuda"
+    assert device.resolve("cpu") == "cpu"
+    with pytest.raises(device.DeviceError, match="^device: must be one of cpu, cuda"):
+        device.resolve("gpu")
+    monkeypatch.setenv(device.ENV, "tpu")
+    with pytest.raises(device.DeviceError, match=f"^{device.ENV}: must be one of"):
+        device.resolve()
+
+
+def test_importing_device_loads_no_numba():
+    code = "import sys, fractaltrain.device, fractaltrain.landscape; assert 'numba' not in sys.modules"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_cli_cuda_unavailable_is_one_line_exit_2(tmp_path):
+    if real_gpu():
+        pytest.skip("this machine has a GPU: cuda is available")
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    for args, extra in ((["--device", "cuda"], None), ([], {"FRACTALTRAIN_DEVICE": "cuda"})):
+        r = ft("render", cfg, "-o", tmp_path / "o", *args, extra_env=extra)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: device cuda is not available: "), r.stderr
+        assert ("numba-cuda is not installed" in lines[0]) != HAVE_NUMBA_CUDA
+    r = ft("locate", cfg, "-o", tmp_path / "o", "--device", "gpu")
+    assert r.returncode == 2 and r.stderr.strip() == "error: --device: must be one of cpu, cuda; got 'gpu'"
+
+
+@needs_numba_cuda
+def test_simulator_kernel_is_bitwise_the_cpu_kernel():
+    """Six small configs (tanh, relu, identity with 2 outputs, depth 3, minibatch, drift) on 3×3 grids."""
+    r = subprocess.run([sys.executable, "-m", "fractaltrain.gpu.compare", "3"], capture_output=True, text=True,
+                       env=env(True))
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(report) == 6
+    for name, c in report.items():
+        assert 0 < c["diverged_share"] < 1, name  # both kinds of pixel present
+        assert c["bitwise_equal"], (name, c)
+
+
+@needs_numba_cuda
+def test_simulator_render_fills_the_cpu_store(tmp_path):
+    """A cuda shard and a cpu shard fill one store; the image equals an all-cpu render bit for bit."""
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    mixed, ref = tmp_path / "mixed", tmp_path / "ref"
+    r = ft("render", cfg, "-o", mixed, "-q", "--shard", "0/2", "--device", "cuda", sim=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "1 tiles computed" in r.stdout, r.stdout
+    r = ft("render", cfg, "-o", mixed, "-q")  # the cpu computes the other tile and assembles
+    assert r.returncode == 0, r.stderr
+    r = ft("render", cfg, "-o", ref, "-q", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    a, b = np.load(mixed / "tiny.npz"), np.load(ref / "tiny.npz")
+    for key in ("measure", "final_loss", "probe", "steps_trained"):
+        assert a[key].tobytes() == b[key].tobytes(), key
+
+
+@pytest.mark.skipif(not real_gpu(), reason="needs an NVIDIA GPU with numba-cuda (scripts/gpu_check.py runs this)")
+def test_gpu_kernel_is_bitwise_the_cpu_kernel():
+    from fractaltrain.gpu.compare import run_cases
+
+    report = run_cases(8, steps=40)
+    bad = {k: v for k, v in report.items() if not v["bitwise_equal"]}
+    assert not bad, bad
