@@ -5,6 +5,16 @@ Run as a whole process from the repository root:
 
     python scripts/bench_kernel.py              # full benchmark, 2.5 min on an idle 2-core machine
     python scripts/bench_kernel.py --quick      # smaller workloads, for a smoke test
+    python scripts/bench_kernel.py --device cuda --quick   # the CUDA backend (a GPU and numba-cuda)
+    python scripts/bench_kernel.py --device cuda --only-headline --res 1024   # the issue-14 target
+
+Anchors are measured in the same run (no constants): the JAX re-expression of
+the notebook's training (scripts/notebook_reference.py: jit + vmap, float64,
+timed after a warm-up compile of its step on the same grid) trains the
+headline grid on the same device (CPU, or the GPU with ``--device cuda``);
+``--no-jax`` leaves it out, and it is left out (and said so) when JAX is not
+installed (``pip install 'fractaltrain[jax]'``).  JAX has no early stop, so
+every pixel-step it counts is trained.
 
 Workloads (window 10^-3 … 10^6 on both axes, as in the configs):
   * tanh_baseline: configs/tanh_baseline.yaml (width 16, 272 points, full batch,
@@ -30,6 +40,13 @@ Figures per workload (medians over --repeats timed runs, after a warm-up run):
   * pixel_steps_per_cpu_s: pixels × steps ÷ process CPU time (all threads), a
     figure less sensitive to other processes on a shared machine (an idle
     machine gives about cpus × this).
+
+Fraction of peak: ``fraction_of_peak`` = gflops ÷ the device's float64 peak
+(``--peak-gflops``; default: the GPU's vector float64 peak from a small table
+by name (H200/H100 SXM 34 000, A100 9 700), or for the CPU cores × 118
+GFLOP/s, the Zen 5 core of the development machine at ~3.75 GHz with two
+512-bit FMA units).  ``matmul_ceiling_gflops`` (numpy, CPU only) stays as the
+attainable CPU figure.
 
 compile_seconds is the first call in this process with numba's on-disk cache
 pointed at an empty temporary directory (a true compile); with the normal
@@ -59,21 +76,75 @@ os.environ["NUMBA_CACHE_DIR"] = _CACHE_DIR.name
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fractaltrain.config import load_config, with_overrides  # noqa: E402
+from fractaltrain.config import load_config  # noqa: E402
 from fractaltrain.columns import OUT_STEPS  # noqa: E402
-from fractaltrain.kernel import LANES, run_pixels  # noqa: E402
+from fractaltrain.kernel import LANES  # noqa: E402
 from fractaltrain.problem import build_problem, pixel_hyperparams  # noqa: E402
 from fractaltrain.window import axis_values  # noqa: E402
 
-ANCHOR_JAX = 30_000.0  # pixel-steps/s of the JAX reference on the tanh baseline (issue 4)
+sys.path.insert(0, str(ROOT / "scripts"))
+
+CPU_CORE_PEAK_GFLOPS = 118.0  # Zen 5 at ~3.75 GHz: 2 FMA x 8 doubles x 2 flops per cycle
+GPU_PEAK_GFLOPS = {"H200": 34_000.0, "H100": 34_000.0, "A100": 9_700.0, "V100": 7_800.0}  # vector float64
+
+
+def device_peak(device: str, override: float | None) -> tuple[float | None, str]:
+    """The device's float64 peak in GFLOP/s and where the figure comes from."""
+    if override:
+        return override, "--peak-gflops"
+    if device == "cpu":
+        return CPU_CORE_PEAK_GFLOPS * (os.cpu_count() or 1), f"{os.cpu_count()} cores x {CPU_CORE_PEAK_GFLOPS}"
+    from numba import cuda
+
+    name = cuda.get_current_device().name
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    for key, peak in GPU_PEAK_GFLOPS.items():
+        if key in name:
+            return peak, f"{name}: vector float64 peak ({key})"
+    return None, f"{name}: unknown peak (give --peak-gflops)"
+
+
+def jax_anchor(cfg, hx: np.ndarray, hy: np.ndarray, device: str, flops: int) -> dict:
+    """The notebook's training in JAX (jit + vmap, float64) on ``hp``, timed after a warm-up compile."""
+    try:
+        import jax
+    except ImportError:
+        return {"skipped": "JAX not installed (pip install 'fractaltrain[jax]')"}
+    from notebook_reference import notebook_trainer
+
+    platform = "gpu" if device == "cuda" else "cpu"
+    try:
+        dev = jax.devices(platform)[0]
+    except RuntimeError as exc:
+        return {"skipped": f"JAX has no {platform} device ({str(exc)[:120]})"}
+    steps = int(cfg.training.steps)
+    with jax.default_device(dev):
+        train = notebook_trainer(cfg)
+        t = time.perf_counter()
+        train(hx, hy, steps=2)  # compiles the step for this shape
+        compile_s = time.perf_counter() - t
+        c = time.process_time()
+        t = time.perf_counter()
+        train(hx, hy)
+        wall = time.perf_counter() - t
+        cpu = time.process_time() - c
+    total = len(hx) * steps
+    return {"jax": jax.__version__, "jax_device": str(dev), "pixels": len(hx), "steps": steps,
+            "warmup_seconds": compile_s, "wall_seconds": wall, "cpu_seconds": cpu,
+            "pixel_steps_per_s": total / wall, "gflops": flops * total / wall / 1e9}
+
+
+def grid_xy(cfg, res: int) -> tuple[np.ndarray, np.ndarray]:
+    """x and y values of the pixels of a res × res image over the config's window, row-major."""
+    xv = axis_values(cfg.x.range[0], cfg.x.range[1], res, cfg.x.scale)
+    yv = axis_values(cfg.y.range[0], cfg.y.range[1], res, cfg.y.scale)
+    XX, YY = np.meshgrid(xv, yv)
+    return XX.ravel(), YY.ravel()
 
 
 def grid(cfg, res: int) -> np.ndarray:
     """Hyperparameter table of a res × res image over the config's window, row-major."""
-    xv = axis_values(cfg.x.range[0], cfg.x.range[1], res, cfg.x.scale)
-    yv = axis_values(cfg.y.range[0], cfg.y.range[1], res, cfg.y.scale)
-    XX, YY = np.meshgrid(xv, yv)
-    return pixel_hyperparams(cfg, XX.ravel(), YY.ravel())
+    return pixel_hyperparams(cfg, *grid_xy(cfg, res))
 
 
 def flops_per_step(pb) -> int:
@@ -102,7 +173,7 @@ def matmul_gflops(repeats: int, n: int = 2048) -> dict:
     return {"n": n, "seconds": times, "gflops": 2 * n**3 / float(np.median(times)) / 1e9}
 
 
-def time_workload(pb, hp, repeats: int, flops: int, ceiling: float) -> tuple[np.ndarray, dict]:
+def time_workload(run_pixels, pb, hp, repeats: int, flops: int, ceiling: float) -> tuple[np.ndarray, dict]:
     """Timings of ``run_pixels(pb, hp)`` (after one untimed warm-up run), and its output."""
     steps = int(pb.config.training.steps)
     run_pixels(pb, hp)  # warm-up (compiled already)
@@ -155,14 +226,31 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per workload, >= 1 (median quoted)")
     ap.add_argument("--quick", action="store_true", help="small workloads (not the issue's figures)")
     ap.add_argument("--label", default="", help="free text stored in the JSON (e.g. which kernel)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="our kernel and JAX on this device")
+    ap.add_argument("--res", type=int, default=None, help="headline resolution (default 128, --quick 32)")
+    ap.add_argument("--only-headline", action="store_true", help="only the tanh baseline (and its anchor)")
+    ap.add_argument("--no-jax", action="store_true", help="leave out the JAX anchor")
+    ap.add_argument("--peak-gflops", type=float, default=None, help="the device's float64 peak (GFLOP/s)")
+    ap.add_argument("--cpu-pixel-steps-per-s", type=float, default=None,
+                    help="a CPU headline figure to compare a --device cuda run with (speedup_vs_cpu)")
     args = ap.parse_args()
     if args.repeats < 1:
         ap.error("--repeats must be at least 1")
     res_main, res_other = (32, 32) if args.quick else (128, 64)
+    if args.res:
+        res_main = args.res
     load_before = os.getloadavg()
     t_start = time.perf_counter()
+    if args.device == "cuda":
+        from fractaltrain.device import select
+        from fractaltrain.gpu.run import run_pixels
+
+        select("cuda")  # one line saying what is missing, if anything
+    else:
+        from fractaltrain.kernel import run_pixels
 
     ceiling_before = matmul_gflops(5)
+    peak, peak_source = device_peak(args.device, args.peak_gflops)
 
     configs = ROOT / "configs"
     base_cfg = load_config(configs / "tanh_baseline.yaml")
@@ -175,30 +263,51 @@ def main() -> None:
     compile_seconds = time.perf_counter() - t
 
     results = {}
-    ceiling = ceiling_before["gflops"]
-    out, results["tanh_baseline"] = time_workload(base, base_hp, args.repeats, flops_per_step(base), ceiling)
+    ceiling = ceiling_before["gflops"] if args.device == "cpu" else float("nan")
+    fl = flops_per_step(base)
+    out, results["tanh_baseline"] = time_workload(run_pixels, base, base_hp, args.repeats, fl, ceiling)
     results["tanh_baseline"]["resolution"] = [res_main, res_main]
 
-    full = np.nonzero(out[:, OUT_STEPS] == base_cfg.training.steps)[0][::4]
-    _, r = time_workload(base, base_hp[full], args.repeats, flops_per_step(base), ceiling)
-    r["selection"] = f"every 4th pixel of the {res_main}x{res_main} baseline image that trains all steps"
-    results["tanh_baseline_full_pixels"] = r
+    if not args.only_headline:
+        full = np.nonzero(out[:, OUT_STEPS] == base_cfg.training.steps)[0][::4]
+        _, r = time_workload(run_pixels, base, base_hp[full], args.repeats, fl, ceiling)
+        r["selection"] = f"every 4th pixel of the {res_main}x{res_main} baseline image that trains all steps"
+        results["tanh_baseline_full_pixels"] = r
+        for name, res in (("demo", res_main), ("relu", res_other), ("tanh_minibatch16", res_other)):
+            cfg = load_config(configs / f"{name}.yaml")
+            pb = build_problem(cfg)
+            _, r = time_workload(run_pixels, pb, grid(cfg, res), args.repeats, flops_per_step(pb), ceiling)
+            r["resolution"] = [res, res]
+            results[name] = r
+    for r in results.values():
+        r["fraction_of_peak"] = r["gflops"] / peak if peak else None
 
-    for name, res, steps in (("demo", res_main, None), ("relu", res_other, None), ("tanh_minibatch16", res_other, None)):
-        cfg = load_config(configs / f"{name}.yaml")
-        if steps is not None:
-            cfg = with_overrides(cfg, steps=steps)
-        pb = build_problem(cfg)
-        _, r = time_workload(pb, grid(cfg, res), args.repeats, flops_per_step(pb), ceiling)
-        r["resolution"] = [res, res]
-        results[name] = r
+    anchor = {"skipped": "--no-jax"} if args.no_jax else jax_anchor(base_cfg, *grid_xy(base_cfg, res_main),
+                                                                     args.device, fl)
+    if "gflops" in anchor:
+        anchor["fraction_of_peak"] = anchor["gflops"] / peak if peak else None
 
     ceiling_after = matmul_gflops(5)
     head = results["tanh_baseline"]
+    headline = {
+        "device": args.device,
+        "pixel_steps_per_s": head["pixel_steps_per_s"],
+        "jax_pixel_steps_per_s": anchor.get("pixel_steps_per_s"),
+        "speedup_vs_jax": head["pixel_steps_per_s"] / anchor["pixel_steps_per_s"] if "pixel_steps_per_s" in anchor
+        else None,
+        "trained_pixel_steps_per_s": head["trained_pixel_steps_per_s"],
+        "gflops": head["gflops"],
+        "fraction_of_peak": head["fraction_of_peak"],
+    }
+    if "tanh_baseline_full_pixels" in results:
+        headline["full_pixels_gflops"] = results["tanh_baseline_full_pixels"]["gflops"]
+        headline["full_pixels_fraction_of_ceiling"] = results["tanh_baseline_full_pixels"]["fraction_of_ceiling"]
+        headline["full_pixels_fraction_of_peak"] = results["tanh_baseline_full_pixels"]["fraction_of_peak"]
+    if args.cpu_pixel_steps_per_s:
+        headline["speedup_vs_cpu"] = head["pixel_steps_per_s"] / args.cpu_pixel_steps_per_s
     report = {
-        "benchmark": "fractaltrain kernel (issue 4)",
-        "command": "python scripts/bench_kernel.py" + (" --quick" if args.quick else "")
-        + ("" if args.repeats == 3 else f" --repeats {args.repeats}"),
+        "benchmark": "fractaltrain kernel (issues 4, 14)",
+        "command": "python " + " ".join(["scripts/bench_kernel.py"] + sys.argv[1:]),
         "commit": git_commit(),
         "label": args.label,
         "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "numba_threads": numba.get_num_threads(),
@@ -209,18 +318,13 @@ def main() -> None:
         "compile_seconds": compile_seconds,
         "flop_formula": "full batch: 4*N*nin*nh + 6*N*nh*m; minibatch B: (2N+4B)*nin*nh + (2N+6B)*nh*m "
                         "(matrix products only) per trained pixel-step",
-        "matmul_ceiling_gflops": ceiling,
+        "peak_gflops": peak,
+        "peak_source": peak_source,
+        "matmul_ceiling_gflops": ceiling_before["gflops"],
         "matmul_ceiling_gflops_after": ceiling_after["gflops"],
         "matmul_ceiling_detail": {"before": ceiling_before, "after": ceiling_after},
-        "anchor_jax_pixel_steps_per_s": ANCHOR_JAX,
-        "headline": {
-            "pixel_steps_per_s": head["pixel_steps_per_s"],
-            "speedup_vs_jax_anchor": head["pixel_steps_per_s"] / ANCHOR_JAX,
-            "trained_pixel_steps_per_s": head["trained_pixel_steps_per_s"],
-            "gflops": head["gflops"],
-            "full_pixels_gflops": results["tanh_baseline_full_pixels"]["gflops"],
-            "full_pixels_fraction_of_ceiling": results["tanh_baseline_full_pixels"]["fraction_of_ceiling"],
-        },
+        "jax_anchor": anchor,
+        "headline": headline,
         "workloads": results,
         "total_seconds": time.perf_counter() - t_start,
     }

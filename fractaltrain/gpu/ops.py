@@ -22,7 +22,11 @@ method and constants this module repeats operation by operation.
 import math
 
 from numba import cuda
-from numba.cuda.core import config
+
+try:  # numba-cuda >= 0.2x keeps its own config
+    from numba.cuda.core import config
+except ImportError:  # pragma: no cover - older numba-cuda reads numba's
+    from numba.core import config
 
 from fractaltrain.kernel import tanh as _cpu_tanh
 
