@@ -1,0 +1,135 @@
+#!/usr/bin/env python
+"""One-go check of the CUDA backend on a machine with an NVIDIA GPU (issue 14).  Prints one JSON line.
+
+Run from the repository root (a few minutes on an H200, not yet measured; each
+step has its own time limit, 40 + 40 + 100 + 100 + 200 s, so the whole stays under 8 minutes):
+
+    python scripts/gpu_check.py [--out DIR] [--res 512] [--cpu-pixel-steps-per-s 359583]
+
+Steps (each result under its key; a failed step is recorded, the rest still run):
+  1. environment: numba, numba-cuda (installed from the local index if missing
+     and possible), JAX and their devices;
+  2. tests: ``pytest tests/test_gpu.py`` (the GPU test compares bits on real hardware);
+  3. bits: the CUDA kernel vs the CPU kernel on six small configs (12 × 12
+     grids, 40 steps) and the tanh baseline (32 × 32, 500 steps): bitwise
+     equality, sign agreement, relative differences;
+  4. bench: ``scripts/bench_kernel.py --device cuda --only-headline --repeats 1 --res RES``
+     (our kernel and the JAX anchor on the GPU; speedup vs the given CPU figure).
+
+With ``--out`` (e.g. ``$OUT`` of the device tool) the JSON is also written to
+``DIR/gpu_check.json`` and each step's output to ``DIR/*.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sh(cmd: list[str], timeout: float, log: Path | None) -> dict:
+    """Run ``cmd`` in the repository root; returncode, seconds and the last line of its stdout."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    t = time.perf_counter()
+    try:
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+        rc, out, err = r.returncode, r.stdout, r.stderr
+    except subprocess.TimeoutExpired as exc:
+        rc, out, err = "timeout", exc.stdout or "", exc.stderr or ""
+        out, err = (o.decode() if isinstance(o, bytes) else o for o in (out, err))
+    if log is not None:
+        log.write_text(f"$ {' '.join(cmd)}\n--- stdout\n{out}\n--- stderr\n{err}\n")
+    lines = out.strip().splitlines()
+    return {"returncode": rc, "seconds": round(time.perf_counter() - t, 1), "last_line": lines[-1] if lines else "",
+            "stderr_tail": err.strip()[-600:] if rc != 0 else ""}
+
+
+ENV = """
+import importlib.util, json, numba, numba_cuda
+from numba import cuda
+d = cuda.get_current_device()
+info = {"numba": numba.__version__, "numba_cuda": numba_cuda.__version__, "gpu": str(d.name),
+        "cc": list(d.compute_capability), "sms": d.MULTIPROCESSOR_COUNT}
+if importlib.util.find_spec("jax"):
+    import jax
+    info["jax"] = jax.__version__
+    info["jax_devices"] = [str(x) for x in jax.devices()]
+print(json.dumps(info))
+"""
+
+BITS = """
+import json, warnings
+from fractaltrain.device import select
+select("cuda")
+from fractaltrain.gpu.compare import run_cases, compare, grid_hp
+from fractaltrain.config import load_config
+from fractaltrain.problem import build_problem
+from fractaltrain.kernel import run_pixels as cpu
+from fractaltrain.gpu.run import run_pixels as gpu
+rep = run_cases(12, steps=40)
+cfg = load_config("configs/tanh_baseline.yaml")
+pb = build_problem(cfg)
+hp = grid_hp(cfg, 32)
+rep["tanh_baseline_32x32"] = compare(cpu(pb, hp), gpu(pb, hp))
+print(json.dumps(rep))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=None, help="folder for gpu_check.json and the logs")
+    ap.add_argument("--res", type=int, default=512,
+                    help="headline resolution of the benchmark (512² = 262 144 pixels, about one per resident thread "
+                    "of an H200; 1024 for the issue's figure if the time allows)")
+    ap.add_argument("--cpu-pixel-steps-per-s", type=float, default=359583.0,
+                    help="the 2-core CPU headline figure the GPU is compared with (docs/performance.md)")
+    args = ap.parse_args()
+    out = Path(args.out) if args.out else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    log = (lambda name: out / f"{name}.log") if out else (lambda name: None)
+    report = {"check": "fractaltrain gpu_check (issue 14)", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+    if importlib.util.find_spec("numba_cuda") is None:
+        report["install_numba_cuda"] = sh([sys.executable, "-m", "pip", "install", "-q", "numba-cuda"], 40,
+                                          log("install"))
+    env = sh([sys.executable, "-c", ENV], 40, log("env"))
+    report["environment"] = env
+    report["tests"] = sh([sys.executable, "-m", "pytest", "-q", "-rs", "tests/test_gpu.py"], 100, log("tests"))
+    bits = sh([sys.executable, "-c", BITS], 100, log("bits"))
+    try:
+        bits["result"] = json.loads(bits.pop("last_line"))
+        bits["all_bitwise_equal"] = all(v["bitwise_equal"] for v in bits["result"].values())
+    except (ValueError, KeyError):
+        pass
+    report["bits"] = bits
+    bench = sh([sys.executable, "scripts/bench_kernel.py", "--device", "cuda", "--only-headline", "--repeats", "1",
+                "--res", str(args.res), "--cpu-pixel-steps-per-s", str(args.cpu_pixel_steps_per_s)], 200,
+               log("bench"))
+    try:
+        full = json.loads(bench.pop("last_line"))
+        bench["headline"] = full["headline"]
+        bench["jax_anchor"] = full["jax_anchor"]
+        bench["compile_seconds"] = full["compile_seconds"]
+        bench["peak_source"] = full["peak_source"]
+        if out:
+            (out / "bench.json").write_text(json.dumps(full))
+    except (ValueError, KeyError):
+        pass
+    report["bench"] = bench
+    text = json.dumps(report)
+    if out:
+        (out / "gpu_check.json").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
