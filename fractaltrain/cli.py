@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - older typer
 # library option keys (InputError.option) -> the flag the user typed
 FLAGS = {
     "resolution": "--resolution", "steps": "--steps", "window": "--window", "depth": "--depth",
-    "center": "--center", "recolor": "--recolor", "size": "--size",
+    "center": "--center", "recolor": "--recolor", "size": "--size", "ensemble": "--ensemble", "member": "--member",
 }
 
 
@@ -261,21 +261,37 @@ def render(
     quiet: bool = QUIET_OPT,
     threads: Optional[int] = THREADS_OPT,
     shard: Optional[str] = SHARD_OPT,
+    ensemble: Optional[int] = typer.Option(
+        None, "--ensemble", help="Train every pixel under K draws of the random sources (the config's ensemble.vary, "
+        "default all) and map P(converge) (see docs/ensembles.md)."),
+    member: Optional[int] = typer.Option(
+        None, "--member", help="Render only ensemble member K (0 = the config's own draws) as a normal image, "
+        "NAME_memberK.*."),
 ) -> None:
     """Render one image: NAME.png, NAME.npz (raw values) and NAME.json into OUT.
 
     Resumable: tiles already in OUT/tiles are reused, so rerunning after a crash only
     computes what is missing.  OUT/NAME.* of a different job (another config with the
-    same name) is never overwritten: the command stops and says so.
+    same name) is never overwritten: the command stops and says so.  With an ensemble
+    the npz holds p_converged, measure_mean, measure_std and members, and the PNG shows P(converge).
     """
+    import dataclasses
+
+    from fractaltrain.ensemble import check_member, with_ensemble
+    from fractaltrain.errors import check_name
     from fractaltrain.render import render as do_render
 
     cfg = with_overrides(load_config(config), resolution=resolution, steps=steps, window=window)
+    cfg = with_ensemble(cfg, ensemble)
+    if member is not None:
+        check_member(cfg, member)
+        check_name(f"{cfg.name}_member{member}")
+        cfg = dataclasses.replace(cfg, name=f"{cfg.name}_member{member}")
     pal = check_palette(palette)
     sh = parse_shard(shard)
     set_threads(threads)
     outdir = out_folder(out)
-    res = do_render(cfg, outdir, quiet=quiet, shard=sh, palette=pal)
+    res = do_render(cfg, outdir, quiet=quiet, shard=sh, palette=pal, member=member)
     if res.png is None:
         typer.echo(shard_line(sh, res.progress))
     else:
@@ -495,10 +511,10 @@ def assemble(
     incomplete = failed = 0
     for path, m in jobs:
         try:
-            if m.kind == "render":
+            if m.kind in ("render", "ensemble"):
                 res = do_render(config_from_dict(m.config, name=m.name), folder, quiet=quiet,
                                 palette=str(m.options.get("palette", "spectral")), compute=False,
-                                shard=Shard(0, m.shards))
+                                shard=Shard(0, m.shards), member=m.options.get("member"))
                 typer.echo(f"{m.name}: {wrote([res.png, res.npz, res.json])}")
             else:
                 res = zoom_from_manifest(folder, m, quiet=quiet)
@@ -543,7 +559,7 @@ def status(outdir: str = typer.Argument(..., help="Output folder of a render or 
         typer.echo(f"{m.kind} {m.name} ({path.name}): {done}/{tiles} tiles, {tiles - done} missing, "
                    f"{m.shards} shard(s)" + extra + ("" if eta is None else f", about {eta / 60:.1f} min left"))
         for k, s in enumerate(stats):
-            label = "grid" if m.kind == "render" else f"keyframe {k:3d}"
+            label = {"render": "grid", "ensemble": f"member {k:3d}"}.get(m.kind, f"keyframe {k:3d}")
             if s.tiles < 0:
                 typer.echo(f"  {label}: grid.json missing or damaged in tiles/{s.key}; tiles unknown")
             else:

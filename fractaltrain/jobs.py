@@ -19,7 +19,7 @@ from fractaltrain.store import Grid, TileStore, atomic_write_bytes, grid_from_id
 
 @dataclass(frozen=True)
 class Manifest:
-    kind: str  # "render" or "zoom"
+    kind: str  # "render", "zoom" or "ensemble"
     name: str
     config: dict
     options: dict
@@ -39,7 +39,7 @@ def write_manifest(outdir: Path, manifest: Manifest) -> Path:
     return path
 
 
-KINDS = ("render", "zoom")
+KINDS = ("render", "zoom", "ensemble")
 
 
 def _check_manifest(raw) -> Manifest:
