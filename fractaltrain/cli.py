@@ -580,11 +580,14 @@ def dimension(
     stride: int = typer.Option(
         1, "--stride", help="Use every STRIDE-th pixel: the same windows at 1/STRIDE resolution, "
         "to see how the estimate drifts with resolution."),
+    member: Optional[int] = typer.Option(
+        None, "--member", help="For ensemble renders: the sign boundary of member K instead of the "
+        "P(converge) = 1/2 level."),
 ) -> None:
     """Box-counting fractal dimension of the converge/diverge boundary.
 
     Boundary pixels are 2x2 neighbourhoods whose measure changes sign (or the non-zero pixels
-    of a mask).  Reports the paper's estimator (median of local slopes over all images) and a
+    of a mask; for an ensemble render, the 1/2 level of P(converge)).  Reports the paper's estimator (median of local slopes over all images) and a
     least-squares fit over the scaling range with a 95% interval, and prints the per-scale counts.
     """
     import json
@@ -605,7 +608,7 @@ def dimension(
     if not files:
         raise UsageError(f"dimension: no .npz files in {', '.join(paths)[:200]}")
     try:
-        result = dim.estimate(dim.subsample(inputs.iter_images(files), stride), min_size=min_size,
+        result = dim.estimate(dim.subsample(inputs.iter_images(files, member), stride), min_size=min_size,
                               labels=inputs.labels(files))
     except (KeyError, ValueError) as exc:
         if isinstance(exc, InputError):
