@@ -410,6 +410,9 @@ def zoom(
     from fractaltrain.zoom import zoom as do_zoom
 
     cfg = with_overrides(load_config(config), steps=steps)
+    if cfg.ensemble is not None:  # the keyframes would silently show member 0 only
+        raise ConfigError("ensemble: zoom does not render seed ensembles yet; render windows of the ensemble "
+                          "instead (render with an ensemble and a window)")
     opts = zoom_options(frames=frames, fps=fps, size=size, depth=depth, center=center, factor=keyframe_factor,
                         palette=palette, crf=crf, codec=codec, frame_range=frame_range, overlay=overlay,
                         recolor=recolor, preview=preview, seed=seed, video=not keyframes_only)
@@ -443,6 +446,8 @@ def locate(
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
     quiet: bool = QUIET_OPT,
     threads: Optional[int] = THREADS_OPT,
+    ensemble: Optional[int] = typer.Option(
+        None, "--ensemble", help="Follow the P(converge) = 1/2 level of K draws instead of one draw's boundary."),
 ) -> None:
     """Find a point that stays on the converge/diverge boundary down to DEPTH decades.
 
@@ -457,7 +462,9 @@ def locate(
     from fractaltrain.store import TileStore, atomic_write_bytes
     from fractaltrain.zoomplan import outer_window
 
-    cfg = with_overrides(load_config(config), steps=steps)
+    from fractaltrain.ensemble import member_problem, with_ensemble
+
+    cfg = with_ensemble(with_overrides(load_config(config), steps=steps), ensemble)
     check_depth_flag(depth)
     if seed < 0:
         raise UsageError(f"--seed: must be >= 0, got {seed}")
@@ -468,7 +475,8 @@ def locate(
     save_path = out_file(save, "--save")
     set_threads(threads)
     outdir = out_folder(out)
-    problem = build_problem(cfg)
+    problem = build_problem(cfg) if cfg.ensemble is None else [
+        member_problem(cfg, k) for k in range(cfg.ensemble.members)]
     start = outer_window(config_window(cfg), cfg.resolution, start_size)
     try:
         res = do_locate(problem, start, depth, TileStore(outdir / "tiles"), seed=seed)

@@ -169,3 +169,22 @@ def test_bad_vary_in_config_is_one_line_exit_2(tmp_path):
     r = ft("render", y, "-q", "--out", tmp_path / "o")
     assert r.returncode == 2 and r.stderr.startswith("error: ensemble.vary: unknown random source 'labels'"), r.stderr
     assert r.stderr.count("\n") == 1
+
+
+def test_locate_follows_the_half_level(tmp_path):
+    from fractaltrain.locate import locate
+    from fractaltrain.render import config_window
+    from fractaltrain.store import TileStore
+
+    cfg = cfg_of(ensemble=3)
+    problems = [member_problem(cfg, k) for k in range(3)]
+    res = locate(problems, config_window(cfg), 1.0, TileStore(tmp_path / "tiles"), resolution=16)
+    again = locate(problems, config_window(cfg), 1.0, TileStore(tmp_path / "tiles"), resolution=16)
+    assert (res.x, res.y) == (again.x, again.y)
+
+
+def test_zoom_refuses_an_ensemble_config(tmp_path):
+    y = tmp_path / "c.yaml"
+    y.write_text(yaml.safe_dump({**BASE, "name": "ens", "ensemble": 2}))
+    r = ft("zoom", y, "-q", "--out", tmp_path / "o", "--frames", 2)
+    assert r.returncode == 2 and r.stderr.startswith("error: ensemble: zoom does not"), r.stderr
