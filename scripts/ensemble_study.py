@@ -25,6 +25,15 @@ from fractaltrain.ensemble import probability_image, signed_field
 from fractaltrain.outputs import save_png
 
 
+def fit(values: np.ndarray, min_size: float) -> tuple[float, float] | None:
+    """(median local slope, fit slope) of the sign boundary, or None when there is no boundary."""
+    try:
+        d = dim.estimate(values, min_size=min_size)
+    except ValueError:
+        return None
+    return d.median_local_slope, d.fit_slope
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("inputs", nargs="+", help="LABEL=path/to/ensemble.npz")
@@ -42,15 +51,16 @@ def main() -> None:
             p = np.count_nonzero(members[:k] < 0, axis=0) / k
             img = probability_image(p)
             save_png(Path(args.images) / f"ensemble_{label}_K{k}.png", np.repeat(np.repeat(img, 4, 0), 4, 1))
-            d = dim.estimate(signed_field(p), min_size=args.min_size)
-            rows.append({"view": label, "K": k, "half_level_median_slope": d.median_local_slope,
-                         "half_level_fit": d.fit_slope, "fit_ci95": [d.fit_ci_low, d.fit_ci_high],
+            d = fit(signed_field(p), args.min_size)
+            rows.append({"view": label, "K": k, "half_level_median_slope": d and d[0], "half_level_fit": d and d[1],
                          "undecided_fraction": float(np.mean((p > 0) & (p < 1))),
                          "mean_p": float(p.mean())})
-        per_member = [dim.estimate(m, min_size=args.min_size).fit_slope for m in members[:16]]
-        rows.append({"view": label, "K": "members 0-15", "member_fit_mean": float(np.mean(per_member)),
-                     "member_fit_std": float(np.std(per_member)),
-                     "member_converged_fraction": [float(np.mean(m < 0)) for m in members[:16]]})
+        per_member = [fit(m, args.min_size) for m in members]
+        found = [f[1] for f in per_member if f is not None]
+        rows.append({"view": label, "K": "each member", "members_with_boundary": len(found),
+                     "member_fit_mean": float(np.mean(found)), "member_fit_std": float(np.std(found)),
+                     "member_converged_fraction_min_max": [float(np.mean(members < 0, axis=(1, 2)).min()),
+                                                           float(np.mean(members < 0, axis=(1, 2)).max())]})
     for r in rows:
         print(json.dumps(r))
     if args.json:
