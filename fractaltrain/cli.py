@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover - older typer
 FLAGS = {
     "resolution": "--resolution", "steps": "--steps", "window": "--window", "depth": "--depth",
     "center": "--center", "recolor": "--recolor", "size": "--size", "device": "--device",
+    "ensemble": "--ensemble", "member": "--member",
 }
 
 
@@ -271,22 +272,38 @@ def render(
     threads: Optional[int] = THREADS_OPT,
     device: Optional[str] = DEVICE_OPT,
     shard: Optional[str] = SHARD_OPT,
+    ensemble: Optional[int] = typer.Option(
+        None, "--ensemble", help="Train every pixel under K draws of the random sources (the config's ensemble.vary, "
+        "default all) and map P(converge) (see docs/ensembles.md)."),
+    member: Optional[int] = typer.Option(
+        None, "--member", help="Render only ensemble member K (0 = the config's own draws) as a normal image, "
+        "NAME_memberK.*."),
 ) -> None:
     """Render one image: NAME.png, NAME.npz (raw values) and NAME.json into OUT.
 
     Resumable: tiles already in OUT/tiles are reused, so rerunning after a crash only
     computes what is missing.  OUT/NAME.* of a different job (another config with the
-    same name) is never overwritten: the command stops and says so.
+    same name) is never overwritten: the command stops and says so.  With an ensemble
+    the npz holds p_converged, measure_mean, measure_std and members, and the PNG shows P(converge).
     """
+    import dataclasses
+
+    from fractaltrain.ensemble import check_member, with_ensemble
+    from fractaltrain.errors import check_name
     from fractaltrain.render import render as do_render
 
     cfg = with_overrides(load_config(config), resolution=resolution, steps=steps, window=window)
+    cfg = with_ensemble(cfg, ensemble)
+    if member is not None:
+        check_member(cfg, member)
+        check_name(f"{cfg.name}_member{member}")
+        cfg = dataclasses.replace(cfg, name=f"{cfg.name}_member{member}")
     pal = check_palette(palette)
     sh = parse_shard(shard)
     set_threads(threads)
     set_device(device)
     outdir = out_folder(out)
-    res = do_render(cfg, outdir, quiet=quiet, shard=sh, palette=pal)
+    res = do_render(cfg, outdir, quiet=quiet, shard=sh, palette=pal, member=member)
     if res.png is None:
         typer.echo(shard_line(sh, res.progress))
     else:
@@ -406,6 +423,9 @@ def zoom(
     from fractaltrain.zoom import zoom as do_zoom
 
     cfg = with_overrides(load_config(config), steps=steps)
+    if cfg.ensemble is not None:  # the keyframes would silently show member 0 only
+        raise ConfigError("ensemble: zoom does not render seed ensembles yet; render windows of the ensemble "
+                          "instead (render with an ensemble and a window)")
     opts = zoom_options(frames=frames, fps=fps, size=size, depth=depth, center=center, factor=keyframe_factor,
                         palette=palette, crf=crf, codec=codec, frame_range=frame_range, overlay=overlay,
                         recolor=recolor, preview=preview, seed=seed, video=not keyframes_only)
@@ -441,6 +461,8 @@ def locate(
     quiet: bool = QUIET_OPT,
     threads: Optional[int] = THREADS_OPT,
     device: Optional[str] = DEVICE_OPT,
+    ensemble: Optional[int] = typer.Option(
+        None, "--ensemble", help="Follow the P(converge) = 1/2 level of K draws instead of one draw's boundary."),
 ) -> None:
     """Find a point that stays on the converge/diverge boundary down to DEPTH decades.
 
@@ -455,7 +477,9 @@ def locate(
     from fractaltrain.store import TileStore, atomic_write_bytes
     from fractaltrain.zoomplan import outer_window
 
-    cfg = with_overrides(load_config(config), steps=steps)
+    from fractaltrain.ensemble import member_problem, with_ensemble
+
+    cfg = with_ensemble(with_overrides(load_config(config), steps=steps), ensemble)
     check_depth_flag(depth)
     if seed < 0:
         raise UsageError(f"--seed: must be >= 0, got {seed}")
@@ -467,7 +491,8 @@ def locate(
     set_threads(threads)
     set_device(device)
     outdir = out_folder(out)
-    problem = build_problem(cfg)
+    problem = build_problem(cfg) if cfg.ensemble is None else [
+        member_problem(cfg, k) for k in range(cfg.ensemble.members)]
     start = outer_window(config_window(cfg), cfg.resolution, start_size)
     try:
         res = do_locate(problem, start, depth, TileStore(outdir / "tiles"), seed=seed)
@@ -510,10 +535,10 @@ def assemble(
     incomplete = failed = 0
     for path, m in jobs:
         try:
-            if m.kind == "render":
+            if m.kind in ("render", "ensemble"):
                 res = do_render(config_from_dict(m.config, name=m.name), folder, quiet=quiet,
                                 palette=str(m.options.get("palette", "spectral")), compute=False,
-                                shard=Shard(0, m.shards))
+                                shard=Shard(0, m.shards), member=m.options.get("member"))
                 typer.echo(f"{m.name}: {wrote([res.png, res.npz, res.json])}")
             else:
                 res = zoom_from_manifest(folder, m, quiet=quiet)
@@ -558,7 +583,7 @@ def status(outdir: str = typer.Argument(..., help="Output folder of a render or 
         typer.echo(f"{m.kind} {m.name} ({path.name}): {done}/{tiles} tiles, {tiles - done} missing, "
                    f"{m.shards} shard(s)" + extra + ("" if eta is None else f", about {eta / 60:.1f} min left"))
         for k, s in enumerate(stats):
-            label = "grid" if m.kind == "render" else f"keyframe {k:3d}"
+            label = {"render": "grid", "ensemble": f"member {k:3d}"}.get(m.kind, f"keyframe {k:3d}")
             if s.tiles < 0:
                 typer.echo(f"  {label}: grid.json missing or damaged in tiles/{s.key}; tiles unknown")
             else:
@@ -579,11 +604,14 @@ def dimension(
     stride: int = typer.Option(
         1, "--stride", help="Use every STRIDE-th pixel: the same windows at 1/STRIDE resolution, "
         "to see how the estimate drifts with resolution."),
+    member: Optional[int] = typer.Option(
+        None, "--member", help="For ensemble renders: the sign boundary of member K instead of the "
+        "P(converge) = 1/2 level."),
 ) -> None:
     """Box-counting fractal dimension of the converge/diverge boundary.
 
     Boundary pixels are 2x2 neighbourhoods whose measure changes sign (or the non-zero pixels
-    of a mask).  Reports the paper's estimator (median of local slopes over all images) and a
+    of a mask; for an ensemble render, the 1/2 level of P(converge)).  Reports the paper's estimator (median of local slopes over all images) and a
     least-squares fit over the scaling range with a 95% interval, and prints the per-scale counts.
     """
     import json
@@ -604,7 +632,7 @@ def dimension(
     if not files:
         raise UsageError(f"dimension: no .npz files in {', '.join(paths)[:200]}")
     try:
-        result = dim.estimate(dim.subsample(inputs.iter_images(files), stride), min_size=min_size,
+        result = dim.estimate(dim.subsample(inputs.iter_images(files, member), stride), min_size=min_size,
                               labels=inputs.labels(files))
     except (KeyError, ValueError) as exc:
         if isinstance(exc, InputError):

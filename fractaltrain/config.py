@@ -28,6 +28,8 @@ RNGS = ("pcg64", "notebook")
 # for weights and data and PRNGKey(42) for the minibatch sequence.
 DEFAULT_SEEDS = {"pcg64": {"network": 0, "data": 1, "training": 2}, "notebook": {"network": 0, "data": 0, "training": 42}}
 VIEW_UNITS = ("axis", "value")
+SOURCES = ("weights", "data", "minibatch")  # the random sources an ensemble can vary (fractaltrain.ensemble)
+MAX_MEMBERS = 4096
 VIEW_SAMPLING = ("centres", "endpoints")
 SCALES = ("log10", "linear")
 FIXED_PARAMS = ("lr", "lr_input", "lr_output", "offset_drift", "offset_init", "init_scale")
@@ -136,6 +138,20 @@ class ViewConfig:
 
 
 @dataclass(frozen=True)
+class EnsembleConfig:
+    """A seed ensemble (:mod:`fractaltrain.ensemble`): ``members`` draws of the ``vary`` sources.
+
+    Member 0 is the config's own draws; member k > 0 takes the k-th further draw
+    of every source in ``vary`` (``weights``, ``data``, ``minibatch``) and the
+    config's draw of the others.  ``vary`` is resolved at load time: the default
+    is every source the config draws (``minibatch`` only for minibatch training).
+    """
+
+    members: int
+    vary: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole experiment.  Build with :func:`load_config` or :func:`config_from_dict`."""
 
@@ -153,6 +169,7 @@ class Config:
     rng: str = "pcg64"
     views: tuple[tuple[str, ViewConfig], ...] = ()
     zoom_target: str | None = None  # a view whose centre zoom heads for by default
+    ensemble: EnsembleConfig | None = None  # None: one draw, a plain render
 
     def view(self, name: str) -> ViewConfig | None:
         return dict(self.views).get(name)
@@ -190,6 +207,10 @@ class Config:
         d["views"] = {k: {**dataclasses.asdict(v), "x": list(v.x), "y": list(v.y)} for k, v in self.views}
         if self.zoom_target is None:
             del d["zoom_target"]
+        if self.ensemble is None:  # plain configs keep the dict (manifest keys) they had before ensembles
+            del d["ensemble"]
+        else:
+            d["ensemble"] = {"members": self.ensemble.members, "vary": list(self.ensemble.vary)}
         d["resolution"] = f"{self.resolution[0]}x{self.resolution[1]}"
         return d
 
@@ -354,7 +375,7 @@ def _axis(d: Any, key: str, default_param: str, depth: int) -> AxisConfig:
 
 
 TOP_KEYS = ("name", "description", "rng", "network", "data", "training", "axes", "fixed", "readout", "resolution",
-            "tile", "views", "zoom_target")
+            "tile", "views", "zoom_target", "ensemble")
 
 
 def _range(value: Any, key: str) -> tuple[float, float]:
@@ -391,6 +412,34 @@ def _views(raw: Any) -> tuple[tuple[str, ViewConfig], ...]:
             sampling=_choice(d.get("sampling", "centres"), f"{key}.sampling", VIEW_SAMPLING),
         )))
     return tuple(views)
+
+
+def parse_ensemble(raw: Any, minibatch: bool, key: str = "ensemble") -> EnsembleConfig:
+    """``ensemble: K`` or ``ensemble: {members: K, vary: [weights, data, minibatch]}``.
+
+    ``vary`` defaults to every source the config draws; naming ``minibatch`` for
+    full-batch training is refused, since it would silently vary nothing.
+    """
+    d = {"members": raw} if not isinstance(raw, dict) else raw
+    _no_unknown(d, key, ("members", "vary"))
+    if "members" not in d:
+        raise ConfigError(f"{key}.members: missing; expected the number of draws (1 .. {MAX_MEMBERS})")
+    mkey = key if not isinstance(raw, dict) else f"{key}.members"
+    members = _int(d["members"], mkey, 1, MAX_MEMBERS)
+    default = SOURCES if minibatch else tuple(s for s in SOURCES if s != "minibatch")
+    vary = d.get("vary", list(default))
+    if isinstance(vary, str):
+        vary = [vary]
+    if not isinstance(vary, (list, tuple)) or not vary:
+        raise ConfigError(f"{key}.vary: expected a non-empty list of {', '.join(SOURCES)}; got {short(vary)}")
+    for v in vary:
+        if v not in SOURCES:
+            raise ConfigError(f"{key}.vary: unknown random source {short(v)}; allowed: {', '.join(SOURCES)}")
+    if len(set(vary)) != len(vary):
+        raise ConfigError(f"{key}.vary: names a source twice; give each once")
+    if "minibatch" in vary and not minibatch:
+        raise ConfigError(f"{key}.vary: minibatch varies nothing with full-batch training (training.batch: full)")
+    return EnsembleConfig(members, tuple(s for s in SOURCES if s in vary))
 
 
 def config_from_dict(raw: Any, name: str = "experiment") -> Config:
@@ -437,6 +486,8 @@ def config_from_dict(raw: Any, name: str = "experiment") -> Config:
         views=_views(raw.get("views")),
         zoom_target=raw.get("zoom_target"),
     )
+    if raw.get("ensemble") is not None:
+        cfg = dataclasses.replace(cfg, ensemble=parse_ensemble(raw["ensemble"], cfg.batch_size is not None))
     if cfg.zoom_target is not None and cfg.view(cfg.zoom_target) is None:
         names = ", ".join(k for k, _ in cfg.views) or "none defined"
         raise ConfigError(f"zoom_target: must name one of the config's views ({short(names, 200)}); got {short(cfg.zoom_target)}")

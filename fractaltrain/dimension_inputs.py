@@ -3,7 +3,10 @@
 A file given by name is recognised by its first bytes, not its suffix:
 
 - ``.npz`` (a zip): the ``measure`` array of a render or zoom keyframe; the
-  boundary is where it changes sign.  Files written by fractaltrain carry
+  boundary is where it changes sign.  For a seed-ensemble render (it holds
+  ``p_converged``, see :mod:`fractaltrain.ensemble`) the field is
+  ``½ − p_converged``, whose sign boundary is the ½ level of P(converge); with
+  ``member`` set it is that member's measure (``members[member]``).  Files written by fractaltrain carry
   checksums, which are verified (a damaged keyframe is refused, naming it).
 - ``.npy``: a 2-D array.  Boolean or integer arrays are masks (non-zero =
   boundary pixel); floating-point arrays are raw measure values.
@@ -59,8 +62,39 @@ def _check_2d(path: Path, a: np.ndarray, what: str) -> np.ndarray:
     return a
 
 
-def read_image(path: Path) -> np.ndarray:
-    """The image in ``path``: a boolean mask, or float64 measure values (see module docstring)."""
+def _npz_names(path: Path) -> set:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return set(z.files)
+    except Exception:  # read_verified_npz names the damage
+        return set()
+
+
+def _ensemble_field(path: Path, member: int | None) -> np.ndarray | None:
+    """½ − p_converged (or one member's measure) of an ensemble npz; None for other npz files."""
+    names = _npz_names(path)
+    if "p_converged" not in names:
+        if member is not None:
+            raise DataError(f"member: {path} is not an ensemble render (it has no 'members' array)", option="member")
+        return None
+    want = ["p_converged"] if member is None else ["members"]
+    try:
+        arrays = read_verified_npz(path, want, require_checksums=False)
+    except DamagedFile as exc:
+        raise DataError(str(exc)) from None
+    if member is None:
+        # the sign convention of a measure: negative where most members converge
+        return _check_2d(path, 0.5 - arrays["p_converged"].astype(np.float64), "'p_converged'")
+    members = arrays["members"]
+    if members.ndim != 3:
+        raise DataError(f"{path}: 'members' should be a K x rows x cols array, got shape {members.shape}")
+    if not 0 <= member < members.shape[0]:
+        raise DataError(f"member: {path} has members 0 to {members.shape[0] - 1}, got {member}", option="member")
+    return _check_2d(path, members[member].astype(np.float64), "'members'")
+
+
+def read_image(path: Path, member: int | None = None) -> np.ndarray:
+    """The image in ``path``: a boolean mask, or float64 signed values (see module docstring)."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -68,6 +102,9 @@ def read_image(path: Path) -> np.ndarray:
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if head.startswith(b"PK"):
+        field = _ensemble_field(path, member)
+        if field is not None:
+            return field
         try:
             arrays = read_verified_npz(path, ["measure"], require_checksums=False)
         except DamagedFile as exc:
@@ -105,9 +142,9 @@ def read_image(path: Path) -> np.ndarray:
     raise DataError(f"{path}: {kind}; expected a render or keyframe .npz, or a boundary mask (.npy or PNG)")
 
 
-def iter_images(files: list[Path]):
+def iter_images(files: list[Path], member: int | None = None):
     for f in files:
-        yield read_image(f)
+        yield read_image(f, member)
 
 
 def labels(files: list[Path]) -> list[str]:

@@ -19,7 +19,7 @@ from fractaltrain.store import Grid, TileStore, atomic_write_bytes, grid_from_id
 
 @dataclass(frozen=True)
 class Manifest:
-    kind: str  # "render" or "zoom"
+    kind: str  # "render", "zoom" or "ensemble"
     name: str
     config: dict
     options: dict
@@ -39,7 +39,7 @@ def write_manifest(outdir: Path, manifest: Manifest) -> Path:
     return path
 
 
-KINDS = ("render", "zoom")
+KINDS = ("render", "zoom", "ensemble")
 
 
 def _check_manifest(raw) -> Manifest:
@@ -54,7 +54,7 @@ def _check_manifest(raw) -> Manifest:
         raise ValueError("fields " + ", ".join(
             [f"missing {', '.join(sorted(missing))}"] * bool(missing) + [f"unknown {', '.join(sorted(map(str, extra)))[:80]}"] * bool(extra)))
     if raw["kind"] not in KINDS:
-        raise ValueError(f"unknown job kind {str(raw['kind'])[:40]!r} (expected {' or '.join(KINDS)})")
+        raise ValueError(f"unknown job kind {str(raw['kind'])[:40]!r} (expected {', '.join(KINDS[:-1])} or {KINDS[-1]})")
     if not isinstance(raw["name"], str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}", raw["name"]):
         raise ValueError("its name is not a valid job name")
     if not isinstance(raw["config"], dict) or not isinstance(raw["options"], dict):

@@ -65,7 +65,7 @@ class Progress:
 
 
 def fill_grids(
-    problem: Problem,
+    problem: Problem | list[Problem],
     store: TileStore,
     grids: list[Grid],
     shard: Shard = Shard(),
@@ -76,12 +76,15 @@ def fill_grids(
     Tiles are numbered across all grids in order, and shard ``k`` of ``n`` takes
     positions ``k, k+n, …``, which balances work without coordination.  ``bar``
     is an optional tqdm-like object with ``update(n)``; its total should be the
-    owned pixels, and it is advanced by tiles found done as well.
+    owned pixels, and it is advanced by tiles found done as well.  ``problem``
+    is one problem for every grid, or a list with one per grid (the members of
+    a seed ensemble), so shards split the tiles of all of them alike.
     """
+    problems = list(problem) if isinstance(problem, (list, tuple)) else [problem] * len(grids)
     prog = Progress()
     t0 = time.perf_counter()
     pos = 0
-    for grid in grids:
+    for grid, problem in zip(grids, problems, strict=True):
         store.register(grid)
         xv, yv = grid_axes(problem.config, grid)
         for spec in grid.tiles():

@@ -70,7 +70,7 @@ def pick_boundary(mask: np.ndarray, rng: np.random.Generator | None) -> tuple[in
 
 
 def locate(
-    problem: Problem,
+    problem: Problem | list[Problem],
     start: Window,
     depth: float,
     store: TileStore,
@@ -84,9 +84,11 @@ def locate(
 
     ``seed`` 0 takes the boundary pixel nearest the centre at every level; another
     seed picks a random boundary pixel of the first view (then nearest-centre),
-    which gives a different target.
+    which gives a different target.  A list of problems (the members of a seed
+    ensemble, :mod:`fractaltrain.ensemble`) follows the ½ level of P(converge)
+    instead of one draw's sign boundary.
     """
-    cfg = problem.config
+    problems = problem if isinstance(problem, list) else [problem]
     levels = max(1, int(math.ceil(depth / math.log10(zoom_per_level))))
     px, py = start.center
     hx, hy = 0.5 * start.width, 0.5 * start.height
@@ -97,11 +99,13 @@ def locate(
         d = depth * j / levels
         s = 10.0**d
         win = Window.around(px, py, hx / s, hy / s)
-        grid = make_grid(problem, win, resolution, resolution, resolution)
-        fill_grids(problem, store, [grid])
+        grids = [make_grid(p, win, resolution, resolution, resolution) for p in problems]
+        fill_grids(problems, store, grids)
         if bar is not None:
             bar.update(1)
-        values = assemble(store, grid)[..., OUT_MEASURE]
+        stack = np.stack([assemble(store, g)[..., OUT_MEASURE] for g in grids])
+        # one draw: its measure; an ensemble: ½ − P(converge), negative where most members converge
+        values = stack[0] if not isinstance(problem, list) else 0.5 - np.count_nonzero(stack < 0, axis=0) / len(grids)
         hit = pick_boundary(boundary_mask(values), rng if j == 0 else None)
         if hit is None:
             raise LocateError(reached, f"no converge/diverge boundary left at {d:.2f} decades "

@@ -96,7 +96,7 @@ def claim(path: Path, kind: str, grid_keys: list[str]) -> None:
     same name in one folder would overwrite each other.  A job is "the same" when
     its kind matches and its raw values do: the grid key of a render, the
     keyframe grid keys of a zoom (one a prefix of the other, so a zoom can be
-    made deeper).  Presentation (palette, readout, frames, fps, codec, overlay)
+    made deeper), the member grid keys of an ensemble (so it can grow).  Presentation (palette, readout, frames, fps, codec, overlay)
     may change and is rewritten in place.  Anything else at ``path`` is refused.
     """
     from fractaltrain.errors import OutputError
@@ -109,7 +109,8 @@ def claim(path: Path, kind: str, grid_keys: list[str]) -> None:
     try:
         rec = json.loads(path.read_bytes())
         old_kind = rec.get("kind")
-        old_keys = [rec["grid_key"]] if old_kind == "render" else list(rec.get("keyframe_grid_keys") or [])
+        old_keys = ([rec["grid_key"]] if old_kind == "render"
+                    else list(rec.get("member_grid_keys") or rec.get("keyframe_grid_keys") or []))
     except (OSError, ValueError, AttributeError, KeyError, TypeError, RecursionError):
         raise OutputError(f"{path} exists and is not a fractaltrain sidecar; {how}") from None
     if old_kind != kind:

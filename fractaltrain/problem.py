@@ -99,29 +99,37 @@ def problem_identity(cfg: Config) -> dict:
     } | ({} if cfg.rng == "pcg64" else {"rng": cfg.rng})  # pcg64 keys stay as they were before rng existed
 
 
-def build_problem(cfg: Config) -> Problem:
-    """Draw the weights, data and minibatch sequence from the config's seeds and generator."""
+def build_problem(cfg: Config, roots: dict | None = None) -> Problem:
+    """Draw the weights, data and minibatch sequence from the config's seeds and generator.
+
+    ``roots`` replaces the root of some random sources (keys ``weights``,
+    ``data``, ``minibatch``): a ``numpy.random.SeedSequence`` for ``rng: pcg64``,
+    a threefry key for ``rng: notebook``.  Seed ensembles use it to draw their
+    members (:mod:`fractaltrain.ensemble`); without it each source starts from
+    its config seed.  The problem key hashes the drawn arrays, so a member's
+    draws enter it.
+    """
     net = cfg.network
     draw = _notebook_draws if cfg.rng == "notebook" else _pcg64_draws
-    weights, X, Y, probe, batch_indices = draw(cfg)
+    weights, X, Y, probe, batch_indices = draw(cfg, roots or {})
     g = GAIN[net.nonlinearity]
     alphas = np.array([math.sqrt(g / fi) for fi, _ in net.layer_shapes()[:-1]] + [1.0 / net.width])
     return Problem(cfg, weights, X, Y, probe, batch_indices, alphas)
 
 
-def _pcg64_draws(cfg: Config):
+def _pcg64_draws(cfg: Config, roots: dict):
     """numpy PCG64 streams, one per seed: weights; then X, Y and the probe; then minibatches."""
     net = cfg.network
-    wrng = np.random.default_rng(net.seed)
+    wrng = np.random.default_rng(roots.get("weights", net.seed))
     weights = tuple(wrng.standard_normal((fi, fo)) for fi, fo in net.layer_shapes())
-    drng = np.random.default_rng(cfg.data.seed)
+    drng = np.random.default_rng(roots.get("data", cfg.data.seed))
     n = cfg.data_size
     X = drng.standard_normal((n, net.inputs))
     Y = drng.standard_normal((n, net.output_dim))
     probe = drng.standard_normal(net.inputs)
     batch_indices = None
     if cfg.batch_size is not None:
-        trng = np.random.default_rng(cfg.training.seed)
+        trng = np.random.default_rng(roots.get("minibatch", cfg.training.seed))
         batch_indices = trng.integers(0, n, size=(cfg.training.steps, cfg.batch_size), dtype=np.int64)
     return weights, X, Y, probe, batch_indices
 
@@ -129,7 +137,7 @@ def _pcg64_draws(cfg: Config):
 NOTEBOOK_PROBE_SEED = -1234567  # the notebook's PRNGKey for its probe input
 
 
-def _notebook_draws(cfg: Config):
+def _notebook_draws(cfg: Config, roots: dict):
     """The author's notebook (``gen_img``, ``train``), with its seeds taken from the config.
 
     The notebook draws from one chain: ``rng = PRNGKey(0); rng, srng = split(rng)``
@@ -140,10 +148,10 @@ def _notebook_draws(cfg: Config):
     Minibatch step t uses ``randint(split(PRNGKey(training.seed), steps)[t], (batch,), 0, N)``.
     """
     net = cfg.network
-    _, srng = tf.split(tf.prng_key(net.seed))
+    _, srng = tf.split(roots.get("weights", tf.prng_key(net.seed)))
     keys = tf.split(srng, net.depth)
     weights = tuple(tf.normal(keys[i], shape) for i, shape in enumerate(net.layer_shapes()))
-    rng, _ = tf.split(tf.prng_key(cfg.data.seed))
+    rng, _ = tf.split(roots.get("data", tf.prng_key(cfg.data.seed)))
     rng, srng = tf.split(rng)
     n = cfg.data_size
     X = tf.normal(srng, (n, net.inputs))
@@ -152,7 +160,8 @@ def _notebook_draws(cfg: Config):
     probe = tf.normal(tf.prng_key(NOTEBOOK_PROBE_SEED), (1, net.inputs)).ravel()
     batch_indices = None
     if cfg.batch_size is not None:
-        batch_indices = notebook_batch_indices(cfg.training.seed, cfg.training.steps, cfg.batch_size, n)
+        key = roots.get("minibatch", tf.prng_key(cfg.training.seed))
+        batch_indices = tf.randint(tf.split(key, cfg.training.steps), (cfg.batch_size,), 0, n)
     return weights, X, Y, probe, batch_indices
 
 

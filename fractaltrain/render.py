@@ -56,6 +56,7 @@ def render(
     shard: Shard = Shard(),
     palette: str = "spectral",
     compute: bool = True,
+    member: int | None = None,
 ) -> RenderResult:
     """Compute (or resume) ``cfg``'s window and write NAME.png/.npz/.json into ``outdir``.
 
@@ -63,15 +64,29 @@ def render(
     else is written; a later run without a shard assembles the outputs.  With
     ``compute=False`` nothing is trained: missing tiles raise
     :class:`~fractaltrain.jobs.IncompleteError` naming the shards that own them.
+
+    A config with an ``ensemble`` renders all its members
+    (:func:`fractaltrain.ensemble.render_ensemble`), unless ``member`` picks one,
+    which is then rendered as a normal image from that member's draws.
     """
+    if cfg.ensemble is not None and member is None:
+        from fractaltrain.ensemble import render_ensemble
+
+        return render_ensemble(cfg, outdir, quiet=quiet, shard=shard, palette=palette, compute=compute)
     outdir = Path(outdir)
     check_name(cfg.name)
-    problem = build_problem(cfg)
+    if member is None:
+        problem = build_problem(cfg)
+    else:
+        from fractaltrain.ensemble import check_member, member_problem
+
+        problem = member_problem(cfg, check_member(cfg, member))
+    options = {"palette": palette} if member is None else {"palette": palette, "member": member}
     grid = make_grid(problem, config_window(cfg), cfg.resolution[0], cfg.resolution[1], cfg.tile)
     claim(output_file(outdir, cfg.name, ".json"), "render", [grid.key])  # before any work
     store = TileStore(outdir / "tiles")
     store.register(grid)
-    write_manifest(outdir, Manifest("render", cfg.name, cfg.to_dict(), {"palette": palette}, [grid.key], shard.count))
+    write_manifest(outdir, Manifest("render", cfg.name, cfg.to_dict(), options, [grid.key], shard.count))
     t0 = time.perf_counter()
     if compute:
         total, done = owned_pixels(store, [grid], shard)
@@ -95,6 +110,7 @@ def render(
             grid,
             kind="render",
             palette=palette,
+            **({} if member is None else {"ensemble_member": member}),
             timing={
                 "seconds": time.perf_counter() - t0,
                 "kernel_seconds": prog.seconds,

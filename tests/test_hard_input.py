@@ -151,7 +151,7 @@ def test_status_and_assemble_with_damaged_folders(tmp_path):
     code, text, err = cli("assemble", out, "-q")  # the good job is still assembled, the bad file named
     assert code == 2 and "g: wrote" in text
     assert err.strip().splitlines() == [f"error: {jobs / 'zz-weird.json'}: not a valid job manifest: unknown job "
-                                        "kind 'video' (expected render or zoom); skipped"]
+                                        "kind 'video' (expected render, zoom or ensemble); skipped"]
     for p in jobs.glob("g-*.json"):
         p.unlink()
     assert_one_line_error(*cli("assemble", out)[::2], "zz-weird.json", "unknown job kind")
