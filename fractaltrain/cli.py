@@ -619,7 +619,7 @@ def dimension(
 
     from fractaltrain import dimension as dim
     from fractaltrain import dimension_inputs as inputs
-    from fractaltrain import dimension_io as dio
+    from fractaltrain import dimension_report as dio
 
     if stride < 1:
         raise UsageError(f"dimension: --stride must be a whole number >= 1, got {stride}")

@@ -32,11 +32,20 @@ MAX_PIXELS = 1 << 30  # a 32768^2 mask; larger is certainly not what the user me
 
 
 def _natural_key(path: Path) -> list:
+    """Sort key that puts ``frame_2`` before ``frame_10`` (a zoom's keyframes sort in zoom order)."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
 
 
 def find_inputs(paths) -> list[Path]:
-    """Files to read: files as given, folders expanded to their ``.npz`` files (not under ``tiles/``)."""
+    """Files to read: files as given, folders expanded to their ``.npz`` files (not under ``tiles/``).
+
+    ``paths`` is one path or an iterable of them.  A folder's files are sorted by
+    relative path with numbers compared as numbers, so a zoom's keyframes come in
+    zoom order; the tile store's raw tiles are left out, as they are pieces of an
+    image, not images.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
@@ -143,9 +152,15 @@ def read_image(path: Path, member: int | None = None) -> np.ndarray:
 
 
 def iter_images(files: list[Path], member: int | None = None):
+    """Yield :func:`read_image` of each file in turn.
+
+    A zoom sequence is dozens of 4096² float64 keyframes (128 MiB each); passing
+    this generator to :func:`~fractaltrain.dimension.estimate` keeps one in memory.
+    """
     for f in files:
         yield read_image(f, member)
 
 
 def labels(files: list[Path]) -> list[str]:
+    """Names for :func:`~fractaltrain.dimension.estimate`'s error messages, one per file."""
     return [os.fspath(f) for f in files]

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fractaltrain import dimension, dimension_io
+from fractaltrain import dimension, dimension_inputs
 from fractaltrain.config import load_config
 from fractaltrain.columns import OUT_MEASURE
 from fractaltrain.kernel import run_pixels
@@ -73,7 +73,7 @@ def rounding_flips(cfg, problem, file: Path, sample: int) -> dict:
 
 
 def analyse(folder: Path, sample: int, inner_from: int = 4) -> dict:
-    files = dimension_io.find_npz_files([folder / "keyframes"])
+    files = dimension_inputs.find_inputs([folder / "keyframes"])
     if not files:
         raise FileNotFoundError(f"no keyframes in {folder}")
     cfg = load_config(ROOT / "configs" / f"{folder.name}.yaml")
@@ -87,10 +87,10 @@ def analyse(folder: Path, sample: int, inner_from: int = 4) -> dict:
         "name": folder.name,
         "keyframes": len(files),
         "size": size,
-        "stride": {s: _estimates(dimension.subsample(dimension_io.iter_measures(files), s)) for s in (1, 2, 4)},
-        "per_keyframe": [_estimates(dimension_io.iter_measures([f])) for f in files],
+        "stride": {s: _estimates(dimension.subsample(dimension_inputs.iter_images(files), s)) for s in (1, 2, 4)},
+        "per_keyframe": [_estimates(dimension_inputs.iter_images([f])) for f in files],
         "inner_from": inner_from,
-        "inner": _estimates(dimension_io.iter_measures(files[inner_from:])) if inner_from < len(files) else None,
+        "inner": _estimates(dimension_inputs.iter_images(files[inner_from:])) if inner_from < len(files) else None,
         "rounding": [rounding_flips(cfg, problem, files[i], sample) for i in picks] if sample else [],
     }
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fractaltrain import colour, dimension, dimension_io
+from fractaltrain import colour, dimension, dimension_inputs, dimension_report
 from fractaltrain.config import load_config, parse_resolution, with_overrides
 from fractaltrain.outputs import save_png
 from fractaltrain.zoom import ZoomOptions, zoom
@@ -51,14 +51,14 @@ def run_condition(name: str, args) -> dict:
     t0 = time.perf_counter()
     res = zoom(cfg, out, opts, quiet=args.quiet)
     seconds = time.perf_counter() - t0
-    files = dimension_io.find_npz_files([out / "keyframes"])
-    result = dimension.estimate(dimension_io.iter_measures(files), min_size=args.min_size)
+    files = dimension_inputs.find_inputs([out / "keyframes"])
+    result = dimension.estimate(dimension_inputs.iter_images(files), min_size=args.min_size)
     images = Path(args.images)
     images.mkdir(parents=True, exist_ok=True)
     with np.load(files[0]) as z:
         save_png(images / f"{name}_outer.png", colour.to_image(z["measure"]))
     shutil.copyfile(res.poster, images / f"{name}_deep.png")
-    dimension_io.write_loglog_png(result, images / f"{name}_boxcount.png")
+    dimension_report.write_loglog_png(result, images / f"{name}_boxcount.png")
     kw, kh = res.plan.keyframe_size
     return {
         "name": name,

@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from fractaltrain import dimension as dim
-from fractaltrain import dimension_io as dio
+from fractaltrain import dimension_inputs as di
+from fractaltrain import dimension_report as dio
+from fractaltrain.errors import DataError
 
 TOLERANCE = 0.05
 
@@ -238,7 +240,7 @@ def test_estimate_pools_images_and_accepts_values():
     assert 1.0 < result.fit_slope < 2.0
 
 
-def test_load_measures_folder_and_files(tmp_path):
+def test_inputs_folder_and_files(tmp_path):
     folder = tmp_path / "zoom"
     (folder / "sub").mkdir(parents=True)
     for index in [10, 2, 1]:
@@ -248,18 +250,18 @@ def test_load_measures_folder_and_files(tmp_path):
     single = tmp_path / "single.npz"
     np.savez(single, measure=-np.ones((3, 3)), extra=np.arange(3))
 
-    measures = dio.load_measures(folder)
+    measures = list(di.iter_images(di.find_inputs(folder)))
     assert [m[0, 0] for m in measures] == [1.0, 2.0, 10.0, 0.0]
     assert all(m.dtype == np.float64 and m.shape == (4, 5) for m in measures)
 
-    mixed = dio.load_measures([single, str(folder / "keyframe_2.npz")])
+    mixed = list(di.iter_images(di.find_inputs([single, str(folder / "keyframe_2.npz")])))
     assert [m.shape for m in mixed] == [(3, 3), (4, 5)]
 
     np.savez(tmp_path / "bad.npz", values=np.zeros((2, 2)))
-    with pytest.raises(KeyError, match="measure"):
-        dio.load_measures(tmp_path / "bad.npz")
-    with pytest.raises(FileNotFoundError):
-        dio.load_measures(tmp_path / "missing")
+    with pytest.raises(DataError, match="measure"):
+        list(di.iter_images(di.find_inputs(tmp_path / "bad.npz")))
+    with pytest.raises(DataError, match="no such file"):
+        di.find_inputs(tmp_path / "missing")
 
 
 def test_format_table_lists_every_size():

@@ -1,99 +1,21 @@
-"""Files in and reports out around :mod:`fractaltrain.dimension` (the estimator).
+"""Reports of a :class:`~fractaltrain.dimension.DimensionResult`: a text table and a log-log plot.
 
-Reads the ``measure`` arrays of renders and zoom keyframes, one at a time, and
-reports a :class:`~fractaltrain.dimension.DimensionResult` as a plain-text table
-of the per-scale counts and as a log-log plot (PNG, written atomically like every
-other output; drawn with Pillow, no matplotlib).
+The table lists the per-scale box counts under the two estimates, so a reader
+can see where the local slopes wander; the plot shows the same counts with the
+fitted line (PNG, written atomically like every other output; drawn with
+Pillow, no matplotlib).  Reading the images is :mod:`fractaltrain.dimension_inputs`'s job.
 """
 
 from __future__ import annotations
 
 import io
 import math
-import os
-import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from fractaltrain.dimension import DimensionResult
 from fractaltrain.store import atomic_write_bytes
-
-# ---------------------------------------------------------------------------
-# Input
-# ---------------------------------------------------------------------------
-
-
-def _natural_key(path: Path) -> list:
-    """Sort key that puts ``frame_2`` before ``frame_10``."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
-
-
-def find_npz_files(paths) -> list[Path]:
-    """Expand files and folders into a list of ``.npz`` files.
-
-    A file is taken as given; a folder contributes every ``*.npz`` below it
-    (except the tile store's raw tiles under ``tiles/``), sorted by relative path with numbers compared as numbers (a zoom output
-    folder holds one file per keyframe, and their order is the zoom order).
-    """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            inside = sorted(
-                (p for p in path.rglob("*.npz") if "tiles" not in p.relative_to(path).parts),
-                key=lambda p: _natural_key(p.relative_to(path)),
-            )
-            found.extend(inside)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"no such file or folder: {path}")
-    return found
-
-
-def _read_measure(file: Path) -> np.ndarray:
-    """The ``measure`` array of one ``.npz`` file, as 2-D float64."""
-    with np.load(file) as data:
-        if "measure" not in data.files:
-            raise KeyError(f"{file} has no array named 'measure' (has {data.files})")
-        measure = np.asarray(data["measure"], dtype=np.float64)
-    if measure.ndim != 2:
-        raise ValueError(f"{file}: 'measure' should be 2-D, got shape {measure.shape}")
-    return measure
-
-
-def iter_measures(paths) -> Iterator[np.ndarray]:
-    """Yield the ``measure`` arrays one at a time (see :func:`load_measures`).
-
-    A zoom sequence is dozens of 4096^2 float64 keyframes (128 MiB each);
-    passing this generator to :func:`estimate` keeps only one in memory.
-    """
-    files = find_npz_files(paths)
-    if not files:
-        raise FileNotFoundError(f"no .npz files found in {paths}")
-    for file in files:
-        yield _read_measure(file)
-
-
-def load_measures(paths) -> list[np.ndarray]:
-    """Load the ``measure`` array of every ``.npz`` file in ``paths``.
-
-    Parameters
-    ----------
-    paths : path or iterable of paths
-        ``.npz`` files and/or folders (searched recursively, see
-        :func:`find_npz_files`).
-
-    Returns
-    -------
-    list of ndarray of float64, shape (H, W)
-        Rows run along ascending y; the dimension does not care.
-    """
-    return list(iter_measures(paths))
-
 
 # ---------------------------------------------------------------------------
 # Text report
