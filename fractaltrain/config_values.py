@@ -1,0 +1,134 @@
+"""Coercion of single config values, each with a one-line :class:`ConfigError` that names the key.
+
+PyYAML reads ``1e-5`` as a string and ``5`` as an int, and ``true`` is an int to
+Python, so every number is coerced explicitly here rather than trusted.  Each
+message is ``KEY: what was wrong, got VALUE``, so the CLI can print it as is.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from fractaltrain.config_schema import FIXED_PARAMS, PARAM_HELP
+from fractaltrain.errors import ConfigError, key_text, short
+
+
+def as_int(value: Any, key: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an int in ``[minimum, maximum]``; ``"1e3"`` and ``1000.0`` count, ``1.5`` and ``true`` do not.
+
+    PyYAML reads ``1e3`` as a string and ``true`` as a bool (a Python int), so both are checked by hand.
+    """
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected an integer, got {short(value)}")
+    if isinstance(value, str):
+        try:
+            f = float(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected an integer, got {short(value)}") from None
+        value = f
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ConfigError(f"{key}: expected an integer, got {short(value)}")
+        value = int(value)
+    if not isinstance(value, int):
+        raise ConfigError(f"{key}: expected an integer, got {short(value)}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{key}: must be >= {minimum}, got {short(value)}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{key}: must be <= {maximum}, got {short(value)}")
+    return value
+
+
+def as_float(value: Any, key: str) -> float:
+    """``value`` as a finite float; strings such as ``"1e-5"`` (how PyYAML reads them) count, bools do not."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected a number, got {short(value)}")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a number, got {short(value)}") from None
+    if not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}: expected a number, got {short(value)}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ConfigError(f"{key}: must be finite, got {short(value)}")
+    return value
+
+
+def as_choice(value: Any, key: str, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``allowed``, named in the message otherwise."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(f"{key}: must be one of {', '.join(allowed)}; got {short(value)}")
+    return value
+
+
+def as_mapping(value: Any, key: str) -> dict[str, Any]:
+    """A section as a dict; an absent (``None``) section is empty, so every key takes its default."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a mapping of keys to values, got {type(value).__name__} {short(value, 40)}")
+    return value
+
+
+def no_unknown(d: dict[str, Any], key: str, allowed: tuple[str, ...]) -> None:
+    """Refuse keys outside ``allowed``: a misspelt key would otherwise be ignored silently."""
+    for k in d:
+        if k not in allowed:
+            where = f"{key}.{key_text(k)}" if key else key_text(k)
+            raise ConfigError(f"{where}: unknown key; allowed here: {', '.join(allowed)}")
+
+
+def parse_resolution(value: Any, key: str = "resolution") -> tuple[int, int]:
+    """``"640x360"``, ``[640, 360]`` or ``256`` (square) to (width, height)."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", value)
+        if m is None:
+            if value.strip().isdigit():
+                w = h = int(value)
+            else:
+                raise ConfigError(f"{key}: expected WIDTHxHEIGHT such as 640x360, got {short(value)}")
+        else:
+            w, h = int(m.group(1)), int(m.group(2))
+    elif isinstance(value, (list, tuple)) and len(value) == 2:
+        w, h = as_int(value[0], f"{key}[0]"), as_int(value[1], f"{key}[1]")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        w = h = value
+    else:
+        raise ConfigError(f"{key}: expected WIDTHxHEIGHT such as 640x360, got {short(value)}")
+    if w < 2 or h < 2 or w > 65536 or h > 65536:
+        raise ConfigError(f"{key}: width and height must be between 2 and 65536, got {w}x{h}")
+    return w, h
+
+
+def check_param(name: str, depth: int, key: str) -> str:
+    """Validate a hyperparameter name that an axis or ``fixed`` may set."""
+    if name in FIXED_PARAMS:
+        return name
+    m = re.fullmatch(r"lr_layer_(\d+)", name) if isinstance(name, str) else None
+    if m is not None:
+        k = int(m.group(1))
+        if k >= depth:
+            raise ConfigError(f"{key}: {name} names layer {k} but the network has layers 0..{depth - 1}")
+        return name
+    raise ConfigError(f"{key}: unknown hyperparameter {short(name)}; allowed: {PARAM_HELP}")
+
+
+def as_range(value: Any, key: str) -> tuple[float, float]:
+    """``[low, high]`` as two finite floats with ``low < high``."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ConfigError(f"{key}: expected [low, high], got {short(value)}")
+    lo, hi = as_float(value[0], f"{key}[0]"), as_float(value[1], f"{key}[1]")
+    if not lo < hi:
+        raise ConfigError(f"{key}: low must be below high, got [{lo!r}, {hi!r}]")
+    return lo, hi
+
+
+def as_bool(value: Any, key: str) -> bool:
+    """A YAML boolean only: 0, 1 and strings such as ``"true"`` are refused rather than guessed."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {short(value)}")
+    return value
