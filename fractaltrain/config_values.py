@@ -15,25 +15,28 @@ from fractaltrain.config_schema import FIXED_PARAMS, PARAM_HELP
 from fractaltrain.errors import ConfigError, key_text, short
 
 
-def as_int(value: Any, key: str, minimum: int | None = None, maximum: int | None = None) -> int:
-    """``value`` as an int in ``[minimum, maximum]``; ``"1e3"`` and ``1000.0`` count, ``1.5`` and ``true`` do not.
+def _number(value: Any, key: str, expected: str) -> int | float:
+    """``value`` as an int or float, a numeric string read as a float; bools and other types are refused.
 
-    PyYAML reads ``1e3`` as a string and ``true`` as a bool (a Python int), so both are checked by hand.
+    PyYAML reads ``1e-5`` as a string and ``true`` as a bool (a Python int), so both are checked by hand.
     """
-    if isinstance(value, bool):
-        raise ConfigError(f"{key}: expected an integer, got {short(value)}")
     if isinstance(value, str):
         try:
-            f = float(value)
+            value = float(value)
         except ValueError:
-            raise ConfigError(f"{key}: expected an integer, got {short(value)}") from None
-        value = f
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}: expected {expected}, got {short(value)}")
+    return value
+
+
+def as_int(value: Any, key: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an int in ``[minimum, maximum]``; ``"1e3"`` and ``1000.0`` count, ``1.5`` and ``true`` do not."""
+    value = _number(value, key, "an integer")
     if isinstance(value, float):
         if not value.is_integer():
             raise ConfigError(f"{key}: expected an integer, got {short(value)}")
         value = int(value)
-    if not isinstance(value, int):
-        raise ConfigError(f"{key}: expected an integer, got {short(value)}")
     if minimum is not None and value < minimum:
         raise ConfigError(f"{key}: must be >= {minimum}, got {short(value)}")
     if maximum is not None and value > maximum:
@@ -42,17 +45,8 @@ def as_int(value: Any, key: str, minimum: int | None = None, maximum: int | None
 
 
 def as_float(value: Any, key: str) -> float:
-    """``value`` as a finite float; strings such as ``"1e-5"`` (how PyYAML reads them) count, bools do not."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{key}: expected a number, got {short(value)}")
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ConfigError(f"{key}: expected a number, got {short(value)}") from None
-    if not isinstance(value, (int, float)):
-        raise ConfigError(f"{key}: expected a number, got {short(value)}")
-    value = float(value)
+    """``value`` as a finite float; strings such as ``"1e-5"`` count, bools do not."""
+    value = float(_number(value, key, "a number"))
     if not math.isfinite(value):
         raise ConfigError(f"{key}: must be finite, got {short(value)}")
     return value
