@@ -176,7 +176,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--resolution", default="1024x1024")
     ap.add_argument("--out", default="out/paper")
-    ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--only", nargs="*", default=None, help="panels to render (none: only stills and the doc)")
     ap.add_argument("--agreement", default=None, help="JSON lines from scripts/notebook_reference.py")
     ap.add_argument("--stills", type=int, default=0, help="size of the tanh zoom stills (0: none)")
     ap.add_argument("--rows", default=None, help="JSON of finished panels (default OUT/paper.json)")
@@ -186,7 +186,7 @@ def main() -> None:
     out, images = Path(args.out), Path(args.images)
     rows_path = Path(args.rows) if args.rows else out / "paper.json"
     rows = json.loads(rows_path.read_text()) if rows_path.exists() else []
-    names = args.only or [p[0] for p in PANELS]
+    names = [p[0] for p in PANELS] if args.only is None else args.only  # --only alone: stills/doc only
     for name in names:
         row = panel(name, args.resolution, out, images)
         print(json.dumps(row), flush=True)
