@@ -190,6 +190,9 @@ def main() -> None:
     for name in names:
         row = panel(name, args.resolution, out, images)
         print(json.dumps(row), flush=True)
+        old = next((r for r in rows if r["name"] == name and r["resolution"] == row["resolution"]), None)
+        if old is not None and row["tiles_computed"] == 0:  # all reused: keep the time it took to compute
+            row["seconds"] = old["seconds"]
         rows = [r for r in rows if r["name"] != name] + [row]
         rows.sort(key=lambda r: [p[0] for p in PANELS].index(r["name"]))
         rows_path.parent.mkdir(parents=True, exist_ok=True)
