@@ -1,15 +1,18 @@
 """Find a zoom target that stays on the converge/diverge boundary at every scale.
 
-Start from a view, render a small image around the current point, move to the
-boundary pixel (a 2×2 neighbourhood whose measure changes sign) nearest the
-centre, zoom in by at most ``zoom_per_level``, and repeat down to the requested
-depth.  Because the point is always within a pixel of a sign change, the next,
-narrower window still contains that change, so the final point has both
-converged and diverged pixels around it at the final depth.
+:func:`locate` runs the target search of :mod:`fractaltrain.targets`: at about
+one level per decade it scores candidate boundary points by how much resolved
+structure surrounds them and rejects rounding-decided ones, so the target is
+worth watching at every depth.  :func:`locate_nearest` is the older rule, kept
+for comparison (docs/targets.md): render a small image around the current
+point, move to the boundary pixel (a 2×2 neighbourhood whose measure changes
+sign) nearest the centre, zoom in by at most ``zoom_per_level``, repeat.
 
+Both keep the point within a pixel of a sign change at every level, so the
+final point has both converged and diverged pixels around it at every depth.
 The small images go through the tile store, so a rerun (or the ``zoom`` that
 follows a ``locate``) reuses them.  The result depends only on the problem, the
-start view, the depth, the resolution and the seed.
+start view, the depth and the seed.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from fractaltrain.columns import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, make_grid
 from fractaltrain.problem import Problem
 from fractaltrain.store import TileStore
+from fractaltrain.targets import Search, SearchExhausted, level_depths
 from fractaltrain.window import Window, axis_coords
 
 
@@ -37,11 +41,19 @@ class LocateError(RuntimeError):
 
 @dataclass(frozen=True)
 class LocateResult:
+    """A target; ``score``/``flip``/``strict``/``levels`` are set by the target search only."""
+
     x: float
     y: float
     depth: float
     seed: int
     windows: list = field(default_factory=list)
+    rule: str = "nearest"
+    score: float | None = None  # worst level's structure score (> 0: inside the wanted band)
+    flip: float | None = None  # worst level's sampled rounding-flip rate
+    strict: bool | None = None  # every level met the acceptance rule
+    levels: list = field(default_factory=list)  # per-level dicts (Candidate.to_dict)
+    pixels: int = 0  # pixels trained by this search (tiles found in the store not counted)
 
     def to_dict(self) -> dict:
         return {
@@ -51,6 +63,12 @@ class LocateResult:
             "y_exact": repr(self.y),
             "depth": self.depth,
             "seed": self.seed,
+            "rule": self.rule,
+            "score": None if self.score is None or not math.isfinite(self.score) else round(self.score, 4),
+            "flip": self.flip,
+            "strict": self.strict,
+            "levels": self.levels,
+            "pixels_trained": self.pixels,
             "windows": [w.as_list() for w in self.windows],
         }
 
@@ -71,6 +89,38 @@ def pick_boundary(mask: np.ndarray, rng: np.random.Generator | None) -> tuple[in
 
 def locate(
     problem: Problem | list[Problem],
+    start: Window,
+    depth: float,
+    store: TileStore,
+    *,
+    seed: int = 0,
+    bar=None,
+    budget: int | None = None,
+) -> LocateResult:
+    """Target ``seed`` (0 = the best) of the target search, down to ``depth`` decades below ``start``."""
+    return candidates(problem, start, depth, store, seed + 1, bar=bar, budget=budget)[seed]
+
+
+def candidates(problem: Problem, start: Window, depth: float, store: TileStore, count: int, *,
+               bar=None, budget: int | None = None) -> list[LocateResult]:
+    """The first ``count`` distinct targets of the search, in search (best-first) order."""
+    search = Search(problem, start, depth, store, budget=budget, bar=bar)
+    try:
+        found = search.targets(count)
+    except SearchExhausted as exc:
+        raise LocateError(exc.reached, str(exc)) from None
+    if len(found) < count:
+        raise LocateError(depth, f"found only {len(found)} distinct target(s); asked for {count}")
+    out = []
+    for k, t in enumerate(found):
+        wins = [search.window(j, t.path[j - 1].x, t.path[j - 1].y) if j else start for j in range(len(t.path))]
+        out.append(LocateResult(t.x, t.y, depth, k, wins, "search", t.score, round(t.flip, 4), t.strict,
+                                [c.to_dict() for c in t.path], search.pixels))
+    return out
+
+
+def locate_nearest(
+    problem: Problem,
     start: Window,
     depth: float,
     store: TileStore,
@@ -120,7 +170,7 @@ def locate(
     return LocateResult(px, py, depth, seed, windows)
 
 
-def locate_levels(depth: float, zoom_per_level: float = 8.0) -> int:
-    """How many small images :func:`locate` renders (for progress bars)."""
-    return max(1, int(math.ceil(depth / math.log10(zoom_per_level)))) + 1
+def locate_levels(depth: float) -> int:
+    """How many small images :func:`locate` renders at least (for progress bars)."""
+    return len(level_depths(depth))
 

@@ -1,0 +1,110 @@
+"""Rounding-flip rates: is a pixel's sign decided by the hyperparameters or by float64 rounding?
+
+Some parts of a landscape are chaotic: training hovers near its initial loss
+for all its steps, and whether the last losses average below 1 is settled by
+rounding errors, not by the hyperparameters.  Zoomed in, such a region looks
+like static, and box counting sees a filled plane.  The test is cheap and
+direct: train a sample of pixels a second time with both hyperparameters moved
+by a few ulps (the smallest change float64 can make) and count how many change
+sign.  In a resolved region almost none do, because neighbouring pixels a whole
+pixel apart already agree; in a rounding-decided one a large fraction do
+(independent random signs would flip ``2p(1-p)`` of them).
+
+``target search`` (:mod:`fractaltrain.targets`) uses the rate to reject
+candidates, and ``zoom`` uses it to stop before its keyframes reach such a
+region (:func:`keyframe_flip_rates`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fractaltrain.kernel import OUT_MEASURE, run_pixels
+from fractaltrain.problem import Problem, pixel_hyperparams
+from fractaltrain.window import Window, axis_values
+
+ULPS = 4  # how far both hyperparameters move, in ulps of their value
+SAMPLE = 12  # keyframe sample: SAMPLE × SAMPLE pixels
+NOISE_MAX = 0.05  # a keyframe whose sampled flip rate exceeds this is rounding-decided
+FLIP_MAX_SEARCH = 0.02  # target search: stricter, so a target keeps a margin below NOISE_MAX
+
+
+def nudge(values: np.ndarray, ulps: int = ULPS) -> np.ndarray:
+    """``values`` moved up by ``ulps`` units in the last place (exactly, by repeated nextafter)."""
+    out = np.asarray(values, dtype=np.float64).copy()
+    for _ in range(ulps):
+        out = np.nextafter(out, np.inf)
+    return out
+
+
+def signs_of(problem: Problem, xv: np.ndarray, yv: np.ndarray) -> np.ndarray:
+    """Sign (-1, 0, 1) of the measure of every pixel (``xv[i]``, ``yv[i]``)."""
+    res = run_pixels(problem, pixel_hyperparams(problem.config, xv, yv))
+    return np.sign(res[:, OUT_MEASURE])
+
+
+def flip_rate(problem: Problem, xv: np.ndarray, yv: np.ndarray, signs: np.ndarray | None = None,
+              ulps: int = ULPS) -> float:
+    """Fraction of pixels (``xv[i]``, ``yv[i]``) whose sign changes when both values move ``ulps`` ulps.
+
+    ``signs`` are the pixels' unmoved signs when already known (e.g. from a
+    render); otherwise they are computed.  Values are hyperparameter values (not
+    axis coordinates), so the move is the same few ulps on every axis type.
+    """
+    xv = np.asarray(xv, dtype=np.float64).ravel()
+    yv = np.asarray(yv, dtype=np.float64).ravel()
+    if xv.size == 0:
+        return 0.0
+    if signs is None:
+        signs = signs_of(problem, xv, yv)
+    moved = signs_of(problem, nudge(xv, ulps), nudge(yv, ulps))
+    return float(np.mean(np.asarray(signs).ravel() != moved))
+
+
+def window_sample(problem: Problem, window: Window, width: int, height: int,
+                  sample: int = SAMPLE) -> tuple[np.ndarray, np.ndarray]:
+    """Hyperparameter values of a ``sample`` × ``sample`` subgrid of a width × height render of ``window``.
+
+    The subgrid picks evenly spaced pixels of the render's own grid, so the
+    sample is made of pixels the render will really contain.
+    """
+    cfg = problem.config
+    xs = axis_values(window.x0, window.x1, width, cfg.x.scale)
+    ys = axis_values(window.y0, window.y1, height, cfg.y.scale)
+    ix = np.unique(np.linspace(0, width - 1, min(sample, width)).round().astype(int))
+    iy = np.unique(np.linspace(0, height - 1, min(sample, height)).round().astype(int))
+    gx, gy = np.meshgrid(xs[ix], ys[iy])
+    return gx.ravel(), gy.ravel()
+
+
+def keyframe_flip_rates(problem: Problem, windows: list[Window], width: int, height: int,
+                        sample: int = SAMPLE, known: dict | None = None, keys: list[str] | None = None,
+                        on_rate=None) -> list[float]:
+    """Sampled rounding-flip rate of every keyframe window (see the module docstring).
+
+    ``known`` maps grid keys (``keys[k]`` for window ``k``) to rates already
+    measured, which are reused; ``on_rate(k, rate)`` is called after each new
+    measurement (to save it as it comes, or to stop early by raising).
+    """
+    rates = []
+    for k, win in enumerate(windows):
+        key = keys[k] if keys is not None else None
+        if known is not None and key is not None and key in known:
+            rate = float(known[key])
+        else:
+            gx, gy = window_sample(problem, win, width, height, sample)
+            rate = flip_rate(problem, gx, gy)
+        rates.append(rate)
+        if on_rate is not None:
+            on_rate(k, rate)
+    return rates
+
+
+def first_noisy(rates: list[float], limit: float = NOISE_MAX) -> int | None:
+    """Index of the first rate above ``limit``, or None."""
+    for k, r in enumerate(rates):
+        if not math.isfinite(r) or r > limit:
+            return k
+    return None

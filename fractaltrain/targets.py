@@ -1,0 +1,335 @@
+"""Target search: boundary points with resolved structure at every scale, never rounding noise.
+
+Why.  Following the sign change nearest the centre (the old ``locate`` rule,
+:func:`fractaltrain.locate.locate_nearest`) often walks onto a single smooth
+boundary line, so a zoom shows nothing happening, or into a band where float64
+rounding decides the sign, so the zoom ends in static.  A person picking a
+target looks for a place where the boundary stays *busy but resolved* as they
+zoom.  This module does that automatically.
+
+How.  The search descends one decade per level, from the opening view down to
+the requested depth.  Level ``j`` renders a small image (``LEVEL_PX`` pixels
+square) centred on the point chosen at level ``j - 1``, with the pixel size of a
+``CHECK``-pixel window ``10**-d_j`` times the opening view.  Every boundary
+block (a 2×2 sign change) within ``PAD`` pixels of the centre is a candidate,
+scored on the ``CHECK``-pixel window centred on it and on the half-size window
+inside that (nested neighbourhoods, i.e. this depth and 0.3 decades deeper):
+
+* ``b``: the fraction of 2×2 blocks that change sign.  A single straight line
+  across a 48-pixel window gives 2-4%; rounding static gives 40% and more.
+* ``m``: the fraction of the minority phase (converged or diverged).
+
+The score is the smallest log-margin of ``b`` inside ``[B_LO, B_HI]`` and of
+``m`` above ``M_LO`` over both windows, so it is largest for a boundary that is
+clearly more than a line, clearly less than static, with both phases present.
+A candidate must score at least ``ACCEPT`` and pass the rounding test
+(:mod:`fractaltrain.noise`): on a subsample of its window, at most ``FLIP_MAX``
+of pixels may change sign when both hyperparameters move by a few ulps.
+
+The chosen point is always a boundary block, so the target stays on the
+boundary at every depth, and later levels move it by less than a pixel of any
+earlier level, so each level's scored window is (up to a fraction of a pixel)
+the window that a zoom centred on the final target shows at that depth.
+
+The search is depth-first and best-first with backtracking: candidates are
+tried in score order (at most ``MAX_CHILDREN`` well-separated ones per level),
+and a branch that finds no acceptable candidate deeper down is abandoned for
+the next.  After a complete target the search resumes at the first level below
+the opening view, so successive targets differ from the first decade on; the
+``n``-th target found is seed ``n``.  When no branch satisfies every level
+within the render budget, the deepest, best partial branch is completed
+greedily (best score, rounding test preferred) and flagged ``strict=False``.
+Everything is deterministic: ties break by distance to the centre, then
+row-major order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fractaltrain.dimension import boundary_mask
+from fractaltrain.kernel import OUT_MEASURE
+from fractaltrain.landscape import assemble, fill_grids, grid_axes, make_grid
+from fractaltrain.noise import FLIP_MAX_SEARCH, flip_rate
+from fractaltrain.problem import Problem
+from fractaltrain.store import TileStore
+from fractaltrain.window import Window, axis_coords
+
+CHECK = 48  # pixels across the scored window
+PAD = 8  # how far (pixels) one level may move the point
+LEVEL_PX = CHECK + 2 * PAD
+OPEN_PX = 64  # the opening view's image
+OPEN_SIZES = (16, 8)  # neighbourhoods scored in the opening image (its structure is coarse)
+OPEN_CHILDREN = 8
+OPEN_SEP = 6
+MAX_CHILDREN = 3
+SEP = 4
+B_LO, B_HI, M_LO = 0.05, 0.35, 0.05
+ACCEPT = math.log(1.3)
+FLIP_STRIDE = 3
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A boundary point at one level and what its window looks like."""
+
+    x: float
+    y: float
+    depth: float
+    score: float
+    boundary: float  # fraction of 2x2 blocks with a sign change in the scored window
+    minority: float  # fraction of pixels of the rarer phase
+    flip: float | None = None  # rounding-flip rate of a window subsample
+
+    def to_dict(self) -> dict:
+        return {"depth": self.depth, "x": self.x, "y": self.y, "score": _r(self.score),
+                "boundary": _r(self.boundary), "minority": _r(self.minority),
+                "flip": None if self.flip is None else _r(self.flip)}
+
+
+def _r(v: float) -> float | None:
+    return round(float(v), 4) if math.isfinite(v) else None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A found target: the path of chosen points, one per level (the last is the target)."""
+
+    path: tuple[Candidate, ...]
+    strict: bool  # every level met the acceptance rule
+
+    @property
+    def x(self) -> float:
+        return self.path[-1].x
+
+    @property
+    def y(self) -> float:
+        return self.path[-1].y
+
+    @property
+    def score(self) -> float:
+        """The worst level's score below the opening view (the opening view is always coarse)."""
+        inner = self.path[1:] or self.path
+        return min(c.score for c in inner)
+
+    @property
+    def flip(self) -> float:
+        rates = [c.flip for c in self.path if c.flip is not None]
+        return max(rates) if rates else 0.0
+
+
+class SearchExhausted(RuntimeError):
+    """No boundary at all at some level; ``reached`` is the depth that had one."""
+
+    def __init__(self, reached: float, message: str):
+        self.reached = reached
+        super().__init__(message)
+
+
+def level_depths(depth: float) -> list[float]:
+    """Depths (decades below the opening view) of the search levels: about one decade apart."""
+    n = max(1, int(math.ceil(depth - 1e-9)))
+    return [depth * j / n for j in range(n + 1)]
+
+
+def _integral(a: np.ndarray) -> np.ndarray:
+    out = np.zeros((a.shape[0] + 1, a.shape[1] + 1), dtype=np.int64)
+    out[1:, 1:] = np.cumsum(np.cumsum(a.astype(np.int64), axis=0), axis=1)
+    return out
+
+
+def _box(I: np.ndarray, r0, r1, c0, c1):
+    return I[r1, c1] - I[r0, c1] - I[r1, c0] + I[r0, c0]
+
+
+def score_blocks(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, sizes) -> tuple[np.ndarray, ...]:
+    """Score of the boundary blocks (``rows``, ``cols``) of ``values``; see the module docstring.
+
+    Returns (score, b, m) arrays, ``b`` and ``m`` of the first (largest) size.
+    Windows are clipped at the image edge and normalised by what remains.
+    """
+    h, w = values.shape
+    mask = boundary_mask(values)
+    Ib, In, Ip = _integral(mask), _integral(values < 0), _integral(values > 0)
+    score = np.full(rows.shape, np.inf)
+    b_first = m_first = None
+    for s in sizes:
+        half = s // 2
+        pr0 = np.clip(rows + 1 - half, 0, h)
+        pr1 = np.clip(rows + 1 + half, 0, h)
+        pc0 = np.clip(cols + 1 - half, 0, w)
+        pc1 = np.clip(cols + 1 + half, 0, w)
+        n_px = (pr1 - pr0) * (pc1 - pc0)
+        n_blk = np.maximum((pr1 - pr0 - 1) * (pc1 - pc0 - 1), 1)
+        blocks = _box(Ib, pr0, pr1 - 1, pc0, pc1 - 1)
+        neg, pos = _box(In, pr0, pr1, pc0, pc1), _box(Ip, pr0, pr1, pc0, pc1)
+        b = blocks / n_blk
+        m = np.minimum(neg, pos) / n_px
+        with np.errstate(divide="ignore"):
+            s_here = np.minimum.reduce([np.log(b / B_LO), np.log(B_HI / np.maximum(b, 1e-300)), np.log(m / M_LO)])
+        score = np.minimum(score, s_here)
+        if b_first is None:
+            b_first, m_first = b, m
+    return score, b_first, m_first
+
+
+def pick(values: np.ndarray, sizes, region: int | None, sep: int, limit: int,
+         threshold: float | None) -> list[tuple[int, int, float, float, float]]:
+    """Well-separated boundary blocks in score order: (row, col, score, b, m).
+
+    ``region``: only blocks whose centre lies within this many pixels of the
+    image centre (None: anywhere).  ``threshold``: minimum score (None: any).
+    """
+    mask = boundary_mask(values)
+    rows, cols = np.nonzero(mask)
+    h, w = values.shape
+    cr, cc = (h - 1) / 2.0, (w - 1) / 2.0
+    dr, dc = rows + 0.5 - cr, cols + 0.5 - cc
+    if region is not None:
+        keep = (np.abs(dr) <= region) & (np.abs(dc) <= region)
+        rows, cols, dr, dc = rows[keep], cols[keep], dr[keep], dc[keep]
+    if rows.size == 0:
+        return []
+    score, b, m = score_blocks(values, rows, cols, sizes)
+    order = np.lexsort((cols, rows, dr * dr + dc * dc, -score))  # last key sorts first
+    out: list[tuple[int, int, float, float, float]] = []
+    for i in order:
+        if threshold is not None and not score[i] >= threshold:
+            break
+        r, c = int(rows[i]), int(cols[i])
+        if all(max(abs(r - q[0]), abs(c - q[1])) >= sep for q in out):
+            out.append((r, c, float(score[i]), float(b[i]), float(m[i])))
+            if len(out) >= limit:
+                break
+    return out
+
+
+class Search:
+    """One target search over a problem and opening view (see the module docstring)."""
+
+    def __init__(self, problem: Problem, start: Window, depth: float, store: TileStore, *,
+                 budget: int | None = None, bar=None):
+        self.problem, self.start, self.store, self.bar = problem, start, store, bar
+        self.depths = level_depths(depth)
+        n = len(self.depths) - 1
+        self.budget_per_target = budget if budget is not None else 3 * n + 3
+        self.renders = 0
+        self.pixels = 0
+        self._budget = 0
+
+    # -- rendering
+    def window(self, j: int, px: float, py: float) -> Window:
+        if j == 0:
+            return self.start
+        s = 10.0 ** self.depths[j] * CHECK / LEVEL_PX
+        return Window.around(px, py, 0.5 * self.start.width / s, 0.5 * self.start.height / s)
+
+    def render(self, win: Window, n: int):
+        grid = make_grid(self.problem, win, n, n, n)
+        prog = fill_grids(self.problem, self.store, [grid])
+        self.renders += 1
+        self.pixels += prog.pixels_computed
+        if self.bar is not None:
+            self.bar.update(1)
+        values = assemble(self.store, grid)[..., OUT_MEASURE]
+        hx, hy = grid_axes(self.problem.config, grid)
+        return values, hx, hy
+
+    def candidate(self, j, win, values, hx, hy, hit, check_flips: bool) -> Candidate:
+        r, c, score, b, m = hit
+        n = values.shape[0]
+        xs, ys = axis_coords(win.x0, win.x1, n), axis_coords(win.y0, win.y1, n)
+        px, py = float(0.5 * (xs[c] + xs[c + 1])), float(0.5 * (ys[r] + ys[r + 1]))
+        flip = None
+        if check_flips:
+            half = (CHECK if j > 0 else OPEN_SIZES[0]) // 2
+            stride = FLIP_STRIDE if j > 0 else 1
+            rr = np.arange(max(0, r + 1 - half), min(n, r + 1 + half), stride)
+            cc = np.arange(max(0, c + 1 - half), min(n, c + 1 + half), stride)
+            gx, gy = np.meshgrid(hx[cc], hy[rr])
+            signs = np.sign(values[np.ix_(rr, cc)])
+            flip = flip_rate(self.problem, gx, gy, signs)
+            self.pixels += gx.size
+        return Candidate(px, py, self.depths[j], score, b, m, flip)
+
+    # -- search
+    def targets(self, want: int) -> list[Target]:
+        """The first ``want`` targets (strict ones first in search order, then relaxed ones)."""
+        self._budget = self.budget_per_target * want
+        values, hx, hy = self.render(self.start, OPEN_PX)
+        hits = pick(values, OPEN_SIZES, None, OPEN_SEP, OPEN_CHILDREN, None)
+        if not hits:
+            raise SearchExhausted(0.0, "no converge/diverge boundary in the opening view")
+        found: list[Target] = []
+        partial: list[tuple[Candidate, ...]] = []
+        for hit in hits:
+            c0 = self.candidate(0, self.start, values, hx, hy, hit, True)
+            if c0.flip > FLIP_MAX_SEARCH:
+                partial.append((c0,))
+                continue
+            self._descend((c0,), 1, want, found, partial, stop_after_one=False)
+            if len(found) >= want or self.renders >= self._budget:
+                break
+        if len(found) < want:
+            partial.sort(key=lambda p: (-len(p), -min((c.score for c in p[1:]), default=p[0].score)))
+            used = {t.path[:2] for t in found}
+            for p in partial:
+                if len(found) >= want:
+                    break
+                if p[:2] in used:
+                    continue
+                used.add(p[:2])
+                found.append(self._greedy(p))
+        if not found:
+            raise SearchExhausted(0.0, "no target found")
+        return found[:want]
+
+    def _children(self, path, j):
+        parent = path[-1]
+        win = self.window(j, parent.x, parent.y)
+        values, hx, hy = self.render(win, LEVEL_PX)
+        return win, values, hx, hy
+
+    def _descend(self, path, j, want, found, partial, stop_after_one) -> bool:
+        """Extend ``path`` from level ``j``; True when a target was completed below a level > 1."""
+        if self.renders >= self._budget:
+            partial.append(path)
+            return False
+        win, values, hx, hy = self._children(path, j)
+        hits = pick(values, (CHECK, CHECK // 2), PAD, SEP, MAX_CHILDREN, ACCEPT)
+        progressed = False
+        for hit in hits:
+            cand = self.candidate(j, win, values, hx, hy, hit, True)
+            if cand.flip > FLIP_MAX_SEARCH:
+                continue
+            progressed = True
+            new = path + (cand,)
+            if j == len(self.depths) - 1:
+                found.append(Target(new, True))
+                return True
+            done = self._descend(new, j + 1, want, found, partial, stop_after_one)
+            if len(found) >= want or self.renders >= self._budget:
+                return done
+            if done and j > 1:
+                return True  # a target was found: resume at level 1 for a distinct one
+        if not progressed:
+            partial.append(path)
+        return False
+
+    def _greedy(self, path) -> Target:
+        """Complete a partial path level by level with the best candidate (relaxed rule)."""
+        j = len(path)
+        while j < len(self.depths):
+            win, values, hx, hy = self._children(path, j)
+            hits = pick(values, (CHECK, CHECK // 2), PAD, SEP, MAX_CHILDREN, None)
+            if not hits:
+                raise SearchExhausted(self.depths[j - 1], f"no converge/diverge boundary left at "
+                                      f"{self.depths[j]:.2f} decades (reached {self.depths[j - 1]:.2f})")
+            cands = [self.candidate(j, win, values, hx, hy, h, True) for h in hits]
+            clean = [c for c in cands if c.flip <= FLIP_MAX_SEARCH]
+            path = path + ((clean or sorted(cands, key=lambda c: c.flip))[0],)
+            j += 1
+        return Target(path, False)
