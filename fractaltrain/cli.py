@@ -397,7 +397,7 @@ def zoom(
     center: Optional[str] = typer.Option(
         None, "--center", help="Target X,Y in axis units, or 'auto' to run locate; default: the centre of the "
         "config's zoom_target view (the published panel, for the paper configs), else locate."),
-    seed: int = typer.Option(0, "--seed", help="locate: 0 = boundary nearest the centre, else a random one."),
+    seed: int = typer.Option(0, "--seed", help="locate: the K-th best distinct target (0 = the best)."),
     keyframe_factor: float = typer.Option(2.0, "--keyframe-factor", help="Width ratio of consecutive keyframes."),
     palette: str = PALETTE_OPT,
     crf: int = typer.Option(18, "--crf", help="Encoder quality (lower = better, 0-51)."),
@@ -454,7 +454,8 @@ def locate(
     config: str = CONFIG_ARG,
     out: str = OUT_OPT,
     depth: float = typer.Option(10.0, "--depth", help="How deep (decades) the point must stay on the boundary."),
-    seed: int = typer.Option(0, "--seed", help="0 = boundary nearest the centre; another seed, another point."),
+    seed: int = typer.Option(0, "--seed", help="K: the K-th best distinct target (0 = the best)."),
+    candidates: int = typer.Option(0, "--candidates", help="List the K best targets with scores and flip rates."),
     size: str = typer.Option("1280x720", "--size", help="Aspect of the start view, as zoom would use it."),
     save: Optional[str] = typer.Option(None, "--save", help="Also write the point as JSON here."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
@@ -471,7 +472,7 @@ def locate(
     import json
 
     from fractaltrain.config import parse_resolution
-    from fractaltrain.locate import LocateError, locate as do_locate
+    from fractaltrain.locate import LocateError, candidates as find_candidates
     from fractaltrain.problem import build_problem
     from fractaltrain.render import config_window
     from fractaltrain.store import TileStore, atomic_write_bytes
@@ -483,6 +484,8 @@ def locate(
     check_depth_flag(depth)
     if seed < 0:
         raise UsageError(f"--seed: must be >= 0, got {seed}")
+    if not 0 <= candidates <= 50:
+        raise UsageError(f"--candidates: must be between 0 and 50, got {candidates}")
     try:
         start_size = parse_resolution(size, "size")
     except ConfigError as exc:
@@ -495,9 +498,18 @@ def locate(
         member_problem(cfg, k) for k in range(cfg.ensemble.members)]
     start = outer_window(config_window(cfg), cfg.resolution, start_size)
     try:
-        res = do_locate(problem, start, depth, TileStore(outdir / "tiles"), seed=seed)
+        found = find_candidates(problem, start, depth, TileStore(outdir / "tiles"), max(candidates, seed + 1))
     except LocateError as exc:
         raise UsageError(f"--depth: {exc}") from None
+    if candidates:
+        for r in found[:candidates]:
+            typer.echo(f"{r.seed}: {r.x!r},{r.y!r}  score {r.score:+.3f}  flip rate {r.flip:.3f}  "
+                       + ("" if r.strict else "(relaxed: some level missed the structure band)"))
+        typer.echo(f"{found[0].pixels} pixels trained", err=True)
+        return
+    res = found[seed]
+    if not res.strict:
+        typer.echo("warning: no target met the structure band at every level; this is the closest", err=True)
     typer.echo(f"{res.x!r},{res.y!r}")
     typer.echo(f"{cfg.x.param} = {cfg.x.to_value(res.x)!r}, {cfg.y.param} = {cfg.y.to_value(res.y)!r}", err=True)
     if save_path is not None:

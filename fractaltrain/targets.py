@@ -67,9 +67,18 @@ OPEN_CHILDREN = 8
 OPEN_SEP = 6
 MAX_CHILDREN = 3
 SEP = 4
+STRICT_FROM = (2.0, 3.0)  # decades below the opening view from which every level must pass ACCEPT:
+# the first that yields a target within the budget (some landscapes are smooth curves for 2-3 decades)
+COARSE_CHILDREN = 4  # branches kept at a coarse level ...
+COARSE_POOL = 12  # ... out of this many candidates, ranked by a look-ahead probe
+COARSE_SEP = 4
+COARSE_REGION = 20  # coarse candidates lie within this many pixels of the image centre
+PROBE_PX = 24  # look-ahead probe: this many pixels across ...
+PROBE_AHEAD = 2.0  # ... a window this many decades deeper than the level
 B_LO, B_HI, M_LO = 0.05, 0.35, 0.05
-ACCEPT = math.log(1.3)
+ACCEPT = math.log(1.1)
 FLIP_STRIDE = 3
+BUDGET = 30  # level images per target (plus two per level), far below 5% of any zoom's keyframe pixels
 
 
 @dataclass(frozen=True)
@@ -99,7 +108,8 @@ class Target:
     """A found target: the path of chosen points, one per level (the last is the target)."""
 
     path: tuple[Candidate, ...]
-    strict: bool  # every level met the acceptance rule
+    strict: bool  # every level from ``strict_from`` on met the acceptance rule
+    strict_from: float = 0.0
 
     @property
     def x(self) -> float:
@@ -111,8 +121,8 @@ class Target:
 
     @property
     def score(self) -> float:
-        """The worst level's score below the opening view (the opening view is always coarse)."""
-        inner = self.path[1:] or self.path
+        """The worst score of the levels from ``strict_from`` on (all but the opening view if none)."""
+        inner = [c for c in self.path[1:] if c.depth >= self.strict_from] or list(self.path[1:] or self.path)
         return min(c.score for c in inner)
 
     @property
@@ -215,10 +225,11 @@ class Search:
         self.problem, self.start, self.store, self.bar = problem, start, store, bar
         self.depths = level_depths(depth)
         n = len(self.depths) - 1
-        self.budget_per_target = budget if budget is not None else 3 * n + 3
+        self.budget_per_target = budget if budget is not None else BUDGET + 2 * n
         self.renders = 0
         self.pixels = 0
         self._budget = 0
+        self.strict_from = STRICT_FROM[0]
 
     # -- rendering
     def window(self, j: int, px: float, py: float) -> Window:
@@ -257,24 +268,32 @@ class Search:
 
     # -- search
     def targets(self, want: int) -> list[Target]:
-        """The first ``want`` targets (strict ones first in search order, then relaxed ones)."""
-        self._budget = self.budget_per_target * want
+        """The first ``want`` targets (strict ones in search order, then relaxed ones)."""
         values, hx, hy = self.render(self.start, OPEN_PX)
         hits = pick(values, OPEN_SIZES, None, OPEN_SEP, OPEN_CHILDREN, None)
         if not hits:
             raise SearchExhausted(0.0, "no converge/diverge boundary in the opening view")
         found: list[Target] = []
         partial: list[tuple[Candidate, ...]] = []
-        for hit in hits:
-            c0 = self.candidate(0, self.start, values, hx, hy, hit, True)
-            if c0.flip > FLIP_MAX_SEARCH:
-                partial.append((c0,))
-                continue
-            self._descend((c0,), 1, want, found, partial, stop_after_one=False)
-            if len(found) >= want or self.renders >= self._budget:
+        for strict_from in STRICT_FROM:
+            self.strict_from = strict_from
+            self._budget = self.renders + self.budget_per_target * want
+            found = []
+            for hit in hits:
+                c0 = self.candidate(0, self.start, values, hx, hy, hit, True)
+                if c0.flip > FLIP_MAX_SEARCH:
+                    partial.append((c0,))
+                    continue
+                self._descend((c0,), 1, want, found, partial)
+                if len(found) >= want or self.renders >= self._budget:
+                    break
+            if found:
                 break
         if len(found) < want:
-            partial.sort(key=lambda p: (-len(p), -min((c.score for c in p[1:]), default=p[0].score)))
+            def rank(p):
+                inner = [c.score for c in p[1:] if c.depth >= self.strict_from]
+                return (-len(p), -min(inner, default=p[0].score))
+            partial.sort(key=rank)
             used = {t.path[:2] for t in found}
             for p in partial:
                 if len(found) >= want:
@@ -293,13 +312,17 @@ class Search:
         values, hx, hy = self.render(win, LEVEL_PX)
         return win, values, hx, hy
 
-    def _descend(self, path, j, want, found, partial, stop_after_one) -> bool:
+    def _descend(self, path, j, want, found, partial) -> bool:
         """Extend ``path`` from level ``j``; True when a target was completed below a level > 1."""
         if self.renders >= self._budget:
             partial.append(path)
             return False
         win, values, hx, hy = self._children(path, j)
-        hits = pick(values, (CHECK, CHECK // 2), PAD, SEP, MAX_CHILDREN, ACCEPT)
+        if self.depths[j] < self.strict_from:
+            hits = self._probe_ranked(j, win, pick(values, (CHECK, CHECK // 2), COARSE_REGION, COARSE_SEP,
+                                                   COARSE_POOL, None))
+        else:
+            hits = pick(values, (CHECK, CHECK // 2), PAD, SEP, MAX_CHILDREN, ACCEPT)
         progressed = False
         for hit in hits:
             cand = self.candidate(j, win, values, hx, hy, hit, True)
@@ -308,9 +331,9 @@ class Search:
             progressed = True
             new = path + (cand,)
             if j == len(self.depths) - 1:
-                found.append(Target(new, True))
+                found.append(Target(new, True, self.strict_from))
                 return True
-            done = self._descend(new, j + 1, want, found, partial, stop_after_one)
+            done = self._descend(new, j + 1, want, found, partial)
             if len(found) >= want or self.renders >= self._budget:
                 return done
             if done and j > 1:
@@ -318,6 +341,32 @@ class Search:
         if not progressed:
             partial.append(path)
         return False
+
+    def _probe_ranked(self, j, win, hits):
+        """The ``COARSE_CHILDREN`` hits whose look-ahead probe shows the most structure.
+
+        At coarse levels the boundary is usually a smooth curve at the level's
+        own resolution, and whatever structure it has lies below the pixel size;
+        a small probe ``PROBE_AHEAD`` decades deeper shows where.
+        """
+        if len(hits) <= 1:
+            return hits
+        n = LEVEL_PX
+        xs, ys = axis_coords(win.x0, win.x1, n), axis_coords(win.y0, win.y1, n)
+        d = min(self.depths[j] + PROBE_AHEAD, self.depths[-1])
+        s = 10.0 ** d
+        ranked = []
+        for k, hit in enumerate(hits):
+            r, c = hit[0], hit[1]
+            px, py = float(0.5 * (xs[c] + xs[c + 1])), float(0.5 * (ys[r] + ys[r + 1]))
+            probe = Window.around(px, py, 0.5 * self.start.width / s, 0.5 * self.start.height / s)
+            grid = make_grid(self.problem, probe, PROBE_PX, PROBE_PX, PROBE_PX)
+            self.pixels += fill_grids(self.problem, self.store, [grid]).pixels_computed
+            v = assemble(self.store, grid)[..., OUT_MEASURE]
+            sc, _, _ = score_blocks(v, np.array([PROBE_PX // 2 - 1]), np.array([PROBE_PX // 2 - 1]), (PROBE_PX,))
+            ranked.append((-float(sc[0]), k, hit))
+        ranked.sort(key=lambda t: (t[0], t[1]))
+        return [h for _, _, h in ranked[:COARSE_CHILDREN]]
 
     def _greedy(self, path) -> Target:
         """Complete a partial path level by level with the best candidate (relaxed rule)."""
@@ -332,4 +381,4 @@ class Search:
             clean = [c for c in cands if c.flip <= FLIP_MAX_SEARCH]
             path = path + ((clean or sorted(cands, key=lambda c: c.flip))[0],)
             j += 1
-        return Target(path, False)
+        return Target(path, False, self.strict_from)
