@@ -348,7 +348,7 @@ def check_depth_flag(depth: float) -> None:
 
 
 def zoom_options(*, frames, fps, size, depth, center, factor, palette, crf, codec, frame_range, overlay, recolor,
-                 preview, seed, video=True):
+                 preview, seed, video=True, allow_noise=False):
     """Every zoom flag checked here, once, before any work (locate, keyframes, encoding)."""
     from fractaltrain.config import parse_resolution
     from fractaltrain.video import ALLOWED_CODECS
@@ -380,7 +380,7 @@ def zoom_options(*, frames, fps, size, depth, center, factor, palette, crf, code
         frames=frames, fps=fps, size=(w, h), depth=depth, factor=factor,
         center=None if center == "auto" else parse_pair(center, "--center"), auto_center=center == "auto",
         palette=check_palette(palette), crf=crf, codec=codec, frame_range=parse_range(frame_range, frames),
-        overlay=overlay, recolor=recolor, preview=preview, seed=seed, video=video,
+        overlay=overlay, recolor=recolor, preview=preview, seed=seed, video=video, allow_noise=allow_noise,
     )
 
 
@@ -407,6 +407,7 @@ def zoom(
     recolor: bool = typer.Option(False, "--recolor", help="Re-encode from stored raw values only (never train)."),
     preview: bool = typer.Option(False, "--preview", help="Quick look: 320 px wide, at most 60 steps."),
     keyframes_only: bool = typer.Option(False, "--keyframes-only", help="Keyframes, poster and sidecar; no MP4."),
+    allow_noise: bool = typer.Option(False, "--allow-noise", help="Go on into keyframes where rounding decides signs."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
     quiet: bool = QUIET_OPT,
     threads: Optional[int] = THREADS_OPT,
@@ -420,7 +421,7 @@ def zoom(
     computes what is missing, and --recolor re-encodes without training (or locating).
     """
     from fractaltrain.jobs import IncompleteError
-    from fractaltrain.zoom import zoom as do_zoom
+    from fractaltrain.zoom import NoiseError, zoom as do_zoom
 
     cfg = with_overrides(load_config(config), steps=steps)
     if cfg.ensemble is not None:  # the keyframes would silently show member 0 only
@@ -428,13 +429,16 @@ def zoom(
                           "instead (render with an ensemble and a window)")
     opts = zoom_options(frames=frames, fps=fps, size=size, depth=depth, center=center, factor=keyframe_factor,
                         palette=palette, crf=crf, codec=codec, frame_range=frame_range, overlay=overlay,
-                        recolor=recolor, preview=preview, seed=seed, video=not keyframes_only)
+                        recolor=recolor, preview=preview, seed=seed, video=not keyframes_only,
+                        allow_noise=allow_noise)
     sh = parse_shard(shard)
     set_threads(threads)
     set_device(device)
     outdir = out_folder(out)
     try:
         res = do_zoom(cfg, outdir, opts, quiet=quiet, shard=sh)
+    except NoiseError as exc:
+        raise UsageError(f"{error_line(exc)}; --allow-noise goes on anyway") from None
     except IncompleteError as exc:
         if not recolor:
             raise
@@ -572,13 +576,16 @@ def assemble(
 def status(outdir: str = typer.Argument(..., help="Output folder of a render or zoom.")) -> None:
     """Tiles done / missing per grid (keyframe) of every job in OUTDIR, and the time left.
 
-    A tile counts as done only if it reads back valid (key and checksum), as assemble decides.
+    A tile counts as done only if it reads back valid (key and checksum), as assemble decides; a
+    keyframe's sampled rounding-flip rate is shown when the zoom's noise guard measured it.
     """
     from fractaltrain.jobs import job_status, read_manifests
+    from fractaltrain.noise import NOISE_MAX, load_rates
 
     folder = in_folder(outdir, "status")
     bad: list = []
     jobs = read_manifests(folder, bad)
+    rates = load_rates(folder / "noise.json")
     for path, reason in bad:
         typer.echo(f"error: {path}: {one_line(reason, 200)}; skipped", err=True)
     if not jobs:
@@ -596,10 +603,13 @@ def status(outdir: str = typer.Argument(..., help="Output folder of a render or 
                    f"{m.shards} shard(s)" + extra + ("" if eta is None else f", about {eta / 60:.1f} min left"))
         for k, s in enumerate(stats):
             label = {"render": "grid", "ensemble": f"member {k:3d}"}.get(m.kind, f"keyframe {k:3d}")
+            rate = rates.get(m.grids[k]) if k < len(m.grids) else None
+            flips = "" if rate is None else (f", flip rate {rate:.1%}"
+                                             + (" (rounding-decided)" if rate > NOISE_MAX else ""))
             if s.tiles < 0:
                 typer.echo(f"  {label}: grid.json missing or damaged in tiles/{s.key}; tiles unknown")
             else:
-                typer.echo(f"  {label}: {s.done}/{s.tiles} tiles ({s.pixels_done}/{s.pixels} px)")
+                typer.echo(f"  {label}: {s.done}/{s.tiles} tiles ({s.pixels_done}/{s.pixels} px){flips}")
     if bad:
         raise typer.Exit(2)
 

@@ -53,7 +53,7 @@ class LocateResult:
     flip: float | None = None  # worst level's sampled rounding-flip rate
     strict: bool | None = None  # every level met the acceptance rule
     levels: list = field(default_factory=list)  # per-level dicts (Candidate.to_dict)
-    pixels: int = 0  # pixels trained by this search (tiles found in the store not counted)
+    pixels: int = field(default=0, compare=False)  # pixels trained (tiles found in the store not counted)
 
     def to_dict(self) -> dict:
         return {

@@ -17,7 +17,9 @@ region (:func:`keyframe_flip_rates`).
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -102,9 +104,25 @@ def keyframe_flip_rates(problem: Problem, windows: list[Window], width: int, hei
     return rates
 
 
-def first_noisy(rates: list[float], limit: float = NOISE_MAX) -> int | None:
-    """Index of the first rate above ``limit``, or None."""
+def first_noisy(rates: list[float], limit: float | None = None) -> int | None:
+    """Index of the first rate above ``limit`` (default ``NOISE_MAX``), or None."""
+    limit = NOISE_MAX if limit is None else limit
     for k, r in enumerate(rates):
         if not math.isfinite(r) or r > limit:
             return k
     return None
+
+
+def load_rates(path: Path) -> dict:
+    """Rates measured earlier (grid key -> rate), or {} when none or unreadable."""
+    try:
+        data = json.loads(Path(path).read_text())
+        return {str(k): float(v) for k, v in data.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def save_rates(path: Path, rates: dict) -> None:
+    from fractaltrain.store import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), (json.dumps(rates, sort_keys=True, indent=1) + "\n").encode())

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fractaltrain import colour
-from fractaltrain import budget
+from fractaltrain import budget, colour, noise
 from fractaltrain.config import Config, ConfigError, view_window
 from fractaltrain.errors import InputError, OutputError, check_name, output_file
 from fractaltrain.frames import compose_frame
@@ -59,6 +58,7 @@ class ZoomOptions:
     preview: bool = False
     seed: int = 0
     video: bool = True  # False: keyframes, poster and sidecar only
+    allow_noise: bool = False  # compute keyframes past the first rounding-decided one
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,43 @@ def check_depth(plan: ZoomPlan, cfg: Config) -> None:
             f"point and keyframe size {plan.keyframe_size[0]}x{plan.keyframe_size[1]}; asked for {plan.depth:g}",
             option="depth",
         )
+
+
+class NoiseError(ConfigError):
+    """The zoom would enter a rounding-decided region; ``reached`` is the last clean keyframe's depth."""
+
+    def __init__(self, reached: float, message: str):
+        self.reached = reached
+        super().__init__(f"depth: {message}", option="depth")
+
+
+def noise_rates(problem: Problem, plan: ZoomPlan, grids: list[Grid], outdir: Path, allow: bool) -> list[float]:
+    """Sampled rounding-flip rate of every keyframe (:mod:`fractaltrain.noise`), cached in ``noise.json``.
+
+    Raises :class:`NoiseError` at the first keyframe above ``NOISE_MAX`` unless
+    ``allow``, before any keyframe is computed, so a zoom never ends in static
+    without saying so.  The guard is the float64 floor's sibling: that one stops
+    where pixels cannot be told apart, this one where their signs mean nothing.
+    """
+    path = outdir / "noise.json"
+    known = noise.load_rates(path)
+    kw, kh = plan.keyframe_size
+
+    def on_rate(k: int, rate: float) -> None:
+        if grids[k].key not in known:
+            known[grids[k].key] = rate
+            noise.save_rates(path, known)
+        if not allow and rate > noise.NOISE_MAX:
+            reached = math.log10(plan.keyframe_zoom(k - 1)) if k > 0 else 0.0
+            raise NoiseError(reached, (
+                f"keyframe {k} ({math.log10(plan.keyframe_zoom(k)):.2f} decades): {rate:.0%} of sampled pixels "
+                f"change sign when the hyperparameters move by {noise.ULPS} ulps, so float64 rounding, not the "
+                f"hyperparameters, decides the picture there; the zoom is resolved down to {reached:.2f} decades "
+                f"at this target (zoom less deep, or pick another target)"))
+
+    windows = [plan.keyframe_window(k) for k in range(plan.n_keyframes)]
+    return noise.keyframe_flip_rates(problem, windows, kw, kh, known=known, keys=[g.key for g in grids],
+                                     on_rate=on_rate)
 
 
 def keyframe_grids(problem: Problem, plan: ZoomPlan) -> list[Grid]:
@@ -204,6 +241,8 @@ def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = Tr
     check_depth(plan, cfg)
     grids = keyframe_grids(problem, plan)
     t_locate = time.perf_counter() - t0
+    rates = noise_rates(problem, plan, grids, outdir, opts.allow_noise or opts.recolor)
+    t_noise = time.perf_counter() - t0 - t_locate
 
     a, b = opts.frame_range or (0, opts.frames)
     suffix = "" if (a, b) == (0, opts.frames) else f"_frames_{a}-{b}"
@@ -211,7 +250,8 @@ def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = Tr
     claim(js, "zoom", [g.key for g in grids])  # before any work
     for g in grids:
         store.register(g)
-    job_opts = {k: v for k, v in asdict(replace(opts, center=plan.target)).items() if k != "recolor"}
+    job_opts = {k: v for k, v in asdict(replace(opts, center=plan.target)).items()
+                if k not in ("recolor", "allow_noise")}
     write_manifest(outdir, Manifest("zoom", cfg.name, cfg.to_dict(), job_opts, [g.key for g in grids], shard.count))
     if opts.recolor:
         require_complete(store, grids, shard.count)
@@ -222,7 +262,7 @@ def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = Tr
             prog = fill_grids(problem, store, grids, shard, bar)
     if shard.count > 1 and not opts.recolor:
         return ZoomResult(plan, None, None, None, prog)
-    t_keys = time.perf_counter() - t0 - t_locate
+    t_keys = time.perf_counter() - t0 - t_locate - t_noise
 
     cache = KeyframeCache(store, grids, cfg.readout)
     claim(js, "zoom", [g.key for g in grids])  # again: another job may have finished meanwhile
@@ -239,7 +279,11 @@ def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = Tr
             video={"fps": opts.fps, "codec": opts.codec, "crf": opts.crf, "frame_range": [a, b],
                    "palette": opts.palette, "overlay": opts.overlay, "preview": was_preview},
             keyframe_grid_keys=[g.key for g in grids],
-            timing={"seconds": time.perf_counter() - t0, "locate_seconds": t_locate, "keyframe_seconds": t_keys,
+            noise={"flip_rates": [round(r, 4) for r in rates], "ulps": noise.ULPS, "sample": noise.SAMPLE,
+                   "limit": noise.NOISE_MAX, "allowed": opts.allow_noise,
+                   "first_noisy_keyframe": noise.first_noisy(rates)},
+            timing={"seconds": time.perf_counter() - t0, "locate_seconds": t_locate, "noise_seconds": t_noise,
+                    "keyframe_seconds": t_keys,
                     "frame_seconds": t_frames, "tiles_computed": prog.tiles_computed,
                     "tiles_reused": prog.tiles_reused, "pixels_computed": prog.pixels_computed},
         )

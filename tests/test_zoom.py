@@ -15,7 +15,7 @@ import yaml
 from fractaltrain.config import ConfigError, config_from_dict
 from fractaltrain.columns import OUT_MEASURE
 from fractaltrain.landscape import assemble, make_grid
-from fractaltrain.locate import boundary_mask, locate
+from fractaltrain.locate import boundary_mask, locate, locate_nearest
 from fractaltrain.problem import build_problem
 from fractaltrain.render import config_window
 from fractaltrain.store import TileStore
@@ -68,7 +68,7 @@ def test_locate_stays_on_boundary_at_final_depth(tmp_path):
     pb = build_problem(cfg)
     store = TileStore(tmp_path)
     start = config_window(cfg)
-    res = locate(pb, start, 4.0, store, resolution=24)
+    res = locate(pb, start, 4.0, store)
     # the neighbourhood at the final depth has both converged and diverged pixels
     s = 10.0**4
     win = Window.around(res.x, res.y, 0.5 * start.width / s, 0.5 * start.height / s)
@@ -80,9 +80,19 @@ def test_locate_stays_on_boundary_at_final_depth(tmp_path):
     assert (m < 0).any() and (m > 0).any()
     assert boundary_mask(m).any()
     # deterministic; another seed gives another point
-    assert locate(pb, start, 4.0, store, resolution=24) == res
-    other = locate(pb, start, 4.0, store, resolution=24, seed=3)
+    assert locate(pb, start, 4.0, store) == res
+    other = locate(pb, start, 4.0, store, seed=1)
     assert (other.x, other.y) != (res.x, res.y)
+
+
+def test_old_nearest_rule_still_available(tmp_path):
+    cfg = tiny_cfg()
+    pb = build_problem(cfg)
+    store = TileStore(tmp_path)
+    start = config_window(cfg)
+    res = locate_nearest(pb, start, 4.0, store, resolution=24)
+    assert locate_nearest(pb, start, 4.0, store, resolution=24) == res
+    assert locate_nearest(pb, start, 4.0, store, resolution=24, seed=3) != res
 
 
 @pytest.fixture(scope="module")

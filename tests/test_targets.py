@@ -1,0 +1,122 @@
+"""Target search and rounding-flip rates (issue #11): scoring, determinism, noise guard, CLI."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from fractaltrain import noise, targets
+from fractaltrain.config import config_from_dict
+from fractaltrain.locate import candidates, locate
+from fractaltrain.problem import build_problem
+from fractaltrain.render import config_window
+from fractaltrain.store import TileStore
+from fractaltrain.zoom import NoiseError, ZoomOptions, zoom
+
+TINY = {"name": "tiny", "network": {"width": 4}, "data": {"size": 12}, "training": {"steps": 30},
+        "resolution": "64x64", "tile": 32}
+
+
+def centre_score(img):
+    n = img.shape[0]
+    score, b, m = targets.score_blocks(img, np.array([n // 2 - 1]), np.array([n // 2 - 1]), (n, n // 2))
+    return float(score[0]), float(b[0]), float(m[0])
+
+
+def test_score_rejects_a_bare_line_and_static_and_accepts_structure():
+    n = 48
+    yy, xx = np.mgrid[0:n, 0:n]
+    line = np.where(xx + 0.3 * yy < 30, -1.0, 1.0)
+    static = np.random.default_rng(0).choice([-1.0, 1.0], size=(n, n))
+    rings = np.where(np.sin(np.hypot(xx - 23.5, yy - 23.5) / 1.6) < 0, -1.0, 1.0)  # a few nested curves
+    s_line, b_line, _ = centre_score(line)
+    s_static, b_static, _ = centre_score(static)
+    s_rings, b_rings, m_rings = centre_score(rings)
+    assert b_line < targets.B_LO and s_line < 0
+    assert b_static > targets.B_HI and s_static < 0
+    assert targets.B_LO < b_rings < targets.B_HI and m_rings > targets.M_LO and s_rings > targets.ACCEPT
+
+
+def test_pick_is_deterministic_and_spreads_candidates():
+    rng = np.random.default_rng(1)
+    img = np.where(rng.random((64, 64)) < 0.5, -1.0, 1.0)
+    a = targets.pick(img, (48, 24), 8, 4, 3, None)
+    assert a == targets.pick(img.copy(), (48, 24), 8, 4, 3, None)
+    assert len(a) == 3
+    for i in range(3):
+        for j in range(i):
+            assert max(abs(a[i][0] - a[j][0]), abs(a[i][1] - a[j][1])) >= 4
+    assert targets.pick(np.ones((64, 64)), (48, 24), 8, 4, 3, None) == []
+
+
+def test_level_depths_are_about_a_decade_apart():
+    assert targets.level_depths(6) == [0, 1, 2, 3, 4, 5, 6]
+    d = targets.level_depths(2.5)
+    assert d[0] == 0 and d[-1] == 2.5 and len(d) == 4
+
+
+def test_nudge_moves_exactly_k_ulps():
+    v = np.array([1e-3, 1.0, 123.456, 1e6])
+    out = noise.nudge(v, 4)
+    np.testing.assert_array_equal(out, v + 4 * np.spacing(v))
+
+
+def test_flip_rate_of_resolved_pixels_is_small():
+    cfg = config_from_dict(TINY)
+    pb = build_problem(cfg)
+    xs, ys = noise.window_sample(pb, config_window(cfg), 64, 64, 8)
+    assert xs.size == 64
+    rate = noise.flip_rate(pb, xs, ys)
+    assert 0.0 <= rate <= 0.05  # the opening view is resolved
+
+
+def test_candidates_are_distinct_on_the_boundary_and_deterministic(tmp_path):
+    cfg = config_from_dict(TINY)
+    pb = build_problem(cfg)
+    start = config_window(cfg)
+    store = TileStore(tmp_path)
+    found = candidates(pb, start, 3.0, store, 2)
+    assert len(found) == 2
+    assert (found[0].x, found[0].y) != (found[1].x, found[1].y)
+    for r in found:
+        assert r.rule == "search" and len(r.levels) == 4
+        assert all(lv["flip"] is not None for lv in r.levels)
+        assert start.x0 <= r.x <= start.x1 and start.y0 <= r.y <= start.y1
+    again = locate(pb, start, 3.0, TileStore(tmp_path / "fresh"), seed=1)
+    assert (again.x, again.y) == (found[1].x, found[1].y)
+    json.dumps(found[0].to_dict())
+
+
+def test_zoom_noise_guard_stops_and_allow_noise_goes_on(tmp_path, monkeypatch):
+    cfg = config_from_dict(TINY)
+    opts = ZoomOptions(frames=4, size=(16, 16), depth=1.0, center=(1.0, 1.0), video=False)
+    monkeypatch.setattr(noise, "NOISE_MAX", -1.0)  # every keyframe counts as noisy
+    with pytest.raises(NoiseError) as exc:
+        zoom(cfg, tmp_path, opts)
+    assert exc.value.reached == 0.0 and "0.00 decades" in str(exc.value)
+    assert not (tmp_path / "jobs").exists()  # nothing computed
+    res = zoom(cfg, tmp_path, ZoomOptions(**{**opts.__dict__, "allow_noise": True}))
+    side = json.loads(res.json.read_text())
+    rates = side["noise"]["flip_rates"]
+    assert len(rates) == res.plan.n_keyframes and side["noise"]["first_noisy_keyframe"] == 0
+    assert all(0.0 <= r <= 1.0 for r in rates)
+    assert len(json.loads((tmp_path / "noise.json").read_text())) == res.plan.n_keyframes
+
+
+def test_cli_locate_candidates_and_bad_input(tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from fractaltrain.cli import app
+
+    cfgp = tmp_path / "tiny.yaml"
+    cfgp.write_text(yaml.safe_dump(TINY))
+    r = CliRunner().invoke(app, ["locate", str(cfgp), "--depth", "2", "--candidates", "2", "--out",
+                                 str(tmp_path / "o"), "--size", "64x64"])
+    assert r.exit_code == 0, r.output
+    lines = [ln for ln in r.stdout.splitlines() if "score" in ln]
+    assert len(lines) == 2 and "flip rate" in lines[0]
+    r = CliRunner().invoke(app, ["locate", str(cfgp), "--candidates", "-1"])
+    assert r.exit_code == 2 and "--candidates" in r.output
+    assert math.isfinite(1.0)
