@@ -30,7 +30,7 @@ from fractaltrain.window import Window, axis_values
 ULPS = 4  # how far both hyperparameters move, in ulps of their value
 SAMPLE = 12  # keyframe sample: SAMPLE × SAMPLE pixels
 NOISE_MAX = 0.05  # a keyframe whose sampled flip rate exceeds this is rounding-decided
-FLIP_MAX_SEARCH = 0.02  # target search: stricter, so a target keeps a margin below NOISE_MAX
+FLIP_MAX_SEARCH = 0.01  # target search: stricter, so a target keeps a margin below NOISE_MAX
 
 
 def nudge(values: np.ndarray, ulps: int = ULPS) -> np.ndarray:

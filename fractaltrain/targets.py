@@ -77,7 +77,7 @@ PROBE_PX = 24  # look-ahead probe: this many pixels across ...
 PROBE_AHEAD = 2.0  # ... a window this many decades deeper than the level
 B_LO, B_HI, M_LO = 0.05, 0.35, 0.05
 ACCEPT = math.log(1.1)
-FLIP_STRIDE = 3
+FLIP_STRIDE = 2
 BUDGET = 30  # level images per target (plus two per level), far below 5% of any zoom's keyframe pixels
 
 
