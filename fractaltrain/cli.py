@@ -502,7 +502,8 @@ def locate(
         member_problem(cfg, k) for k in range(cfg.ensemble.members)]
     start = outer_window(config_window(cfg), cfg.resolution, start_size)
     try:
-        found = find_candidates(problem, start, depth, TileStore(outdir / "tiles"), max(candidates, seed + 1))
+        found = find_candidates(problem, start, depth, TileStore(outdir / "tiles"), max(candidates, seed + 1),
+                                bounds=config_window(cfg))
     except LocateError as exc:
         raise UsageError(f"--depth: {exc}") from None
     if candidates:

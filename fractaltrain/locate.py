@@ -96,15 +96,25 @@ def locate(
     seed: int = 0,
     bar=None,
     budget: int | None = None,
+    bounds: Window | None = None,
 ) -> LocateResult:
-    """Target ``seed`` (0 = the best) of the target search, down to ``depth`` decades below ``start``."""
-    return candidates(problem, start, depth, store, seed + 1, bar=bar, budget=budget)[seed]
+    """Target ``seed`` (0 = the best) of the target search, down to ``depth`` decades below ``start``.
+
+    ``bounds`` (the config's own view) is where the target may lie; ``start`` (the
+    view widened to the video's aspect) may reach beyond it.
+    """
+    return candidates(problem, start, depth, store, seed + 1, bar=bar, budget=budget, bounds=bounds)[seed]
 
 
 def candidates(problem: Problem, start: Window, depth: float, store: TileStore, count: int, *,
-               bar=None, budget: int | None = None) -> list[LocateResult]:
-    """The first ``count`` distinct targets of the search, in search (best-first) order."""
-    search = Search(problem, start, depth, store, budget=budget, bar=bar)
+               bar=None, budget: int | None = None, bounds: Window | None = None) -> list[LocateResult]:
+    """The first ``count`` distinct targets of the search, in search (best-first) order.
+
+    A pure function of its arguments: the search renders through the tile store
+    (whose contents only save work) and uses no clock, thread count or random
+    state, so ``locate`` and ``zoom`` find the same target on any machine.
+    """
+    search = Search(problem, start, depth, store, budget=budget, bar=bar, bounds=bounds)
     try:
         found = search.targets(count)
     except SearchExhausted as exc:
@@ -159,7 +169,7 @@ def locate_nearest(
         hit = pick_boundary(boundary_mask(values), rng if j == 0 else None)
         if hit is None:
             raise LocateError(reached, f"no converge/diverge boundary left at {d:.2f} decades "
-                              f"(reached {reached:.2f}); try another --seed or a smaller --depth")
+                              f"(reached {reached:.2f}); try another seed or a smaller depth")
         r, c = hit
         xs = axis_coords(win.x0, win.x1, resolution)
         ys = axis_coords(win.y0, win.y1, resolution)

@@ -187,13 +187,18 @@ def score_blocks(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, sizes) 
 
 
 def pick(values: np.ndarray, sizes, region: int | None, sep: int, limit: int,
-         threshold: float | None) -> list[tuple[int, int, float, float, float]]:
+         threshold: float | None, allowed: np.ndarray | None = None) -> list[tuple[int, int, float, float, float]]:
     """Well-separated boundary blocks in score order: (row, col, score, b, m).
 
     ``region``: only blocks whose centre lies within this many pixels of the
     image centre (None: anywhere).  ``threshold``: minimum score (None: any).
+    ``allowed``: a mask of the blocks that may be picked (the config's own view;
+    the search's images reach beyond it, since the opening view is widened to the
+    video's aspect).
     """
     mask = boundary_mask(values)
+    if allowed is not None:
+        mask = mask & allowed
     rows, cols = np.nonzero(mask)
     h, w = values.shape
     cr, cc = (h - 1) / 2.0, (w - 1) / 2.0
@@ -221,8 +226,9 @@ class Search:
     """One target search over a problem and opening view (see the module docstring)."""
 
     def __init__(self, problem: Problem, start: Window, depth: float, store: TileStore, *,
-                 budget: int | None = None, bar=None):
+                 budget: int | None = None, bar=None, bounds: Window | None = None):
         self.problem, self.start, self.store, self.bar = problem, start, store, bar
+        self.bounds = bounds
         self.depths = level_depths(depth)
         n = len(self.depths) - 1
         self.budget_per_target = budget if budget is not None else BUDGET + 2 * n
@@ -249,6 +255,15 @@ class Search:
         hx, hy = grid_axes(self.problem.config, grid)
         return values, hx, hy
 
+    def allowed(self, win: Window, n: int) -> np.ndarray | None:
+        """Mask of the 2×2 blocks of an n×n image of ``win`` whose centre lies in ``bounds``."""
+        if self.bounds is None:
+            return None
+        b = self.bounds
+        xs, ys = axis_coords(win.x0, win.x1, n), axis_coords(win.y0, win.y1, n)
+        bx, by = 0.5 * (xs[:-1] + xs[1:]), 0.5 * (ys[:-1] + ys[1:])
+        return ((by >= b.y0) & (by <= b.y1))[:, None] & ((bx >= b.x0) & (bx <= b.x1))[None, :]
+
     def candidate(self, j, win, values, hx, hy, hit, check_flips: bool) -> Candidate:
         r, c, score, b, m = hit
         n = values.shape[0]
@@ -270,7 +285,7 @@ class Search:
     def targets(self, want: int) -> list[Target]:
         """The first ``want`` targets (strict ones in search order, then relaxed ones)."""
         values, hx, hy = self.render(self.start, OPEN_PX)
-        hits = pick(values, OPEN_SIZES, None, OPEN_SEP, OPEN_CHILDREN, None)
+        hits = pick(values, OPEN_SIZES, None, OPEN_SEP, OPEN_CHILDREN, None, self.allowed(self.start, OPEN_PX))
         if not hits:
             raise SearchExhausted(0.0, "no converge/diverge boundary in the opening view")
         found: list[Target] = []
@@ -318,11 +333,12 @@ class Search:
             partial.append(path)
             return False
         win, values, hx, hy = self._children(path, j)
+        inside = self.allowed(win, LEVEL_PX)
         if self.depths[j] < self.strict_from:
             hits = self._probe_ranked(j, win, pick(values, (CHECK, CHECK // 2), COARSE_REGION, COARSE_SEP,
-                                                   COARSE_POOL, None))
+                                                   COARSE_POOL, None, inside))
         else:
-            hits = pick(values, (CHECK, CHECK // 2), PAD, SEP, MAX_CHILDREN, ACCEPT)
+            hits = pick(values, (CHECK, CHECK // 2), PAD, SEP, MAX_CHILDREN, ACCEPT, inside)
         progressed = False
         for hit in hits:
             cand = self.candidate(j, win, values, hx, hy, hit, True)
@@ -373,7 +389,7 @@ class Search:
         j = len(path)
         while j < len(self.depths):
             win, values, hx, hy = self._children(path, j)
-            hits = pick(values, (CHECK, CHECK // 2), PAD, SEP, MAX_CHILDREN, None)
+            hits = pick(values, (CHECK, CHECK // 2), PAD, SEP, MAX_CHILDREN, None, self.allowed(win, LEVEL_PX))
             if not hits:
                 raise SearchExhausted(self.depths[j - 1], f"no converge/diverge boundary left at "
                                       f"{self.depths[j]:.2f} decades (reached {self.depths[j - 1]:.2f})")

@@ -209,7 +209,8 @@ def find_target(problem: Problem, outer, opts: ZoomOptions, store: TileStore, qu
     with progress_bar(locate_levels(opts.depth), 0, quiet, "locate") as bar:
         bar.unit = "level"
         try:
-            return locate(problem, outer, opts.depth, store, seed=opts.seed, bar=bar)
+            return locate(problem, outer, opts.depth, store, seed=opts.seed, bar=bar,
+                          bounds=config_window(problem.config))
         except LocateError as exc:
             raise ConfigError(f"depth: {exc}", option="depth") from None
 

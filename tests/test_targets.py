@@ -120,3 +120,62 @@ def test_cli_locate_candidates_and_bad_input(tmp_path):
     r = CliRunner().invoke(app, ["locate", str(cfgp), "--candidates", "-1"])
     assert r.exit_code == 2 and "--candidates" in r.output
     assert math.isfinite(1.0)
+
+
+@pytest.fixture
+def restore_threads():
+    import numba
+
+    old = numba.get_num_threads()
+    yield numba.config.NUMBA_NUM_THREADS
+    numba.set_num_threads(old)
+
+
+def test_target_does_not_depend_on_the_thread_count(tmp_path, restore_threads):
+    """The target is a pure function of (config, view, depth, seed): 1 thread and all threads agree."""
+    import numba
+
+    cfg = config_from_dict(TINY)
+    pb = build_problem(cfg)
+    start = config_window(cfg)
+    numba.set_num_threads(1)
+    one = candidates(pb, start, 2.0, TileStore(tmp_path / "one"), 2)
+    numba.set_num_threads(restore_threads)
+    many = candidates(pb, start, 2.0, TileStore(tmp_path / "many"), 2)
+    assert one == many  # points, per-level scores and flip rates, windows
+    assert [r.to_dict()["levels"] for r in one] == [r.to_dict()["levels"] for r in many]
+
+
+def test_locate_cli_and_zoom_find_the_same_target(tmp_path, restore_threads):
+    """`locate` (1 thread, as the Slurm locate job runs it) and zoom's own search (all threads) agree."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from fractaltrain.cli import app
+
+    cfgp = tmp_path / "tiny.yaml"
+    cfgp.write_text(yaml.safe_dump(TINY))
+    common = ["--depth", "1.5", "--size", "32x20", "--quiet"]
+    r = CliRunner().invoke(app, ["locate", str(cfgp), "--out", str(tmp_path / "l"), "--threads", "1", *common])
+    assert r.exit_code == 0, r.output
+    x, y = (float(v) for v in r.stdout.splitlines()[0].split(","))
+    r = CliRunner().invoke(app, ["zoom", str(cfgp), "--out", str(tmp_path / "z"), "--frames", "4", "--keyframes-only",
+                                 "--center", "auto", "--threads", str(restore_threads), *common])
+    assert r.exit_code == 0, r.output
+    side = json.loads((tmp_path / "z" / "tiny.json").read_text())
+    assert (side["target"]["x"], side["target"]["y"]) == (x, y)
+
+
+def test_target_stays_inside_the_config_view(tmp_path):
+    """The opening view is widened to the video's aspect; the target must stay in the config's own ranges."""
+    from fractaltrain.zoomplan import outer_window
+
+    cfg = config_from_dict(TINY)
+    pb = build_problem(cfg)
+    view = config_window(cfg)
+    wide = outer_window(view, cfg.resolution, (1280, 180))  # far wider than the square view
+    assert wide.x0 < view.x0 - view.width
+    found = candidates(pb, wide, 1.0, TileStore(tmp_path), 3, bounds=view)
+    for r in found:
+        for lv in r.levels:
+            assert view.x0 <= lv["x"] <= view.x1 and view.y0 <= lv["y"] <= view.y1
