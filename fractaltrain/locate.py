@@ -27,7 +27,7 @@ from fractaltrain.columns import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, make_grid
 from fractaltrain.problem import Problem
 from fractaltrain.store import TileStore
-from fractaltrain.targets import Search, SearchExhausted, level_depths
+from fractaltrain.targets import Search, SearchExhausted, level_depths, search_params
 from fractaltrain.window import Window, axis_coords
 
 
@@ -69,6 +69,7 @@ class LocateResult:
             "strict": self.strict,
             "levels": self.levels,
             "pixels_trained": self.pixels,
+            "search": search_params() if self.rule == "search" else None,
             "windows": [w.as_list() for w in self.windows],
         }
 

@@ -31,6 +31,7 @@ ULPS = 4  # how far both hyperparameters move, in ulps of their value
 SAMPLE = 12  # keyframe sample: SAMPLE × SAMPLE pixels
 NOISE_MAX = 0.05  # a keyframe whose sampled flip rate exceeds this is rounding-decided
 FLIP_MAX_SEARCH = 0.01  # target search: stricter, so a target keeps a margin below NOISE_MAX
+SEARCH_SHIFT = 1e-14  # target search: also move by this much in axis units (decades on a log10 axis)
 
 
 def nudge(values: np.ndarray, ulps: int = ULPS) -> np.ndarray:
@@ -41,6 +42,23 @@ def nudge(values: np.ndarray, ulps: int = ULPS) -> np.ndarray:
     return out
 
 
+def moved_values(values: np.ndarray, scale: str, shift: float = 0.0, ulps: int = ULPS) -> np.ndarray:
+    """``values`` moved up by ``ulps`` ulps, or by ``shift`` axis units if that moves them further.
+
+    Why both: a few ulps is the smallest move float64 can make, but whoever checks a
+    target moves its window by a fixed amount of axis units (``1e-14`` decades is
+    about a hundred ulps of a learning rate), and a chaotic region flips more signs
+    the larger the move; the search tests the larger of the two so that what it
+    accepts passes either test.
+    """
+    up = nudge(values, ulps)
+    if not shift:
+        return up
+    v = np.asarray(values, dtype=np.float64)
+    shifted = v * 10.0**shift if scale == "log10" else v + shift
+    return np.maximum(up, shifted)
+
+
 def signs_of(problem: Problem, xv: np.ndarray, yv: np.ndarray) -> np.ndarray:
     """Sign (-1, 0, 1) of the measure of every pixel (``xv[i]``, ``yv[i]``)."""
     res = run_pixels(problem, pixel_hyperparams(problem.config, xv, yv))
@@ -48,12 +66,13 @@ def signs_of(problem: Problem, xv: np.ndarray, yv: np.ndarray) -> np.ndarray:
 
 
 def flip_rate(problem: Problem, xv: np.ndarray, yv: np.ndarray, signs: np.ndarray | None = None,
-              ulps: int = ULPS) -> float:
+              ulps: int = ULPS, shift: float = 0.0) -> float:
     """Fraction of pixels (``xv[i]``, ``yv[i]``) whose sign changes when both values move ``ulps`` ulps.
 
     ``signs`` are the pixels' unmoved signs when already known (e.g. from a
     render); otherwise they are computed.  Values are hyperparameter values (not
-    axis coordinates), so the move is the same few ulps on every axis type.
+    axis coordinates), so the move is the same few ulps on every axis type;
+    ``shift`` > 0 moves by at least that many axis units instead (:func:`moved_values`).
     """
     xv = np.asarray(xv, dtype=np.float64).ravel()
     yv = np.asarray(yv, dtype=np.float64).ravel()
@@ -61,7 +80,8 @@ def flip_rate(problem: Problem, xv: np.ndarray, yv: np.ndarray, signs: np.ndarra
         return 0.0
     if signs is None:
         signs = signs_of(problem, xv, yv)
-    moved = signs_of(problem, nudge(xv, ulps), nudge(yv, ulps))
+    cfg = problem.config
+    moved = signs_of(problem, moved_values(xv, cfg.x.scale, shift, ulps), moved_values(yv, cfg.y.scale, shift, ulps))
     return float(np.mean(np.asarray(signs).ravel() != moved))
 
 

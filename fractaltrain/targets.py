@@ -53,7 +53,7 @@ import numpy as np
 from fractaltrain.dimension import boundary_mask
 from fractaltrain.kernel import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, grid_axes, make_grid
-from fractaltrain.noise import FLIP_MAX_SEARCH, flip_rate
+from fractaltrain.noise import FLIP_MAX_SEARCH, SEARCH_SHIFT, flip_rate
 from fractaltrain.problem import Problem
 from fractaltrain.store import TileStore
 from fractaltrain.window import Window, axis_coords
@@ -76,9 +76,25 @@ COARSE_REGION = 20  # coarse candidates lie within this many pixels of the image
 PROBE_PX = 24  # look-ahead probe: this many pixels across ...
 PROBE_AHEAD = 2.0  # ... a window this many decades deeper than the level
 B_LO, B_HI, M_LO = 0.05, 0.35, 0.05
-ACCEPT = math.log(1.1)
+ACCEPT = math.log(1.2)  # b in [6%, 29%] and m >= 6%: a margin over the 5% / 35% / 5% acceptance band
 FLIP_STRIDE = 2
 BUDGET = 30  # level images per target (plus two per level), far below 5% of any zoom's keyframe pixels
+
+
+def search_params() -> dict:
+    """The settings the search ran with, recorded beside every target.
+
+    Why: a target is a pure function of (config, view, depth, seed) *and these*;
+    two runs that disagree with the same arguments ran different settings (in
+    the Slurm self-test, the code was edited between the reference zoom and the
+    locate job), and the record makes that visible at once.
+    """
+    from fractaltrain.noise import SEARCH_SHIFT, ULPS
+
+    return {"check_px": CHECK, "level_px": LEVEL_PX, "pad": PAD, "band": [B_LO, B_HI, M_LO],
+            "accept": round(ACCEPT, 6), "strict_from": list(STRICT_FROM), "flip_max": FLIP_MAX_SEARCH,
+            "flip_stride": FLIP_STRIDE, "ulps": ULPS, "shift": SEARCH_SHIFT, "budget": BUDGET,
+            "coarse": [COARSE_POOL, COARSE_CHILDREN], "probe": [PROBE_PX, PROBE_AHEAD]}
 
 
 @dataclass(frozen=True)
@@ -277,7 +293,7 @@ class Search:
             cc = np.arange(max(0, c + 1 - half), min(n, c + 1 + half), stride)
             gx, gy = np.meshgrid(hx[cc], hy[rr])
             signs = np.sign(values[np.ix_(rr, cc)])
-            flip = flip_rate(self.problem, gx, gy, signs)
+            flip = flip_rate(self.problem, gx, gy, signs, shift=SEARCH_SHIFT)
             self.pixels += gx.size
         return Candidate(px, py, self.depths[j], score, b, m, flip)
 
@@ -359,28 +375,39 @@ class Search:
         return False
 
     def _probe_ranked(self, j, win, hits):
-        """The ``COARSE_CHILDREN`` hits whose look-ahead probe shows the most structure.
+        """The ``COARSE_CHILDREN`` hits whose look-ahead probes show the most structure.
 
         At coarse levels the boundary is usually a smooth curve at the level's
-        own resolution, and whatever structure it has lies below the pixel size;
-        a small probe ``PROBE_AHEAD`` decades deeper shows where.
+        own resolution, and whatever structure it has lies below the pixel size.
+        Two probes around each hit show where: the window of the first level that
+        must pass (``strict_from``; ``CHECK`` pixels, scored exactly as that level
+        will be, so a branch that would fail there is not chosen) and a small one
+        ``PROBE_AHEAD`` decades deeper (where the structure keeps going).  A hit
+        ranks by the worse of the two.
         """
         if len(hits) <= 1:
             return hits
         n = LEVEL_PX
         xs, ys = axis_coords(win.x0, win.x1, n), axis_coords(win.y0, win.y1, n)
-        d = min(self.depths[j] + PROBE_AHEAD, self.depths[-1])
-        s = 10.0 ** d
+        first = min((d for d in self.depths[j + 1:] if d >= self.strict_from), default=self.depths[-1])
+        probes = [(first, CHECK, (CHECK, CHECK // 2))]
+        ahead = min(self.depths[j] + PROBE_AHEAD, self.depths[-1])
+        if ahead > first:
+            probes.append((ahead, PROBE_PX, (PROBE_PX,)))
         ranked = []
         for k, hit in enumerate(hits):
             r, c = hit[0], hit[1]
             px, py = float(0.5 * (xs[c] + xs[c + 1])), float(0.5 * (ys[r] + ys[r + 1]))
-            probe = Window.around(px, py, 0.5 * self.start.width / s, 0.5 * self.start.height / s)
-            grid = make_grid(self.problem, probe, PROBE_PX, PROBE_PX, PROBE_PX)
-            self.pixels += fill_grids(self.problem, self.store, [grid]).pixels_computed
-            v = assemble(self.store, grid)[..., OUT_MEASURE]
-            sc, _, _ = score_blocks(v, np.array([PROBE_PX // 2 - 1]), np.array([PROBE_PX // 2 - 1]), (PROBE_PX,))
-            ranked.append((-float(sc[0]), k, hit))
+            worst = math.inf
+            for d, m, sizes in probes:
+                s = 10.0 ** d
+                probe = Window.around(px, py, 0.5 * self.start.width / s, 0.5 * self.start.height / s)
+                grid = make_grid(self.problem, probe, m, m, m)
+                self.pixels += fill_grids(self.problem, self.store, [grid]).pixels_computed
+                v = assemble(self.store, grid)[..., OUT_MEASURE]
+                sc, _, _ = score_blocks(v, np.array([m // 2 - 1]), np.array([m // 2 - 1]), sizes)
+                worst = min(worst, float(sc[0]))
+            ranked.append((-worst, k, hit))
         ranked.sort(key=lambda t: (t[0], t[1]))
         return [h for _, _, h in ranked[:COARSE_CHILDREN]]
 

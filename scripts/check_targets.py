@@ -59,6 +59,19 @@ def run_locate(config: str, depth: float, size: str, out: Path) -> tuple[float, 
     return x, y, time.perf_counter() - t0
 
 
+def nearest_point(config: str, depth: float, size: str) -> tuple[float, float, float]:
+    """The old rule's target (boundary pixel nearest the centre, 8x per level), in process."""
+    from fractaltrain.locate import locate_nearest
+    from fractaltrain.store import TileStore
+
+    t0 = time.perf_counter()
+    cfg = load_config(config)
+    opening = outer_window(config_window(cfg), cfg.resolution, parse_resolution(size, "--size"))
+    with tempfile.TemporaryDirectory() as tmp:
+        res = locate_nearest(build_problem(cfg), opening, depth, TileStore(Path(tmp)))
+    return res.x, res.y, time.perf_counter() - t0
+
+
 def check(config: str, x: float, y: float, at: list[float], size: str, shift: float) -> dict:
     cfg = load_config(config)
     problem = build_problem(cfg)
@@ -89,11 +102,15 @@ def main() -> int:
     ap.add_argument("--shift", type=float, default=1e-14, help="window move, axis units (default 1e-14)")
     ap.add_argument("--point", help="X,Y to check instead of running locate")
     ap.add_argument("--out", type=Path, help="locate's output folder (default: a temporary one)")
+    ap.add_argument("--rule", choices=("search", "nearest"), default="search",
+                    help="nearest: check the old rule's point (locate.locate_nearest) instead, for comparison")
     args = ap.parse_args()
     at = [float(v) for v in args.at.split(",")]
     t_locate = None
     if args.point:
         x, y = (float(v) for v in args.point.split(","))
+    elif args.rule == "nearest":
+        x, y, t_locate = nearest_point(args.config, args.depth, args.size)
     elif args.out:
         x, y, t_locate = run_locate(args.config, args.depth, args.size, args.out)
     else:
@@ -101,6 +118,7 @@ def main() -> int:
             x, y, t_locate = run_locate(args.config, args.depth, args.size, Path(tmp))
     t0 = time.perf_counter()
     rec = check(args.config, x, y, at, args.size, args.shift)
+    rec["rule"] = "point" if args.point else args.rule
     rec["locate_seconds"] = None if t_locate is None else round(t_locate, 1)
     rec["check_seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(rec, indent=2))
