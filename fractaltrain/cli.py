@@ -508,12 +508,15 @@ def locate(
         raise UsageError(f"--depth: {exc}") from None
     if candidates:
         for r in found[:candidates]:
+            if r.score is None:  # an ensemble's ½ level: the older rule, no scores
+                typer.echo(f"{r.seed}: {r.x!r},{r.y!r}")
+                continue
             typer.echo(f"{r.seed}: {r.x!r},{r.y!r}  score {r.score:+.3f}  flip rate {r.flip:.3f}  "
                        + ("" if r.strict else "(relaxed: some level missed the structure band)"))
         typer.echo(f"{found[0].pixels} pixels trained", err=True)
         return
     res = found[seed]
-    if not res.strict:
+    if res.strict is False:
         typer.echo("warning: no target met the structure band at every level; this is the closest", err=True)
     typer.echo(f"{res.x!r},{res.y!r}")
     typer.echo(f"{cfg.x.param} = {cfg.x.to_value(res.x)!r}, {cfg.y.param} = {cfg.y.to_value(res.y)!r}", err=True)

@@ -98,12 +98,18 @@ def locate(
     bar=None,
     budget: int | None = None,
     bounds: Window | None = None,
+    resolution: int = 32,
 ) -> LocateResult:
     """Target ``seed`` (0 = the best) of the target search, down to ``depth`` decades below ``start``.
 
     ``bounds`` (the config's own view) is where the target may lie; ``start`` (the
-    view widened to the video's aspect) may reach beyond it.
+    view widened to the video's aspect) may reach beyond it.  A list of problems
+    (a seed ensemble) follows the ½ level of P(converge) with the older rule
+    (:func:`locate_nearest`, ``resolution`` pixels per level): the search's
+    structure and rounding tests are defined for one draw's sign only.
     """
+    if isinstance(problem, list):
+        return locate_nearest(problem, start, depth, store, seed=seed, resolution=resolution, bar=bar)
     return candidates(problem, start, depth, store, seed + 1, bar=bar, budget=budget, bounds=bounds)[seed]
 
 
@@ -115,6 +121,8 @@ def candidates(problem: Problem, start: Window, depth: float, store: TileStore, 
     (whose contents only save work) and uses no clock, thread count or random
     state, so ``locate`` and ``zoom`` find the same target on any machine.
     """
+    if isinstance(problem, list):  # a seed ensemble: the older rule, one target per seed (see locate)
+        return [locate_nearest(problem, start, depth, store, seed=k, bar=bar) for k in range(count)]
     search = Search(problem, start, depth, store, budget=budget, bar=bar, bounds=bounds)
     try:
         found = search.targets(count)
@@ -131,7 +139,7 @@ def candidates(problem: Problem, start: Window, depth: float, store: TileStore, 
 
 
 def locate_nearest(
-    problem: Problem,
+    problem: Problem | list[Problem],
     start: Window,
     depth: float,
     store: TileStore,
