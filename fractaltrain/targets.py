@@ -383,7 +383,10 @@ class Search:
         must pass (``strict_from``; ``CHECK`` pixels, scored exactly as that level
         will be, so a branch that would fail there is not chosen) and a small one
         ``PROBE_AHEAD`` decades deeper (where the structure keeps going).  A hit
-        ranks by the worse of the two.
+        ranks by the worse of the two, and of its own score when this level is
+        already one whose window is judged (``STRICT_FROM[0]`` and deeper: when
+        the strict rule had to start later, the levels in between are still made
+        as busy as they can be).
         """
         if len(hits) <= 1:
             return hits
@@ -398,7 +401,7 @@ class Search:
         for k, hit in enumerate(hits):
             r, c = hit[0], hit[1]
             px, py = float(0.5 * (xs[c] + xs[c + 1])), float(0.5 * (ys[r] + ys[r + 1]))
-            worst = math.inf
+            worst = hit[2] if self.depths[j] >= STRICT_FROM[0] else math.inf
             for d, m, sizes in probes:
                 s = 10.0 ** d
                 probe = Window.around(px, py, 0.5 * self.start.width / s, 0.5 * self.start.height / s)
