@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fractaltrain.kernel import OUT_MEASURE, run_pixels
-from fractaltrain.problem import Problem, pixel_hyperparams
 from fractaltrain.window import Window, axis_values
+
+if TYPE_CHECKING:
+    from fractaltrain.problem import Problem
 
 ULPS = 4  # how far both hyperparameters move, in ulps of their value
 SAMPLE = 12  # keyframe sample: SAMPLE × SAMPLE pixels
@@ -61,6 +63,9 @@ def moved_values(values: np.ndarray, scale: str, shift: float = 0.0, ulps: int =
 
 def signs_of(problem: Problem, xv: np.ndarray, yv: np.ndarray) -> np.ndarray:
     """Sign (-1, 0, 1) of the measure of every pixel (``xv[i]``, ``yv[i]``)."""
+    from fractaltrain.kernel import OUT_MEASURE, run_pixels  # here: `status` reads rates without numba
+    from fractaltrain.problem import pixel_hyperparams
+
     res = run_pixels(problem, pixel_hyperparams(problem.config, xv, yv))
     return np.sign(res[:, OUT_MEASURE])
 
