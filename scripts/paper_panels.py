@@ -36,14 +36,16 @@ PANELS = [
      "The baseline: one hidden tanh layer, 272 points, full batch; a dense tangle of converging (blue-green) "
      "and diverging (red-yellow) filaments."),
     ("relu", "ReLU, full batch", 1.20,
-     "ReLU hidden layer: smoother, blockier boundary with fewer filaments than tanh."),
+     "ReLU hidden layer: horizontal streaks, and a ragged, stepped boundary between a diverging upper and a "
+     "converging lower half."),
     ("deep_linear", "deep linear, full batch", 1.17,
-     "Identity activation, 16 points: the least fractal panel, long smooth stripes."),
+     "Identity activation, 16 points: the least fractal panel, one near-vertical boundary with a thin spike and "
+     "a few fine lines along it."),
     ("tanh_minibatch16", "tanh, minibatch 16", 1.55,
      "Minibatches of 16 with the notebook's own draw sequence (1000 steps): a ragged, finely broken boundary, "
      "12 decades down."),
     ("tanh_dataset1", "tanh, dataset size 1", 1.41,
-     "One training point: broad bands with fractal edges."),
+     "One training point: broad diverging regions laced with fine diagonal streaks, and ragged edges."),
     ("init_offset", "offset vs learning rate", 1.98,
      "The input-layer weight offset added at every step against one shared learning rate: at the panel's depth "
      "a fine chaotic texture; the published streaks are its local average (block average below)."),
