@@ -1,0 +1,145 @@
+"""``fractaltrain zoom``: a deep-zoom MP4, with every zoom flag checked once in :func:`zoom_options`."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from fractaltrain.cli.common import (
+    CONFIG_ARG, DEVICE_OPT, OUT_OPT, PALETTE_OPT, QUIET_OPT, SHARD_OPT, THREADS_OPT, UsageError, check_depth_flag,
+    check_palette, check_seed, error_line, guarded, out_folder, parse_shard, parse_size, set_device, set_threads,
+    shard_line, wrote,
+)
+from fractaltrain.config import ConfigError, load_config, with_overrides
+
+
+def parse_pair(text: Optional[str], flag: str) -> Optional[tuple[float, float]]:
+    import math
+
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        a, b = float(parts[0]), float(parts[1])
+        if not (math.isfinite(a) and math.isfinite(b)):
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"{flag}: expected two finite numbers X,Y in axis units (decades on a log10 axis), "
+                         f"got {text[:60]!r}") from None
+    return a, b
+
+
+def parse_range(text: Optional[str], frames: int) -> Optional[tuple[int, int]]:
+    if text is None:
+        return None
+    try:
+        a_s, b_s = text.split(":")
+        a = int(a_s) if a_s else 0
+        b = int(b_s) if b_s else frames
+    except ValueError:
+        raise UsageError(f"--frame-range: expected A:B (frames A to B-1), got {text[:40]!r}") from None
+    if not 0 <= a < b <= frames:
+        raise UsageError(f"--frame-range: need 0 <= A < B <= {frames} (the number of frames), got {text[:40]!r}")
+    return a, b
+
+
+def zoom_options(*, frames, fps, size, depth, center, factor, palette, crf, codec, frame_range, overlay, recolor,
+                 preview, seed, video=True, allow_noise=False):
+    """Every zoom flag checked here, once, before any work (locate, keyframes, encoding)."""
+    from fractaltrain.video import ALLOWED_CODECS
+    from fractaltrain.zoom import ZoomOptions
+
+    if not 1 <= frames <= 1_000_000:
+        raise UsageError(f"--frames: must be between 1 and 1000000, got {frames}")
+    if not 0.01 <= fps <= 1000:  # also refuses nan and inf
+        raise UsageError(f"--fps: must be a number between 0.01 and 1000, got {fps}")
+    w, h = parse_size(size)
+    if w % 2 or h % 2:
+        raise UsageError(f"--size: width and height must be even for H.264/yuv420p, got {w}x{h}")
+    if w > 16384 or h > 16384:
+        raise UsageError(f"--size: width and height must be at most 16384 (keyframes are larger still), got {w}x{h}")
+    if depth is not None:
+        check_depth_flag(depth)
+    if not 1.1 <= factor <= 16:
+        raise UsageError(f"--keyframe-factor: must be between 1.1 and 16, got {factor}")
+    if not 0 <= crf <= 51:
+        raise UsageError(f"--crf: must be between 0 and 51, got {crf}")
+    if codec not in ALLOWED_CODECS:
+        raise UsageError(f"--codec: must be one of {', '.join(ALLOWED_CODECS)}; got {codec[:40]!r}")
+    check_seed(seed)
+    return ZoomOptions(
+        frames=frames, fps=fps, size=(w, h), depth=depth, factor=factor,
+        center=None if center == "auto" else parse_pair(center, "--center"), auto_center=center == "auto",
+        palette=check_palette(palette), crf=crf, codec=codec, frame_range=parse_range(frame_range, frames),
+        overlay=overlay, recolor=recolor, preview=preview, seed=seed, video=video, allow_noise=allow_noise,
+    )
+
+
+@guarded
+def zoom(
+    config: str = CONFIG_ARG,
+    out: str = OUT_OPT,
+    frames: int = typer.Option(300, "--frames", help="Number of video frames."),
+    fps: float = typer.Option(30.0, "--fps", help="Frames per second."),
+    size: str = typer.Option("1280x720", "--size", help="Video WIDTHxHEIGHT (even numbers, any aspect)."),
+    depth: Optional[float] = typer.Option(
+        None, "--depth", help="Zoom depth in decades of window width [default: 10, or the zoom_target view's depth]."),
+    center: Optional[str] = typer.Option(
+        None, "--center", help="Target X,Y in axis units, or 'auto' to run locate; default: the centre of the "
+        "config's zoom_target view (the published panel, for the paper configs), else locate."),
+    seed: int = typer.Option(0, "--seed", help="locate: the K-th best distinct target (0 = the best)."),
+    keyframe_factor: float = typer.Option(2.0, "--keyframe-factor", help="Width ratio of consecutive keyframes."),
+    palette: str = PALETTE_OPT,
+    crf: int = typer.Option(18, "--crf", help="Encoder quality (lower = better, 0-51)."),
+    codec: str = typer.Option("libx264", "--codec", help="libx264 | libx265 | mpeg4 (yuv420p)."),
+    frame_range: Optional[str] = typer.Option(None, "--frame-range", help="Render only frames A:B (A to B-1)."),
+    overlay: bool = typer.Option(False, "--overlay", help="Show the window's x/y ranges and zoom depth."),
+    recolor: bool = typer.Option(False, "--recolor", help="Re-encode from stored raw values only (never train)."),
+    preview: bool = typer.Option(False, "--preview", help="Quick look: 320 px wide, at most 60 steps."),
+    keyframes_only: bool = typer.Option(False, "--keyframes-only", help="Keyframes, poster and sidecar; no MP4."),
+    allow_noise: bool = typer.Option(False, "--allow-noise", help="Go on into keyframes where rounding decides signs."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
+    quiet: bool = QUIET_OPT,
+    threads: Optional[int] = THREADS_OPT,
+    device: Optional[str] = DEVICE_OPT,
+    shard: Optional[str] = SHARD_OPT,
+) -> None:
+    """Render a deep-zoom MP4 into the converge/diverge boundary.
+
+    Writes NAME.mp4, NAME_poster.png (deepest keyframe), keyframes/NAME_kfNNN.npz (raw values)
+    and NAME.json into OUT.  Keyframes go through the tile store: rerunning after a crash only
+    computes what is missing, and --recolor re-encodes without training (or locating).
+    """
+    from fractaltrain.jobs import IncompleteError
+    from fractaltrain.zoom import NoiseError, zoom as do_zoom
+
+    cfg = with_overrides(load_config(config), steps=steps)
+    if cfg.ensemble is not None:  # the keyframes would silently show member 0 only
+        raise ConfigError("ensemble: zoom does not render seed ensembles yet; render windows of the ensemble "
+                          "instead (render with an ensemble and a window)")
+    opts = zoom_options(frames=frames, fps=fps, size=size, depth=depth, center=center, factor=keyframe_factor,
+                        palette=palette, crf=crf, codec=codec, frame_range=frame_range, overlay=overlay,
+                        recolor=recolor, preview=preview, seed=seed, video=not keyframes_only,
+                        allow_noise=allow_noise)
+    sh = parse_shard(shard)
+    set_threads(threads)
+    set_device(device)
+    outdir = out_folder(out)
+    try:
+        res = do_zoom(cfg, outdir, opts, quiet=quiet, shard=sh)
+    except NoiseError as exc:
+        raise UsageError(f"{error_line(exc)}; --allow-noise goes on anyway") from None
+    except IncompleteError as exc:
+        if not recolor:
+            raise
+        raise UsageError(f"--recolor: {str(exc).splitlines()[0]} in {outdir}/tiles; --recolor never trains: "
+                         "run the zoom without --recolor first") from None
+    tx, ty = res.plan.target
+    if res.poster is None:
+        typer.echo(shard_line(sh, res.progress))
+    else:
+        typer.echo(f"target x={tx!r} y={ty!r}, {res.plan.depth:g} decades, {res.plan.n_keyframes} keyframes")
+        typer.echo(wrote([res.mp4, res.poster, res.json]))
