@@ -175,7 +175,8 @@ def render_ensemble(
     ``measure_mean``, ``measure_std`` and ``members`` (K × rows × cols), and the
     PNG shows P(converge) (:func:`probability_image`).
     """
-    from fractaltrain.render import config_window, progress_bar
+    from fractaltrain.landscape import progress_bar
+    from fractaltrain.window import config_window
 
     outdir = Path(outdir)
     check_name(cfg.name)

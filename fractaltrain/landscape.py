@@ -132,3 +132,10 @@ def assemble(store: TileStore, grid: Grid) -> np.ndarray:
     if missing:
         raise IncompleteError(missing, shards=1)
     return out
+
+
+def progress_bar(total: int, initial: int, quiet: bool, desc: str):
+    """A tqdm bar over pixels (with ETA), or a silent stand-in; shared by every command that fills tiles."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="px", unit_scale=True, desc=desc, disable=quiet, smoothing=0.05)

@@ -18,12 +18,13 @@ import numpy as np
 from fractaltrain import colour
 from fractaltrain.config import Config
 from fractaltrain.jobs import Manifest, require_complete, write_manifest
-from fractaltrain.landscape import Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels
+from fractaltrain.landscape import (Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels,
+                                    progress_bar)
 from fractaltrain.errors import check_name, output_file
 from fractaltrain.outputs import claim, readout_values, save_json, save_png, save_raw_npz, sidecar
 from fractaltrain.problem import build_problem
 from fractaltrain.store import Grid, TileStore
-from fractaltrain.window import Window
+from fractaltrain.window import config_window
 
 
 @dataclass(frozen=True)
@@ -35,17 +36,6 @@ class RenderResult:
     npz: Path | None
     json: Path | None
     progress: Progress
-
-
-def config_window(cfg: Config) -> Window:
-    return Window(cfg.x.range[0], cfg.x.range[1], cfg.y.range[0], cfg.y.range[1])
-
-
-def progress_bar(total: int, initial: int, quiet: bool, desc: str):
-    """A tqdm bar over pixels (with ETA), or a silent stand-in."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="px", unit_scale=True, desc=desc, disable=quiet, smoothing=0.05)
 
 
 def render(

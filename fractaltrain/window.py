@@ -76,3 +76,8 @@ def min_relative_spacing(lo: float, hi: float, n: int, scale: str) -> float:
     gaps = np.abs(np.diff(v))
     ulps = np.spacing(np.maximum(np.abs(v[1:]), np.abs(v[:-1])))
     return float(np.min(gaps / ulps)) if len(gaps) else math.inf
+
+
+def config_window(cfg) -> Window:
+    """The window a config's axis ranges describe (its opening view)."""
+    return Window(cfg.x.range[0], cfg.x.range[1], cfg.y.range[0], cfg.y.range[1])

@@ -24,13 +24,13 @@ from fractaltrain.config import Config, ConfigError, view_window
 from fractaltrain.errors import InputError, OutputError, check_name, output_file
 from fractaltrain.frames import compose_frame
 from fractaltrain.jobs import Manifest, require_complete, write_manifest
-from fractaltrain.landscape import Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels
+from fractaltrain.landscape import (Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels,
+                                    progress_bar)
 from fractaltrain.locate import LocateError, LocateResult, locate, locate_levels
 from fractaltrain.outputs import claim, readout_values, save_json, save_png, save_raw_npz, sidecar
 from fractaltrain.problem import Problem, build_problem
-from fractaltrain.render import config_window, progress_bar
 from fractaltrain.store import DamagedFile, Grid, TileStore, read_verified_npz
-from fractaltrain.window import MIN_ULPS, min_relative_spacing
+from fractaltrain.window import MIN_ULPS, config_window, min_relative_spacing
 from fractaltrain.zoomplan import ZoomPlan, even, outer_window
 
 DEFAULT_DEPTH = 10.0  # decades, when neither the caller nor a zoom_target view sets the depth
@@ -215,13 +215,48 @@ def find_target(problem: Problem, outer, opts: ZoomOptions, store: TileStore, qu
             raise ConfigError(f"depth: {exc}", option="depth") from None
 
 
+@dataclass
+class ZoomJob:
+    """What the planning stage settles for the stages after it (see :func:`zoom`)."""
+
+    cfg: Config
+    outdir: Path
+    opts: ZoomOptions
+    problem: Problem
+    store: TileStore
+    target: LocateResult
+    plan: ZoomPlan
+    grids: list[Grid]
+    rates: list[float]
+    sidecar: Path
+    frames: tuple[int, int]  # the frame range [a, b) this run encodes
+    suffix: str  # "" or "_frames_A-B", for partial encodes
+    preview: bool
+    t0: float
+    timing: dict
+
+
 def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = True, shard: Shard = Shard()) -> ZoomResult:
-    """Compute (or resume) the keyframes of a zoom and encode its MP4 into ``outdir``."""
+    """Compute (or resume) the keyframes of a zoom and encode its MP4 into ``outdir``.
+
+    The pipeline, one stage each: plan (target, keyframe windows, the float64
+    and rounding-noise guards, the job manifest) → keyframes (tiles through the
+    store: resumable, shardable) → outputs (keyframe npz files, poster, frames
+    encoded to MP4, sidecar).
+    """
+    job = plan_zoom(cfg, Path(outdir), opts, quiet, shard)
+    prog = compute_keyframes(job, shard, quiet)
+    if shard.count > 1 and not job.opts.recolor:
+        return ZoomResult(job.plan, None, None, None, prog)
+    return write_outputs(job, prog, quiet)
+
+
+def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: Shard = Shard()) -> ZoomJob:
+    """Settle the target and the keyframes, check them against float64 and rounding noise, record the job."""
     was_preview = opts.preview
     if opts.preview:  # the manifest keeps the already-reduced settings
         cfg, opts = preview_settings(cfg, opts)
         opts = replace(opts, preview=False)
-    outdir = Path(outdir)
     check_name(cfg.name)
     t0 = time.perf_counter()
     problem = build_problem(cfg)
@@ -254,53 +289,62 @@ def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = Tr
     job_opts = {k: v for k, v in asdict(replace(opts, center=plan.target)).items()
                 if k not in ("recolor", "allow_noise")}
     write_manifest(outdir, Manifest("zoom", cfg.name, cfg.to_dict(), job_opts, [g.key for g in grids], shard.count))
-    if opts.recolor:
-        require_complete(store, grids, shard.count)
+    timing = {"locate_seconds": t_locate, "noise_seconds": t_noise}
+    return ZoomJob(cfg, outdir, opts, problem, store, target, plan, grids, rates, js, (a, b), suffix, was_preview,
+                   t0, timing)
+
+
+def compute_keyframes(job: ZoomJob, shard: Shard, quiet: bool) -> Progress:
+    """Fill the keyframes' tiles this shard owns (recolor: only check that every tile is there)."""
+    t1 = time.perf_counter()
+    if job.opts.recolor:
+        require_complete(job.store, job.grids, shard.count)
         prog = Progress()
     else:
-        total, done = owned_pixels(store, grids, shard)
+        total, done = owned_pixels(job.store, job.grids, shard)
         with progress_bar(total, done, quiet, "keyframes") as bar:
-            prog = fill_grids(problem, store, grids, shard, bar)
-    if shard.count > 1 and not opts.recolor:
-        return ZoomResult(plan, None, None, None, prog)
-    t_keys = time.perf_counter() - t0 - t_locate - t_noise
+            prog = fill_grids(job.problem, job.store, job.grids, shard, bar)
+    job.timing.update(keyframe_seconds=time.perf_counter() - t1, tiles_computed=prog.tiles_computed,
+                      tiles_reused=prog.tiles_reused, pixels_computed=prog.pixels_computed)
+    return prog
 
-    cache = KeyframeCache(store, grids, cfg.readout)
-    claim(js, "zoom", [g.key for g in grids])  # again: another job may have finished meanwhile
-    t_frames = 0.0
+
+def write_outputs(job: ZoomJob, prog: Progress, quiet: bool) -> ZoomResult:
+    """Keyframe npz files, the poster, the frames encoded to MP4, and the sidecar (written first and last)."""
+    cfg, opts, plan, grids = job.cfg, job.opts, job.plan, job.grids
+    cache = KeyframeCache(job.store, grids, cfg.readout)
+    claim(job.sidecar, "zoom", [g.key for g in grids])  # again: another job may have finished meanwhile
+    a, b = job.frames
+    job.timing["frame_seconds"] = 0.0
 
     def record() -> dict:
         return sidecar(
-            problem,
+            job.problem,
             grids[0],
             kind="zoom",
             zoom=plan.to_dict(),
-            target=target.to_dict(),
+            target=job.target.to_dict(),
             max_depth=max_depth(plan, cfg),
             video={"fps": opts.fps, "codec": opts.codec, "crf": opts.crf, "frame_range": [a, b],
-                   "palette": opts.palette, "overlay": opts.overlay, "preview": was_preview},
+                   "palette": opts.palette, "overlay": opts.overlay, "preview": job.preview},
             keyframe_grid_keys=[g.key for g in grids],
-            noise={"flip_rates": [round(r, 4) for r in rates], "ulps": noise.ULPS, "sample": noise.SAMPLE,
+            noise={"flip_rates": [round(r, 4) for r in job.rates], "ulps": noise.ULPS, "sample": noise.SAMPLE,
                    "limit": noise.NOISE_MAX, "allowed": opts.allow_noise,
-                   "first_noisy_keyframe": noise.first_noisy(rates)},
-            timing={"seconds": time.perf_counter() - t0, "locate_seconds": t_locate, "noise_seconds": t_noise,
-                    "keyframe_seconds": t_keys,
-                    "frame_seconds": t_frames, "tiles_computed": prog.tiles_computed,
-                    "tiles_reused": prog.tiles_reused, "pixels_computed": prog.pixels_computed},
+                   "first_noisy_keyframe": noise.first_noisy(job.rates)},
+            timing={"seconds": time.perf_counter() - job.t0, **job.timing},
         )
 
-    save_json(js, record())  # claims the name before the other outputs are replaced (outputs.claim)
-    save_keyframes(outdir, problem, grids, cache_store=store)
-    deepest = plan.n_keyframes - 1
-    poster = output_file(outdir, cfg.name, "_poster.png")
-    save_png(poster, colour.to_image(cache.values(deepest), palette=opts.palette))
-    mp4 = output_file(outdir, cfg.name, f"{suffix}.mp4") if opts.video else None
+    save_json(job.sidecar, record())  # claims the name before the other outputs are replaced (outputs.claim)
+    save_keyframes(job.outdir, job.problem, grids, cache_store=job.store)
+    poster = output_file(job.outdir, cfg.name, "_poster.png")
+    save_png(poster, colour.to_image(cache.values(plan.n_keyframes - 1), palette=opts.palette))
+    mp4 = output_file(job.outdir, cfg.name, f"{job.suffix}.mp4") if opts.video else None
     t1 = time.perf_counter()
     if mp4 is not None:
         encode(plan, cfg, cache, opts, mp4, range(a, b), quiet)
-    t_frames = time.perf_counter() - t1
-    save_json(js, record())
-    return ZoomResult(plan, mp4, poster, js, prog)
+    job.timing["frame_seconds"] = time.perf_counter() - t1
+    save_json(job.sidecar, record())
+    return ZoomResult(plan, mp4, poster, job.sidecar, prog)
 
 
 def save_keyframes(outdir: Path, problem: Problem, grids: list[Grid], cache_store: TileStore) -> None:

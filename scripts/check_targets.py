@@ -33,7 +33,7 @@ from fractaltrain.config import load_config, parse_resolution
 from fractaltrain.dimension import boundary_mask
 from fractaltrain.kernel import OUT_MEASURE, run_pixels
 from fractaltrain.problem import build_problem, pixel_hyperparams
-from fractaltrain.render import config_window
+from fractaltrain.window import config_window
 from fractaltrain.window import Window, axis_values
 from fractaltrain.zoomplan import outer_window
 

@@ -138,7 +138,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from fractaltrain.config import load_config, with_overrides
-    from fractaltrain.render import config_window
+    from fractaltrain.window import config_window
     from fractaltrain.window import axis_values
 
     cfg = with_overrides(load_config(args.config), resolution=args.resolution, steps=args.steps, window=args.window)

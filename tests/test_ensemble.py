@@ -173,7 +173,7 @@ def test_bad_vary_in_config_is_one_line_exit_2(tmp_path):
 
 def test_locate_follows_the_half_level(tmp_path):
     from fractaltrain.locate import locate
-    from fractaltrain.render import config_window
+    from fractaltrain.window import config_window
     from fractaltrain.store import TileStore
 
     cfg = cfg_of(ensemble=3)

@@ -68,7 +68,7 @@ def test_paper_configs_use_notebook_draws_and_published_view(name):
 
 
 def test_view_endpoints_put_pixel_centres_on_the_printed_edges():
-    from fractaltrain.render import config_window
+    from fractaltrain.window import config_window
     from fractaltrain.window import axis_coords
 
     cfg = with_overrides(load_config(ROOT / "configs/tanh_baseline.yaml"), resolution="40x40", window="paper")

@@ -10,7 +10,7 @@ from fractaltrain import noise, targets
 from fractaltrain.config import config_from_dict
 from fractaltrain.locate import candidates, locate
 from fractaltrain.problem import build_problem
-from fractaltrain.render import config_window
+from fractaltrain.window import config_window
 from fractaltrain.store import TileStore
 from fractaltrain.zoom import NoiseError, ZoomOptions, zoom
 

@@ -17,7 +17,7 @@ from fractaltrain.columns import OUT_MEASURE
 from fractaltrain.landscape import assemble, make_grid
 from fractaltrain.locate import boundary_mask, locate, locate_nearest
 from fractaltrain.problem import build_problem
-from fractaltrain.render import config_window
+from fractaltrain.window import config_window
 from fractaltrain.store import TileStore
 from video_reader import read_video
 from fractaltrain.window import Window

@@ -38,7 +38,7 @@ def locate(
     from fractaltrain.ensemble import member_problem, with_ensemble
     from fractaltrain.locate import LocateError, candidates as find_candidates
     from fractaltrain.problem import build_problem
-    from fractaltrain.render import config_window
+    from fractaltrain.window import config_window
     from fractaltrain.store import TileStore, atomic_write_bytes
     from fractaltrain.zoomplan import outer_window
 

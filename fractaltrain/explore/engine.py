@@ -38,7 +38,7 @@ from fractaltrain.kernel import N_OUT, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_ST
 from fractaltrain.landscape import compute_tile, grid_axes, make_grid
 from fractaltrain.outputs import readout_values
 from fractaltrain.problem import Problem, build_problem, pixel_hyperparams
-from fractaltrain.render import config_window
+from fractaltrain.window import config_window
 from fractaltrain.store import Grid, TileStore
 from fractaltrain.window import Window, axis_coords, axis_values, min_relative_spacing
 from fractaltrain.zoom import MIN_ULPS, ZoomOptions, max_depth
