@@ -90,6 +90,7 @@ def test_cli_cuda_unavailable_is_one_line_exit_2(tmp_path):
     assert r.returncode == 2 and r.stderr.strip() == "error: --device: must be one of cpu, cuda; got 'gpu'"
 
 
+@pytest.mark.slow  # minutes in numba-cuda's simulator on 2 cores (it interprets every thread in Python)
 @needs_numba_cuda
 def test_simulator_kernel_is_bitwise_the_cpu_kernel():
     """Six small configs (tanh, relu, identity with 2 outputs, depth 3, minibatch, drift) on 3×3 grids."""
@@ -103,6 +104,7 @@ def test_simulator_kernel_is_bitwise_the_cpu_kernel():
         assert c["bitwise_equal"], (name, c)
 
 
+@pytest.mark.slow  # minutes in numba-cuda's simulator on 2 cores
 @needs_numba_cuda
 def test_simulator_render_fills_the_cpu_store(tmp_path):
     """A cuda shard and a cpu shard fill one store; the image equals an all-cpu render bit for bit."""
