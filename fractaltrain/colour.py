@@ -85,20 +85,25 @@ class CrossFade:
     w: float
 
 
-def _rank(x: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Fraction of the reference at or below ``x``, interpolated, in [0, 1].
+def rank_knots(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (knots, ranks) that :func:`_rank` interpolates in: ``table``'s distinct values and their mean rank.
 
     Tied table entries (large uniform regions give many) are merged into one
     point at their mean rank, so the map is continuous in ``x`` and changes
     continuously when a blended table breaks a tie; a plain interpolation over
-    repeated entries would jump.
+    repeated entries would jump.  A table of fewer than two entries gives the
+    single knot rank ½.
     """
-    if table.size == 0:
-        return np.full(x.shape, 0.5)
-    if table.size == 1:
-        return np.full(x.shape, 0.5)
+    if table.size < 2:
+        return np.zeros(1), np.full(1, 0.5)
     uq, inverse, counts = np.unique(table, return_inverse=True, return_counts=True)
     frac = np.bincount(inverse, weights=np.arange(table.size, dtype=np.float64)) / counts / (table.size - 1)
+    return uq, frac
+
+
+def _rank(x: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Fraction of the reference at or below ``x``, interpolated, in [0, 1] (see :func:`rank_knots`)."""
+    uq, frac = rank_knots(table)
     if uq.size == 1:
         return np.full(x.shape, frac[0])
     return np.interp(x, uq, frac)

@@ -19,12 +19,13 @@ keyframes' references, so neither shapes nor colours jump between frames.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Callable
 
 import numpy as np
 
 from fractaltrain import colour
-from fractaltrain.window import Window, axis_coords
+from fractaltrain.window import axis_coords
 from fractaltrain.zoomplan import ZoomPlan
 
 MARGIN = 0.08  # feather width, as a fraction of an inner keyframe's extent
@@ -38,34 +39,113 @@ def frame_reference(plan: ZoomPlan, i: int, refs: Callable[[int], colour.Referen
     return colour.CrossFade(refs(k), refs(k + 1), w)
 
 
-def _sample(values: np.ndarray, kwin: Window, xs: np.ndarray, ys: np.ndarray, ref, palette: str):
-    """Bilinear RGB (float) of a keyframe at axis coords ``xs`` × ``ys``, plus the inside-ness of each pixel.
+def _axis_samples(f: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keyframe indices either side of sample positions ``f`` (pixel units) and the float32 weight of the second.
 
-    Only the part of the keyframe the frame sees is coloured.
+    The positions are first taken relative to the part of the keyframe the
+    frame sees (a crop from one pixel before the first sample to one after the
+    last), as the colouring of only that part requires; the indices returned
+    are in the whole keyframe.
     """
-    h, w = values.shape
-    u = (xs - kwin.x0) / kwin.width  # 0..1 across the keyframe
-    v = (ys - kwin.y0) / kwin.height
-    fx = u * w - 0.5
-    fy = v * h - 0.5
-    c0 = int(np.clip(np.floor(fx.min()), 0, w - 1))
-    c1 = int(np.clip(np.floor(fx.max()) + 2, 1, w))
-    r0 = int(np.clip(np.floor(fy.min()), 0, h - 1))
-    r1 = int(np.clip(np.floor(fy.max()) + 2, 1, h))
-    crop = colour.colourize(values[r0:r1, c0:c1], ref, palette).astype(np.float32)
-    fx = np.clip(fx - c0, 0, crop.shape[1] - 1)
-    fy = np.clip(fy - r0, 0, crop.shape[0] - 1)
-    ix = np.minimum(np.floor(fx).astype(np.int64), crop.shape[1] - 2) if crop.shape[1] > 1 else np.zeros(len(fx), np.int64)
-    iy = np.minimum(np.floor(fy).astype(np.int64), crop.shape[0] - 2) if crop.shape[0] > 1 else np.zeros(len(fy), np.int64)
-    ax = (fx - ix)[None, :, None].astype(np.float32)
-    ay = (fy - iy)[:, None, None].astype(np.float32)
-    ix1 = np.minimum(ix + 1, crop.shape[1] - 1)
-    iy1 = np.minimum(iy + 1, crop.shape[0] - 1)
-    top = crop[iy][:, ix] * (1 - ax) + crop[iy][:, ix1] * ax
-    bot = crop[iy1][:, ix] * (1 - ax) + crop[iy1][:, ix1] * ax
-    rgb = top * (1 - ay) + bot * ay
-    inside = np.minimum.outer(np.minimum(v, 1 - v), np.minimum(u, 1 - u))  # (H, W), <0 outside
-    return rgb, inside
+    c0 = int(np.clip(np.floor(f.min()), 0, n - 1))
+    c1 = int(np.clip(np.floor(f.max()) + 2, 1, n))
+    m = c1 - c0
+    fc = np.clip(f - c0, 0, m - 1)
+    i0 = np.minimum(np.floor(fc).astype(np.int64), m - 2) if m > 1 else np.zeros(len(fc), np.int64)
+    weight = (fc - i0).astype(np.float32)
+    i1 = np.minimum(i0 + 1, m - 1)
+    return c0 + i0, c0 + i1, weight
+
+
+class FrameComposer:
+    """Composes frames of one zoom, keeping each keyframe's equalised values between frames.
+
+    A frame's colour is ``(1-w)·eq_k + w·eq_{k+1}`` of each layer's raw
+    values, where ``eq_r`` equalises against keyframe r's reference.  Those
+    equalised keyframes depend only on the pair (layer, reference), shared by
+    all frames between two keyframes, so they are computed once per pair (the
+    costly part: a rank lookup of every keyframe pixel) and kept while frames
+    need them; what is left per frame is one parallel pass of sampling and
+    blending per layer (:mod:`fractaltrain.frames_kernel`).  Frames depend
+    only on their index: the cache changes the time, never the bytes.
+
+    Parameters
+    ----------
+    plan : ZoomPlan
+    keyframe : callable
+        ``keyframe(k)`` returns keyframe k's raw values (rows = y ascending).
+    refs : callable
+        ``refs(k)`` returns keyframe k's colour reference.
+    palette : str
+    keep : int
+        Equalised keyframes kept (a frame needs up to six: three layers, two references).
+    """
+
+    def __init__(self, plan: ZoomPlan, keyframe: Callable[[int], np.ndarray],
+                 refs: Callable[[int], colour.Reference], palette: str = "spectral", keep: int = 8):
+        self.plan, self.keyframe, self.refs, self.keep = plan, keyframe, refs, keep
+        # float32 palette with the NaN colour as its last row, as the kernel takes it
+        self.table = np.vstack([colour.palette_table(palette), colour.NAN_COLOUR]).astype(np.float32)
+        self._eq: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._out: np.ndarray | None = None
+
+    def equalised(self, j: int, r: int) -> np.ndarray:
+        """Keyframe j's raw values equalised against keyframe r's reference (cached)."""
+        key = (j, r)
+        if key in self._eq:
+            self._eq.move_to_end(key)
+            return self._eq[key]
+        from fractaltrain import frames_kernel
+
+        values = np.ascontiguousarray(self.keyframe(j), dtype=np.float64)
+        ref = self.refs(r)
+        e = np.empty(values.shape)
+        scale = 1.0 - colour.GAP
+        frames_kernel.equalise(values, *colour.rank_knots(ref.neg), *colour.rank_knots(ref.pos),
+                               -1.0, scale, colour.GAP, e)
+        self._eq[key] = e
+        while len(self._eq) > self.keep:
+            self._eq.popitem(last=False)
+        return e
+
+    def frame(self, i: int) -> np.ndarray:
+        """RGB uint8 frame ``i`` (height × width × 3, y up)."""
+        from fractaltrain import frames_kernel
+
+        plan = self.plan
+        win = plan.frame_window(i)
+        W, H = plan.size
+        xs = axis_coords(win.x0, win.x1, W)
+        ys = axis_coords(win.y0, win.y1, H)
+        k, w = plan.frame_level(i)
+        mixed = not (k + 1 >= plan.n_keyframes or w == 0.0)
+        if self._out is None:
+            self._out = np.empty((H, W, 3), np.float32)  # reused: the bottom layer overwrites it all
+        out = self._out
+        for r, fade in ((0, 1.0), (1, 1.0), (2, w)):
+            j = k + r
+            if j >= plan.n_keyframes or (r > 0 and fade <= 0.0):
+                continue
+            kwin = plan.keyframe_window(j)
+            values = self.keyframe(j)
+            h, wd = values.shape
+            u = (xs - kwin.x0) / kwin.width  # 0..1 across the keyframe
+            v = (ys - kwin.y0) / kwin.height
+            ix0, ix1, ax = _axis_samples(u * wd - 0.5, wd)
+            iy0, iy1, ay = _axis_samples(v * h - 0.5, h)
+            ea = self.equalised(j, k)
+            eb = self.equalised(j, k + 1) if mixed else ea
+            margin = MARGIN * ((1.0 - w) if r == 1 else 1.0)
+            in_cols = np.minimum(u, 1 - u)
+            cols = np.flatnonzero(in_cols > 0 if margin > 0 else in_cols >= 0) if r else np.arange(W)
+            xa, xb = (int(cols[0]), int(cols[-1]) + 1) if cols.size else (0, 0)
+            frames_kernel.blend_layer(
+                out, ea, eb, w, mixed, self.table, iy0, iy1, ay, ix0, ix1, ax,
+                np.minimum(v, 1 - v), in_cols, margin, fade, r == 0, xa, xb,
+            )
+        frame = np.empty((H, W, 3), np.uint8)
+        frames_kernel.to_frame(out, frame)
+        return frame
 
 
 def compose_frame(
@@ -75,29 +155,12 @@ def compose_frame(
     refs: Callable[[int], colour.Reference],
     palette: str = "spectral",
 ) -> np.ndarray:
-    """RGB uint8 frame ``i`` (height × width × 3, y up).
+    """RGB uint8 frame ``i`` (height × width × 3, y up), composed alone.
 
     ``keyframe(k)`` returns keyframe k's raw values (rows = y ascending) and
     ``refs(k)`` its colour reference; both are typically cached by the caller.
+    For many frames use one :class:`FrameComposer`, which keeps the equalised
+    keyframes between frames.
     """
-    win = plan.frame_window(i)
-    W, H = plan.size
-    xs = axis_coords(win.x0, win.x1, W)
-    ys = axis_coords(win.y0, win.y1, H)
-    k, w = plan.frame_level(i)
-    ref = frame_reference(plan, i, refs)
-    out, _ = _sample(keyframe(k), plan.keyframe_window(k), xs, ys, ref, palette)
-    for r, fade in ((1, 1.0), (2, w)):
-        j = k + r
-        if j >= plan.n_keyframes or fade <= 0.0:
-            continue
-        margin = MARGIN * ((1.0 - w) if r == 1 else 1.0)
-        rgb, inside = _sample(keyframe(j), plan.keyframe_window(j), xs, ys, ref, palette)
-        if margin > 0:
-            alpha = np.clip(inside / margin, 0.0, 1.0)
-        else:
-            alpha = (inside >= 0).astype(np.float64)
-        alpha = (alpha * fade).astype(np.float32)[:, :, None]
-        out = out * (1 - alpha) + rgb * alpha
-    frame = np.clip(np.round(out), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(frame[::-1])
+    return FrameComposer(plan, keyframe, refs, palette).frame(i)
+

@@ -22,7 +22,7 @@ import numpy as np
 from fractaltrain import budget, colour, noise
 from fractaltrain.config import Config, ConfigError, view_window
 from fractaltrain.errors import InputError, OutputError, check_name, output_file
-from fractaltrain.frames import compose_frame
+from fractaltrain.frames import FrameComposer
 from fractaltrain.jobs import Manifest, require_complete, write_manifest
 from fractaltrain.landscape import (Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels,
                                     progress_bar)
@@ -31,6 +31,7 @@ from fractaltrain.outputs import claim, readout_values, save_json, save_png, sav
 from fractaltrain.problem import Problem, build_problem
 from fractaltrain.store import DamagedFile, Grid, TileStore, read_verified_npz
 from fractaltrain.window import MIN_ULPS, config_window, min_relative_spacing
+from fractaltrain.video import DEFAULT_PRESET
 from fractaltrain.zoomplan import ZoomPlan, even, outer_window
 
 DEFAULT_DEPTH = 10.0  # decades, when neither the caller nor a zoom_target view sets the depth
@@ -52,6 +53,7 @@ class ZoomOptions:
     palette: str = "spectral"
     crf: int = 18
     codec: str = "libx264"
+    preset: str = DEFAULT_PRESET
     frame_range: tuple[int, int] | None = None
     overlay: bool = False
     recolor: bool = False
@@ -325,7 +327,7 @@ def write_outputs(job: ZoomJob, prog: Progress, quiet: bool) -> ZoomResult:
             zoom=plan.to_dict(),
             target=job.target.to_dict(),
             max_depth=max_depth(plan, cfg),
-            video={"fps": opts.fps, "codec": opts.codec, "crf": opts.crf, "frame_range": [a, b],
+            video={"fps": opts.fps, "codec": opts.codec, "crf": opts.crf, "preset": opts.preset, "frame_range": [a, b],
                    "palette": opts.palette, "overlay": opts.overlay, "preview": job.preview},
             keyframe_grid_keys=[g.key for g in grids],
             noise={"flip_rates": [round(r, 4) for r in job.rates], "ulps": noise.ULPS, "sample": noise.SAMPLE,
@@ -434,9 +436,10 @@ def encode(plan: ZoomPlan, cfg: Config, cache: KeyframeCache, opts: ZoomOptions,
     remove_stale_partials(path)
     w, h = opts.size
     try:
-        with Mp4Writer(path, w, h, fps=opts.fps, codec=opts.codec, crf=opts.crf) as writer:
+        composer = FrameComposer(plan, cache.values, cache.reference, opts.palette)
+        with Mp4Writer(path, w, h, fps=opts.fps, codec=opts.codec, crf=opts.crf, preset=opts.preset) as writer:
             for i in tqdm(frames, desc="frames", unit="frame", disable=quiet):
-                frame = compose_frame(plan, i, cache.values, cache.reference, opts.palette)
+                frame = composer.frame(i)
                 if opts.overlay:
                     from fractaltrain.overlay import draw_overlay
 

@@ -1,0 +1,197 @@
+"""numba kernels of frame composition: colour and bilinear sampling of one keyframe layer, and rounding.
+
+Kept apart from :mod:`fractaltrain.frames` so that importing the zoom
+schedule does not load numba.  Each kernel is a plain function writing into
+explicit output arrays, parallel over frame rows.  They reproduce the numpy
+expressions they replace operation for operation (float64 equalised values,
+the palette index rounded half to even, float32 bilinear weights and
+blending), so frames are the same bytes as the vectorised numpy form gives,
+whatever the thread count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _interp(x, xp, fp, j):
+    """``np.interp(x, xp, fp)`` with numpy's own arithmetic, and the interval found.
+
+    The search starts from interval ``j`` (the previous pixel's: neighbours
+    are close in value) and falls back to bisection.  Then numpy's formula:
+    the table value on a knot or beyond the ends, else ``slope·(x - xp[j]) +
+    fp[j]`` with the interval's slope (from the other end if that is NaN).
+    """
+    n = xp.shape[0]
+    if n == 1 or x < xp[0]:
+        return fp[0], j
+    if x >= xp[n - 1]:
+        return fp[n - 1], j
+    for _ in range(4):  # a few steps towards x first: neighbouring pixels are often a few knots apart
+        if x < xp[j]:
+            j -= 1
+        elif x >= xp[j + 1]:
+            j += 1
+        else:
+            break
+    if not (xp[j] <= x < xp[j + 1]):
+        j = 0  # branch-free bisection: xp[j] <= x < xp[j + size] throughout
+        size = n - 1
+        while size > 1:
+            half = size >> 1
+            j = j + half if xp[j + half] <= x else j
+            size -= half
+    if xp[j] == x:
+        return fp[j], j
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    r = slope * (x - xp[j]) + fp[j]
+    if r != r:
+        r = slope * (x - xp[j + 1]) + fp[j + 1]
+        if r != r and fp[j] == fp[j + 1]:
+            r = fp[j]
+    return r, j
+
+
+@njit(cache=True, parallel=True)
+def equalise(values, neg_x, neg_f, pos_x, pos_f, lo_neg, scale, lo_pos, out):
+    """Sign-preserving rank equalisation of ``values`` (2-D) into ``out``, parallel over rows.
+
+    Negative values map to ``lo_neg + scale·rank_neg``, the rest to
+    ``lo_pos + scale·rank_pos``, each rank interpolated in its (knots, ranks)
+    table as :func:`fractaltrain.colour.equalize` does; NaN stays NaN.  Same
+    bits as that function.
+    """
+    h, w = values.shape
+    for y in prange(h):
+        jn = 0
+        jp = 0
+        for x in range(w):
+            v = values[y, x]
+            if v != v:
+                out[y, x] = v
+            elif v < 0:
+                r, jn = _interp(v, neg_x, neg_f, jn)
+                out[y, x] = lo_neg + scale * r
+            else:
+                r, jp = _interp(v, pos_x, pos_f, jp)
+                out[y, x] = lo_pos + scale * r
+
+
+ROW_BLOCK = 32  # frame rows per parallel task: a task colours each keyframe row it needs once
+
+
+@njit(cache=True)
+def _colour_row(ea, eb, w, mixed, table, r, c0, c1, dst):
+    """Colour keyframe row ``r``, columns c0 … c1-1, into ``dst`` (float32 RGB).
+
+    The palette index is ``round((1 - e) · ½ · nmax)`` (half to even, clipped)
+    of the colour value e (``(1-w)·ea + w·eb`` when ``mixed``, else ``ea``); NaN
+    takes the table's last row.
+    """
+    nmax = float(table.shape[0] - 2)
+    for c in range(c0, c1):
+        e = ea[r, c]
+        if mixed:
+            e = (1.0 - w) * e + w * eb[r, c]
+        if e != e:
+            k = table.shape[0] - 1
+        else:
+            t = np.rint((-e + 1.0) * 0.5 * nmax)
+            if t < 0.0:
+                t = 0.0
+            elif t > nmax:
+                t = nmax
+            k = int(t)
+        for ch in range(3):
+            dst[c - c0, ch] = table[k, ch]
+
+
+@njit(cache=True, parallel=True)
+def blend_layer(out, ea, eb, w, mixed, table, iy0, iy1, ay, ix0, ix1, ax, in_rows, in_cols, margin, fade, first,
+                xa, xb):
+    """Sample one keyframe layer at frame pixels and blend it into ``out`` (float32, H × W × 3).
+
+    Each keyframe pixel the frame needs is coloured once (two keyframe rows
+    are kept per task, since consecutive frame rows mostly share them), then
+    sampled bilinearly in float32 RGB at the frame's pixel centres.
+
+    Parameters
+    ----------
+    ea, eb : float64 arrays
+        The keyframe's equalised values against the frame's two references;
+        the colour value is ``(1 - w)·ea + w·eb`` when ``mixed``, else ``ea``.
+    table : float32 array
+        The palette (n × 3) with the colour of NaN appended as row n.
+    iy0, iy1, ay : the keyframe rows above and below each frame row and the
+        float32 weight of the second; ``ix0, ix1, ax`` the same for columns.
+    in_rows, in_cols : float64
+        Distance of each frame row / column inside the keyframe (fraction of
+        its extent, negative outside); a pixel's inside-ness is the smaller.
+    margin, fade : float
+        Feather width (0: hard edge) and layer opacity.
+    first : bool
+        The bottom layer: written as is, with no alpha.
+    xa, xb : int
+        The frame columns the layer can touch (alpha 0 elsewhere leaves ``out``
+        as it is, bit for bit).
+    """
+    h = out.shape[0]
+    if xb <= xa:
+        return
+    c0 = ix0[xa]
+    c1 = ix1[xb - 1] + 1
+    one = np.float32(1.0)
+    nblocks = (h + ROW_BLOCK - 1) // ROW_BLOCK
+    for blk in prange(nblocks):
+        buf = np.empty((2, c1 - c0, 3), np.float32)
+        held = np.full(2, -1, np.int64)  # keyframe row in each slot (slot = row parity)
+        for y in range(blk * ROW_BLOCK, min(h, (blk + 1) * ROW_BLOCK)):
+            if not first and in_rows[y] < 0.0:
+                continue  # the row misses the keyframe
+            r0, r1 = iy0[y], iy1[y]
+            for r in (r0, r1):
+                if held[r & 1] != r:
+                    _colour_row(ea, eb, w, mixed, table, r, c0, c1, buf[r & 1])
+                    held[r & 1] = r
+            top_row = buf[r0 & 1]
+            bot_row = buf[r1 & 1]
+            fy = ay[y]
+            for x in range(xa, xb):
+                a = np.float32(1.0)
+                if not first:
+                    inside = min(in_rows[y], in_cols[x])
+                    if margin > 0.0:
+                        al = min(max(inside / margin, 0.0), 1.0)
+                    else:
+                        al = 1.0 if inside >= 0.0 else 0.0
+                    a = np.float32(al * fade)
+                    if a == 0.0:
+                        continue  # out·(1 - 0) + rgb·0 is out, bit for bit
+                i0 = ix0[x] - c0
+                i1 = ix1[x] - c0
+                fx = ax[x]
+                for ch in range(3):
+                    top = top_row[i0, ch] * (one - fx) + top_row[i1, ch] * fx
+                    bot = bot_row[i0, ch] * (one - fx) + bot_row[i1, ch] * fx
+                    rgb = top * (one - fy) + bot * fy
+                    if first:
+                        out[y, x, ch] = rgb
+                    else:
+                        out[y, x, ch] = out[y, x, ch] * (one - a) + rgb * a
+
+
+@njit(cache=True, parallel=True)
+def to_frame(out, frame):
+    """Round ``out`` (float32, rows = y ascending) half to even into ``frame`` (uint8, y up)."""
+    h, wd = out.shape[0], out.shape[1]
+    for y in prange(h):
+        for x in range(wd):
+            for ch in range(3):
+                v = np.rint(out[y, x, ch])
+                if v < 0:
+                    v = np.float32(0.0)
+                elif v > 255:
+                    v = np.float32(255.0)
+                frame[h - 1 - y, x, ch] = np.uint8(v)
