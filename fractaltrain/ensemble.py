@@ -204,7 +204,6 @@ def render_ensemble(
     raws = [assemble(store, g) for g in grids]
     members = np.stack([r[..., OUT_MEASURE] for r in raws])
     summary = summarise(members)
-    xv, yv = grid_axes(cfg, grids[0])
     png, npz, js = (output_file(outdir, cfg.name, sfx) for sfx in (".png", ".npz", ".json"))
     claim(js, "ensemble", keys)
     save_json(js, sidecar(
@@ -218,8 +217,39 @@ def render_ensemble(
                "member_converged_fraction": [float(np.mean(m < 0)) for m in members],
                "mean_steps_trained": float(np.mean([r[..., OUT_STEPS].mean() for r in raws]))},
     ))
-    atomic_save_npz(npz, **summary, members=members, x_values=xv, y_values=yv,
-                    window=np.array(grids[0].window.as_list()), vary=np.array(list(cfg.ensemble.vary)),
-                    member_grid_keys=np.array(keys), config=np.array(cfg.to_json()))
+    save_ensemble_npz(npz, cfg, grids, members)
     save_png(png, probability_image(summary["p_converged"], palette))
     return EnsembleResult(grids, png, npz, js, prog)
+
+
+def member_stack(store: TileStore, grids: list[Grid]) -> np.ndarray:
+    """The members' measures of one window (K × rows × cols), assembled one member at a time."""
+    first = assemble(store, grids[0])[..., OUT_MEASURE]
+    stack = np.empty((len(grids),) + first.shape)
+    stack[0] = first
+    for k, g in enumerate(grids[1:], start=1):
+        stack[k] = assemble(store, g)[..., OUT_MEASURE]
+    return stack
+
+
+def probability_reference():
+    """A colour reference under which :func:`signed_field` is coloured linearly in P(converge).
+
+    Zoom videos colour frames by rank against a reference (:mod:`fractaltrain.colour`).
+    With this one, the same for every keyframe, ``½ − p`` maps linearly onto each
+    half of the palette: p = 1 to the converged end, p just above ½ to the
+    converged side's palest colour, p ≤ ½ likewise on the diverged side (p = ½
+    exactly counts as not converged), with the palette's gap marking the ½ level.
+    """
+    from fractaltrain.colour import QUANTILES, Reference
+
+    return Reference(neg=np.linspace(-0.5, 0.0, QUANTILES), pos=np.linspace(0.0, 0.5, QUANTILES))
+
+
+def save_ensemble_npz(path: Path, cfg: Config, grids: list[Grid], members: np.ndarray, **extra) -> None:
+    """An ensemble's arrays for one window, as ``render`` writes them (see :func:`render_ensemble`)."""
+    xv, yv = grid_axes(cfg, grids[0])
+    atomic_save_npz(path, **summarise(members), members=members, x_values=xv, y_values=yv,
+                    window=np.array(grids[0].window.as_list()), vary=np.array(list(cfg.ensemble.vary)),
+                    member_grid_keys=np.array([g.key for g in grids]), config=np.array(cfg.to_json()),
+                    **{k: np.asarray(v) for k, v in extra.items()})

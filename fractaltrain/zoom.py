@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from fractaltrain import budget, colour, noise
+from fractaltrain import ensemble as ens
 from fractaltrain.config import Config, ConfigError, view_window
 from fractaltrain.errors import InputError, OutputError, check_name, output_file
-from fractaltrain.frames import FrameComposer
+from fractaltrain.encoding import encode
 from fractaltrain.jobs import Manifest, require_complete, write_manifest
 from fractaltrain.landscape import (Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels,
                                     progress_bar)
@@ -171,18 +172,31 @@ def keyframe_grids(problem: Problem, plan: ZoomPlan) -> list[Grid]:
 
 
 class KeyframeCache:
-    """Keyframe raw values and colour references, assembled from tiles on demand (LRU)."""
+    """Keyframe values and colour references, assembled from tiles on demand (LRU).
 
-    def __init__(self, store: TileStore, grids: list[Grid], readout: str, keep: int = 4):
-        self.store, self.grids, self.readout, self.keep = store, grids, readout, keep
+    One draw: the keyframe's readout values, coloured by rank.  A seed ensemble
+    (``member_grids`` holds every member's keyframe grids): ``½ − P(converge)``,
+    coloured linearly in P (:func:`fractaltrain.ensemble.probability_reference`).
+    """
+
+    def __init__(self, store: TileStore, member_grids: list[list[Grid]], readout: str, keep: int = 4):
+        self.store, self.member_grids, self.readout, self.keep = store, member_grids, readout, keep
         self._values: OrderedDict[int, np.ndarray] = OrderedDict()
         self._refs: dict[int, colour.Reference] = {}
+
+    @property
+    def ensemble(self) -> bool:
+        return len(self.member_grids) > 1
 
     def values(self, k: int) -> np.ndarray:
         if k in self._values:
             self._values.move_to_end(k)
             return self._values[k]
-        v = readout_values(assemble(self.store, self.grids[k]), self.readout)
+        if self.ensemble:
+            stack = ens.member_stack(self.store, [grids[k] for grids in self.member_grids])
+            v = ens.signed_field(ens.summarise(stack)["p_converged"])
+        else:
+            v = readout_values(assemble(self.store, self.member_grids[0][k]), self.readout)
         self._values[k] = v
         while len(self._values) > self.keep:
             self._values.popitem(last=False)
@@ -190,29 +204,25 @@ class KeyframeCache:
 
     def reference(self, k: int) -> colour.Reference:
         if k not in self._refs:
-            self._refs[k] = colour.make_reference(self.values(k))
+            self._refs[k] = ens.probability_reference() if self.ensemble else colour.make_reference(self.values(k))
         return self._refs[k]
 
-
-def overlay_lines(cfg: Config, plan: ZoomPlan, i: int) -> list[str]:
-    from fractaltrain.overlay import format_depth, format_range
-
-    w = plan.frame_window(i)
-    return [
-        f"x {cfg.x.param}  {format_range(cfg.x.to_value(w.x0), cfg.x.to_value(w.x1))}",
-        f"y {cfg.y.param}  {format_range(cfg.y.to_value(w.y0), cfg.y.to_value(w.y1))}",
-        f"zoom {format_depth(math.log10(plan.zoom(i)))}",
-    ]
+    def poster(self, k: int, palette: str) -> np.ndarray:
+        """RGB image of keyframe ``k`` as ``render`` would show it."""
+        if self.ensemble:
+            return ens.probability_image(0.5 - self.values(k), palette)
+        return colour.to_image(self.values(k), palette=palette)
 
 
-def find_target(problem: Problem, outer, opts: ZoomOptions, store: TileStore, quiet: bool) -> LocateResult:
+def find_target(problem: Problem | list[Problem], outer, opts: ZoomOptions, store: TileStore,
+                quiet: bool) -> LocateResult:
     if opts.center is not None:
         return LocateResult(opts.center[0], opts.center[1], opts.depth, opts.seed)
     with progress_bar(locate_levels(opts.depth), 0, quiet, "locate") as bar:
         bar.unit = "level"
         try:
-            return locate(problem, outer, opts.depth, store, seed=opts.seed, bar=bar,
-                          bounds=config_window(problem.config))
+            cfg = problem[0].config if isinstance(problem, list) else problem.config
+            return locate(problem, outer, opts.depth, store, seed=opts.seed, bar=bar, bounds=config_window(cfg))
         except LocateError as exc:
             raise ConfigError(f"depth: {exc}", option="depth") from None
 
@@ -224,11 +234,17 @@ class ZoomJob:
     cfg: Config
     outdir: Path
     opts: ZoomOptions
-    problem: Problem
+    problem: Problem  # member 0's (the config's own draws)
     store: TileStore
     target: LocateResult
     plan: ZoomPlan
-    grids: list[Grid]
+    grids: list[Grid]  # member 0's keyframe grids
+    problems: list[Problem]  # every member's (one for a plain zoom)
+    member_grids: list[list[Grid]]  # every member's keyframe grids
+
+    @property
+    def all_grids(self) -> list[Grid]:
+        return [g for grids in self.member_grids for g in grids]
     rates: list[float]
     sidecar: Path
     frames: tuple[int, int]  # the frame range [a, b) this run encodes
@@ -262,6 +278,8 @@ def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: 
     check_name(cfg.name)
     t0 = time.perf_counter()
     problem = build_problem(cfg)
+    problems = [problem] if cfg.ensemble is None else [problem] + [
+        ens.member_problem(cfg, k) for k in range(1, cfg.ensemble.members)]
     store = TileStore(outdir / "tiles")
     outer = outer_window(config_window(cfg), cfg.resolution, opts.size)
     opts = resolve_target(cfg, opts, outer)
@@ -274,10 +292,12 @@ def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: 
     budget.check(cfg, [probe_plan.keyframe_size] * probe_plan.n_keyframes, what="this zoom")
     if opts.recolor and opts.center is None:  # recolor never trains, so never locates either
         opts = replace(opts, center=stored_target(outdir, cfg, opts))
-    target = find_target(problem, outer, opts, store, quiet)
+    target = find_target(problem if len(problems) == 1 else problems, outer, opts, store, quiet)
     plan = ZoomPlan(outer, (target.x, target.y), opts.depth, opts.frames, opts.size, opts.factor)
     check_depth(plan, cfg)
-    grids = keyframe_grids(problem, plan)
+    member_grids = [keyframe_grids(p, plan) for p in problems]
+    grids = member_grids[0]
+    keys = [g.key for mg in member_grids for g in mg]
     t_locate = time.perf_counter() - t0
     rates = noise_rates(problem, plan, grids, outdir, opts.allow_noise or opts.recolor)
     t_noise = time.perf_counter() - t0 - t_locate
@@ -285,27 +305,32 @@ def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: 
     a, b = opts.frame_range or (0, opts.frames)
     suffix = "" if (a, b) == (0, opts.frames) else f"_frames_{a}-{b}"
     js = output_file(outdir, cfg.name, f"{suffix}.json")
-    claim(js, "zoom", [g.key for g in grids])  # before any work
-    for g in grids:
-        store.register(g)
+    claim(js, "zoom", keys)  # before any work
+    for mg in member_grids:
+        for g in mg:
+            store.register(g)
     job_opts = {k: v for k, v in asdict(replace(opts, center=plan.target)).items()
                 if k not in ("recolor", "allow_noise")}
-    write_manifest(outdir, Manifest("zoom", cfg.name, cfg.to_dict(), job_opts, [g.key for g in grids], shard.count))
+    write_manifest(outdir, Manifest("zoom", cfg.name, cfg.to_dict(), job_opts, keys, shard.count))
     timing = {"locate_seconds": t_locate, "noise_seconds": t_noise}
-    return ZoomJob(cfg, outdir, opts, problem, store, target, plan, grids, rates, js, (a, b), suffix, was_preview,
-                   t0, timing)
+    return ZoomJob(cfg, outdir, opts, problem, store, target, plan, grids, problems, member_grids, rates, js, (a, b),
+                   suffix, was_preview, t0, timing)
 
 
 def compute_keyframes(job: ZoomJob, shard: Shard, quiet: bool) -> Progress:
     """Fill the keyframes' tiles this shard owns (recolor: only check that every tile is there)."""
     t1 = time.perf_counter()
     if job.opts.recolor:
-        require_complete(job.store, job.grids, shard.count)
+        require_complete(job.store, job.all_grids, shard.count)
         prog = Progress()
     else:
-        total, done = owned_pixels(job.store, job.grids, shard)
-        with progress_bar(total, done, quiet, "keyframes") as bar:
-            prog = fill_grids(job.problem, job.store, job.grids, shard, bar)
+        grids = job.all_grids
+        problems = job.problem if len(job.problems) == 1 else [p for p, mg in zip(job.problems, job.member_grids)
+                                                               for _ in mg]
+        total, done = owned_pixels(job.store, grids, shard)
+        label = "keyframes" if len(job.problems) == 1 else f"keyframes x{len(job.problems)}"
+        with progress_bar(total, done, quiet, label) as bar:
+            prog = fill_grids(problems, job.store, grids, shard, bar)
     job.timing.update(keyframe_seconds=time.perf_counter() - t1, tiles_computed=prog.tiles_computed,
                       tiles_reused=prog.tiles_reused, pixels_computed=prog.pixels_computed)
     return prog
@@ -314,8 +339,8 @@ def compute_keyframes(job: ZoomJob, shard: Shard, quiet: bool) -> Progress:
 def write_outputs(job: ZoomJob, prog: Progress, quiet: bool) -> ZoomResult:
     """Keyframe npz files, the poster, the frames encoded to MP4, and the sidecar (written first and last)."""
     cfg, opts, plan, grids = job.cfg, job.opts, job.plan, job.grids
-    cache = KeyframeCache(job.store, grids, cfg.readout)
-    claim(job.sidecar, "zoom", [g.key for g in grids])  # again: another job may have finished meanwhile
+    cache = KeyframeCache(job.store, job.member_grids, cfg.readout)
+    claim(job.sidecar, "zoom", [g.key for g in job.all_grids])  # again: another job may have finished meanwhile
     a, b = job.frames
     job.timing["frame_seconds"] = 0.0
 
@@ -330,6 +355,10 @@ def write_outputs(job: ZoomJob, prog: Progress, quiet: bool) -> ZoomResult:
             video={"fps": opts.fps, "codec": opts.codec, "crf": opts.crf, "preset": opts.preset, "frame_range": [a, b],
                    "palette": opts.palette, "overlay": opts.overlay, "preview": job.preview},
             keyframe_grid_keys=[g.key for g in grids],
+            **({} if cfg.ensemble is None else {
+                "ensemble": {"members": cfg.ensemble.members, "vary": list(cfg.ensemble.vary),
+                             "derivation": ens.derivation(cfg), "frames_show": "P(converge), linear in each half"},
+                "member_keyframe_grid_keys": [[g.key for g in mg] for mg in job.member_grids]}),
             noise={"flip_rates": [round(r, 4) for r in job.rates], "ulps": noise.ULPS, "sample": noise.SAMPLE,
                    "limit": noise.NOISE_MAX, "allowed": opts.allow_noise,
                    "first_noisy_keyframe": noise.first_noisy(job.rates)},
@@ -337,9 +366,12 @@ def write_outputs(job: ZoomJob, prog: Progress, quiet: bool) -> ZoomResult:
         )
 
     save_json(job.sidecar, record())  # claims the name before the other outputs are replaced (outputs.claim)
-    save_keyframes(job.outdir, job.problem, grids, cache_store=job.store)
+    if cfg.ensemble is None:
+        save_keyframes(job.outdir, job.problem, grids, cache_store=job.store)
+    else:
+        save_ensemble_keyframes(job.outdir, cfg, job.member_grids, job.store)
     poster = output_file(job.outdir, cfg.name, "_poster.png")
-    save_png(poster, colour.to_image(cache.values(plan.n_keyframes - 1), palette=opts.palette))
+    save_png(poster, cache.poster(plan.n_keyframes - 1, opts.palette))
     mp4 = output_file(job.outdir, cfg.name, f"{job.suffix}.mp4") if opts.video else None
     t1 = time.perf_counter()
     if mp4 is not None:
@@ -376,6 +408,31 @@ def save_keyframes(outdir: Path, problem: Problem, grids: list[Grid], cache_stor
         save_raw_npz(path, problem, grid, raw, xv, yv, grid_key=grid.key)
 
 
+def save_ensemble_keyframes(outdir: Path, cfg: Config, member_grids: list[list[Grid]], store: TileStore) -> None:
+    """One ensemble npz per keyframe (``p_converged``, ``members``, ... as ``render`` writes), kept when intact.
+
+    As :func:`save_keyframes`: an intact file of the same member grids is kept, a
+    damaged one rewritten, one of another zoom refused.
+    """
+    folder = outdir / "keyframes"
+    for k in range(len(member_grids[0])):
+        grids = [mg[k] for mg in member_grids]
+        path = output_file(folder, cfg.name, f"_kf{k:03d}.npz")
+        if path.exists():
+            try:
+                stored = read_verified_npz(path)
+            except DamagedFile:
+                stored = None
+            if stored is not None:
+                if [str(x) for x in np.atleast_1d(stored.get("member_grid_keys", []))] == [g.key for g in grids]:
+                    continue
+                raise OutputError(
+                    f"{path} holds a keyframe of another zoom named {cfg.name}; give the config another 'name:', "
+                    "use another output folder, or delete the old keyframes first"
+                )
+        ens.save_ensemble_npz(path, cfg, grids, ens.member_stack(store, grids), grid_key=grids[0].key)
+
+
 def stored_target(outdir: Path, cfg: Config, opts: ZoomOptions) -> tuple[float, float]:
     """The target of an earlier zoom of ``cfg`` in ``outdir`` (from its job manifest), for recolor."""
     from fractaltrain.jobs import read_manifests
@@ -394,61 +451,6 @@ def stored_target(outdir: Path, cfg: Config, opts: ZoomOptions) -> tuple[float, 
         "recolor never trains: run the zoom without recolor first",
         option="recolor",
     )
-
-
-STALE_PARTIAL_SECONDS = 3600.0
-
-
-def remove_stale_partials(path: Path) -> None:
-    """Delete ``path``'s temporary encodes left by a killed run (``NAME.mp4.PID-XXXX.partial.mp4``).
-
-    One is stale when its process is gone from this machine or it has not been
-    written to for an hour (a live encoder writes continuously).
-    """
-    import os
-    import re
-
-    for p in path.parent.glob(f"{path.name}.*.partial.mp4"):
-        m = re.fullmatch(re.escape(path.name) + r"\.(\d+)-[0-9a-f]+\.partial\.mp4", p.name)
-        if m is None:
-            continue
-        try:
-            age = time.time() - p.stat().st_mtime
-            pid = int(m.group(1))
-            try:
-                os.kill(pid, 0)
-                alive = pid != os.getpid()
-            except ProcessLookupError:
-                alive = False
-            except PermissionError:
-                alive = True
-            if not alive or age > STALE_PARTIAL_SECONDS:
-                p.unlink()
-        except OSError:
-            continue
-
-
-def encode(plan: ZoomPlan, cfg: Config, cache: KeyframeCache, opts: ZoomOptions, path: Path, frames, quiet: bool) -> None:
-    from tqdm import tqdm
-
-    from fractaltrain.video import Mp4Writer
-
-    remove_stale_partials(path)
-    w, h = opts.size
-    try:
-        composer = FrameComposer(plan, cache.values, cache.reference, opts.palette)
-        with Mp4Writer(path, w, h, fps=opts.fps, codec=opts.codec, crf=opts.crf, preset=opts.preset) as writer:
-            for i in tqdm(frames, desc="frames", unit="frame", disable=quiet):
-                frame = composer.frame(i)
-                if opts.overlay:
-                    from fractaltrain.overlay import draw_overlay
-
-                    frame = draw_overlay(frame, overlay_lines(cfg, plan, i))
-                writer.write(frame)
-    except RuntimeError as exc:  # ffmpeg failed (full disk, ...): its last line says why
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        why = lines[-1] if len(lines) > 1 else (lines[0] if lines else "unknown error")
-        raise OutputError(f"{path}: encoding failed: {why[:200]}") from None
 
 
 def zoom_from_manifest(outdir: str | Path, manifest, quiet: bool = True) -> ZoomResult:

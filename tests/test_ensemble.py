@@ -183,8 +183,35 @@ def test_locate_follows_the_half_level(tmp_path):
     assert (res.x, res.y) == (again.x, again.y)
 
 
-def test_zoom_refuses_an_ensemble_config(tmp_path):
+def test_zoom_ensemble_keyframes_frames_and_resume(tmp_path):
+    from fractaltrain.zoom import ZoomOptions, zoom
+
+    opts = ZoomOptions(frames=6, size=(16, 12), depth=0.7, center=(0.2, 0.3))
+    res = zoom(cfg_of(ensemble=2), tmp_path / "e", opts)
+    plain = zoom(cfg_of(), tmp_path / "p", opts)
+    n = res.plan.n_keyframes
+    for k in range(n):
+        z = np.load(tmp_path / "e" / "keyframes" / f"ens_kf{k:03d}.npz")
+        assert z["members"].shape == (2, 24, 32)
+        assert set(np.unique(z["p_converged"] * 2)) <= {0.0, 1.0, 2.0}
+        one = np.load(tmp_path / "p" / "keyframes" / f"ens_kf{k:03d}.npz")
+        assert np.array_equal(bits(z["members"][0]), bits(one["measure"]))  # member 0 is the plain zoom
+    import json
+
+    side = json.loads(res.json.read_text())
+    assert side["ensemble"]["members"] == 2 and len(side["member_keyframe_grid_keys"]) == 2
+    assert res.mp4.exists() and res.poster.exists()
+    again = zoom(cfg_of(ensemble=2), tmp_path / "e", opts)  # resumes: nothing left to train
+    assert again.progress.tiles_computed == 0
+
+
+def test_cli_zoom_ensemble(tmp_path):
     y = tmp_path / "c.yaml"
-    y.write_text(yaml.safe_dump({**BASE, "name": "ens", "ensemble": 2}))
-    r = ft("zoom", y, "-q", "--out", tmp_path / "o", "--frames", 2)
-    assert r.returncode == 2 and r.stderr.startswith("error: ensemble: zoom does not"), r.stderr
+    y.write_text(yaml.safe_dump({**BASE, "name": "ens"}))
+    r = ft("zoom", y, "-q", "--out", tmp_path / "o", "--frames", 4, "--size", "16x12", "--depth", "0.5",
+           "--center", "0.2,0.3", "--ensemble", 2)
+    assert r.returncode == 0, r.stderr
+    st = ft("status", tmp_path / "o")
+    assert "keyframe   0 member 1" in st.stdout, st.stdout
+    r = ft("zoom", y, "-q", "--out", tmp_path / "o2", "--frames", 2, "--ensemble", 0)
+    assert r.returncode == 2 and r.stderr.startswith("error: --ensemble: must be >= 1"), r.stderr

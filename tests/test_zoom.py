@@ -226,9 +226,15 @@ def test_frame_is_pure_function_of_index(tiny_zoom):
 
     pb = build_problem(cfg)
     grids = keyframe_grids(pb, res.plan)
-    c1 = KeyframeCache(TileStore(out / "tiles"), grids, cfg.readout)
+    c1 = KeyframeCache(TileStore(out / "tiles"), [grids], cfg.readout)
     alone = compose_frame(res.plan, 30, c1.values, c1.reference)
-    c2 = KeyframeCache(TileStore(out / "tiles"), grids, cfg.readout)
+    c2 = KeyframeCache(TileStore(out / "tiles"), [grids], cfg.readout)
     for i in range(0, 31, 5):
         f = compose_frame(res.plan, i, c2.values, c2.reference)
+    np.testing.assert_array_equal(alone, f)
+    from fractaltrain.frames import FrameComposer
+
+    comp = FrameComposer(res.plan, c2.values, c2.reference, keep=2)  # a small cache: evictions, same bytes
+    for i in list(range(0, 31, 3)) + [30]:
+        f = comp.frame(i)
     np.testing.assert_array_equal(alone, f)

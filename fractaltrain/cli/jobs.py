@@ -93,8 +93,12 @@ def status(outdir: str = typer.Argument(..., help="Output folder of a render or 
         extra = f", {unknown} grid(s) without a valid grid.json (rerun the job to rewrite it)" if unknown else ""
         typer.echo(f"{m.kind} {m.name} ({path.name}): {done}/{tiles} tiles, {tiles - done} missing, "
                    f"{m.shards} shard(s)" + extra + ("" if eta is None else f", about {eta / 60:.1f} min left"))
+        ens = m.config.get("ensemble") if isinstance(m.config, dict) else None
+        members = ens.get("members", 1) if isinstance(ens, dict) and m.kind == "zoom" else 1
+        per = max(1, len(stats) // members) if isinstance(members, int) and members > 0 else len(stats)
         for k, s in enumerate(stats):
-            label = {"render": "grid", "ensemble": f"member {k:3d}"}.get(m.kind, f"keyframe {k:3d}")
+            label = {"render": "grid", "ensemble": f"member {k:3d}"}.get(
+                m.kind, f"keyframe {k % per:3d}" + (f" member {k // per}" if members != 1 else ""))
             rate = rates.get(m.grids[k]) if k < len(m.grids) else None
             flips = "" if rate is None else (f", flip rate {rate:.1%}"
                                              + (" (rounding-decided)" if rate > NOISE_MAX else ""))

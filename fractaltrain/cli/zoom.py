@@ -11,7 +11,7 @@ from fractaltrain.cli.common import (
     check_palette, check_seed, error_line, guarded, out_folder, parse_shard, parse_size, set_device, set_threads,
     shard_line, wrote,
 )
-from fractaltrain.config import ConfigError, load_config, with_overrides
+from fractaltrain.config import load_config, with_overrides
 
 
 def parse_pair(text: Optional[str], flag: str) -> Optional[tuple[float, float]]:
@@ -109,6 +109,8 @@ def zoom(
     keyframes_only: bool = typer.Option(False, "--keyframes-only", help="Keyframes, poster and sidecar; no MP4."),
     allow_noise: bool = typer.Option(False, "--allow-noise", help="Go on into keyframes where rounding decides signs."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
+    ensemble: Optional[int] = typer.Option(
+        None, "--ensemble", help="Train every keyframe under K draws and show P(converge) (see docs/ensembles.md)."),
     quiet: bool = QUIET_OPT,
     threads: Optional[int] = THREADS_OPT,
     device: Optional[str] = DEVICE_OPT,
@@ -120,13 +122,11 @@ def zoom(
     and NAME.json into OUT.  Keyframes go through the tile store: rerunning after a crash only
     computes what is missing, and --recolor re-encodes without training (or locating).
     """
+    from fractaltrain.ensemble import with_ensemble
     from fractaltrain.jobs import IncompleteError
     from fractaltrain.zoom import NoiseError, zoom as do_zoom
 
-    cfg = with_overrides(load_config(config), steps=steps)
-    if cfg.ensemble is not None:  # the keyframes would silently show member 0 only
-        raise ConfigError("ensemble: zoom does not render seed ensembles yet; render windows of the ensemble "
-                          "instead (render with an ensemble and a window)")
+    cfg = with_ensemble(with_overrides(load_config(config), steps=steps), ensemble)
     opts = zoom_options(frames=frames, fps=fps, size=size, depth=depth, center=center, factor=keyframe_factor,
                         palette=palette, crf=crf, codec=codec, frame_range=frame_range, overlay=overlay,
                         recolor=recolor, preview=preview, seed=seed, video=not keyframes_only,
