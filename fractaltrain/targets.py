@@ -31,6 +31,14 @@ boundary at every depth, and later levels move it by less than a pixel of any
 earlier level, so each level's scored window is (up to a fraction of a pixel)
 the window that a zoom centred on the final target shows at that depth.
 
+When the first judged level is level 2 (the usual case: one decade per
+level, judged from 2 decades), the first two levels are a scan of the whole
+opening view instead: every opening candidate's level-1 image is rendered and
+all its coarse candidates probed, and the depth-first search starts from the
+``SCAN_KEEP`` best (opening, level-1) pairs over the whole view, so a landscape
+that is smooth curves for two decades almost everywhere is still searched
+where it is not.
+
 The search is depth-first and best-first with backtracking: candidates are
 tried in score order (at most ``MAX_CHILDREN`` well-separated ones per level),
 and a branch that finds no acceptable candidate deeper down is abandoned for
@@ -45,6 +53,7 @@ row-major order.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -73,6 +82,11 @@ COARSE_CHILDREN = 4  # branches kept at a coarse level ...
 COARSE_POOL = 12  # ... out of this many candidates, ranked by a look-ahead probe
 COARSE_SEP = 4
 COARSE_REGION = 20  # coarse candidates lie within this many pixels of the image centre
+SCAN_PX = 192  # the scan's opening image, pixels across (a pixel: about half the level-2 window)
+SCAN_SEP = 2  # its boundary points at least this many pixels apart ...
+SCAN_POINTS = 256  # ... and at most this many, busiest first
+SCAN_CONFIRM = 24  # best probes rendered again at CHECK pixels
+SCAN_KEEP = 12  # branches the scan hands to the depth-first search
 PROBE_PX = 24  # look-ahead probe: this many pixels across ...
 PROBE_AHEAD = 2.0  # ... a window this many decades deeper than the level
 B_LO, B_HI, M_LO = 0.05, 0.35, 0.05
@@ -94,7 +108,7 @@ def search_params() -> dict:
     return {"check_px": CHECK, "level_px": LEVEL_PX, "pad": PAD, "band": [B_LO, B_HI, M_LO],
             "accept": round(ACCEPT, 6), "strict_from": list(STRICT_FROM), "flip_max": FLIP_MAX_SEARCH,
             "flip_stride": FLIP_STRIDE, "ulps": ULPS, "shift": SEARCH_SHIFT, "budget": BUDGET,
-            "coarse": [COARSE_POOL, COARSE_CHILDREN], "probe": [PROBE_PX, PROBE_AHEAD]}
+            "coarse": [COARSE_POOL, COARSE_CHILDREN], "probe": [PROBE_PX, PROBE_AHEAD], "scan": [SCAN_PX, SCAN_SEP, SCAN_POINTS, SCAN_CONFIRM, SCAN_KEEP]}
 
 
 @dataclass(frozen=True)
@@ -310,12 +324,18 @@ class Search:
             self.strict_from = strict_from
             self._budget = self.renders + self.budget_per_target * want
             found = []
-            for hit in hits:
-                c0 = self.candidate(0, self.start, values, hx, hy, hit, True)
-                if c0.flip > FLIP_MAX_SEARCH:
-                    partial.append((c0,))
-                    continue
-                self._descend((c0,), 1, want, found, partial)
+            if len(self.depths) > 2 and self.depths[1] < strict_from <= self.depths[2]:
+                starts = self._scan(partial)
+            else:
+                starts = []
+                for hit in hits:
+                    c0 = self.candidate(0, self.start, values, hx, hy, hit, True)
+                    if c0.flip > FLIP_MAX_SEARCH:
+                        partial.append((c0,))
+                    else:
+                        starts.append((c0,))
+            for path in starts:
+                self._descend(path, len(path), want, found, partial)
                 if len(found) >= want or self.renders >= self._budget:
                     break
             if found:
@@ -374,8 +394,79 @@ class Search:
             partial.append(path)
         return False
 
+    def _scan(self, partial) -> list[tuple[Candidate, Candidate]]:
+        """Start paths for the depth-first search from a scan of the whole boundary at the first judged level.
+
+        Why: following the best few opening candidates one branch at a time can
+        miss the only places where the boundary is already busy two decades down
+        (a landscape that is smooth curves for two decades almost everywhere, as
+        the dataset-size-1 and ReLU panels are).  So the opening view is rendered
+        at ``SCAN_PX`` pixels across (a pixel about half the level-2 window), up
+        to ``SCAN_POINTS`` well-separated boundary blocks of it (busiest first)
+        are each probed with a ``PROBE_PX`` image of the level-2 window centred
+        there, the ``SCAN_CONFIRM`` best are rendered at ``CHECK`` pixels and
+        scored exactly as level 2 will be, and the ``SCAN_KEEP`` best start the
+        search: (opening point, level-1 point) both at the scanned point, whose
+        level-2 image the search then renders.  Bounded: about
+        ``SCAN_POINTS·PROBE_PX² + SCAN_CONFIRM·CHECK²`` pixels.
+        """
+        n_x = SCAN_PX
+        n_y = max(8, int(round(SCAN_PX * self.start.height / self.start.width)))
+        grid = make_grid(self.problem, self.start, n_x, n_y, self.problem.config.tile)
+        self.pixels += fill_grids(self.problem, self.store, [grid]).pixels_computed
+        self.renders += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        values = assemble(self.store, grid)[..., OUT_MEASURE]
+        hx0, hy0 = grid_axes(self.problem.config, grid)
+        allowed = None
+        if self.bounds is not None:
+            b = self.bounds
+            xs, ys = axis_coords(self.start.x0, self.start.x1, n_x), axis_coords(self.start.y0, self.start.y1, n_y)
+            bx, by = 0.5 * (xs[:-1] + xs[1:]), 0.5 * (ys[:-1] + ys[1:])
+            allowed = ((by >= b.y0) & (by <= b.y1))[:, None] & ((bx >= b.x0) & (bx <= b.x1))[None, :]
+        hits = pick(values, (8,), None, SCAN_SEP, SCAN_POINTS, None, allowed)
+        xs, ys = axis_coords(self.start.x0, self.start.x1, n_x), axis_coords(self.start.y0, self.start.y1, n_y)
+        s = 10.0 ** self.depths[2]
+        hw, hh = 0.5 * self.start.width / s, 0.5 * self.start.height / s
+
+        def probe(px, py, m, sizes):
+            grid = make_grid(self.problem, Window.around(px, py, hw, hh), m, m, m)
+            self.pixels += fill_grids(self.problem, self.store, [grid]).pixels_computed
+            v = assemble(self.store, grid)[..., OUT_MEASURE]
+            return float(score_blocks(v, np.array([m // 2 - 1]), np.array([m // 2 - 1]), sizes)[0][0])
+
+        points = []
+        for k, hit in enumerate(hits):
+            r, c = hit[0], hit[1]
+            px, py = float(0.5 * (xs[c] + xs[c + 1])), float(0.5 * (ys[r] + ys[r + 1]))
+            points.append((probe(px, py, PROBE_PX, (PROBE_PX,)), k, px, py))
+        points.sort(key=lambda t: (-t[0], t[1]))
+        confirmed = [(probe(px, py, CHECK, (CHECK, CHECK // 2)), k, px, py) for _, k, px, py in points[:SCAN_CONFIRM]]
+        confirmed.sort(key=lambda t: (-t[0], t[1]))
+        starts = []
+        for _, k, px, py in confirmed[:SCAN_KEEP]:
+            c0 = self.candidate(0, self.start, values, hx0, hy0, hits[k], True)
+            if c0.flip > FLIP_MAX_SEARCH:
+                partial.append((c0,))
+                continue
+            # level 1 as the zoom will show it, centred on the scanned point: its statistics for the record
+            win1 = self.window(1, px, py)
+            v1, hx1, hy1 = self.render(win1, LEVEL_PX)
+            mid = LEVEL_PX // 2 - 1
+            sc1, b1, m1 = score_blocks(v1, np.array([mid]), np.array([mid]), (CHECK, CHECK // 2))
+            c1 = self.candidate(1, win1, v1, hx1, hy1, (mid, mid, float(sc1[0]), float(b1[0]), float(m1[0])), True)
+            starts.append((c0, dataclasses.replace(c1, x=px, y=py)))
+        return starts
+
     def _probe_ranked(self, j, win, hits):
-        """The ``COARSE_CHILDREN`` hits whose look-ahead probes show the most structure.
+        """The ``COARSE_CHILDREN`` hits whose look-ahead probes show the most structure (:meth:`_probe_scores`)."""
+        if len(hits) <= 1:
+            return hits
+        return [h for _, _, h in self._probe_scores(j, win, hits)[:COARSE_CHILDREN]]
+
+    def _probe_scores(self, j, win, hits):
+        """(worst probe score, index, hit) of every hit, best first.
 
         At coarse levels the boundary is usually a smooth curve at the level's
         own resolution, and whatever structure it has lies below the pixel size.
@@ -388,8 +479,6 @@ class Search:
         the strict rule had to start later, the levels in between are still made
         as busy as they can be).
         """
-        if len(hits) <= 1:
-            return hits
         n = LEVEL_PX
         xs, ys = axis_coords(win.x0, win.x1, n), axis_coords(win.y0, win.y1, n)
         first = min((d for d in self.depths[j + 1:] if d >= self.strict_from), default=self.depths[-1])
@@ -412,7 +501,7 @@ class Search:
                 worst = min(worst, float(sc[0]))
             ranked.append((-worst, k, hit))
         ranked.sort(key=lambda t: (t[0], t[1]))
-        return [h for _, _, h in ranked[:COARSE_CHILDREN]]
+        return [(-w, k, h) for w, k, h in ranked]
 
     def _greedy(self, path) -> Target:
         """Complete a partial path level by level with the best candidate (relaxed rule)."""
