@@ -59,7 +59,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fractaltrain.dimension import boundary_mask
+from fractaltrain.boundary_score import B_HI, B_LO, M_LO, pick, score_blocks
 from fractaltrain.kernel import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, grid_axes, make_grid
 from fractaltrain.noise import FLIP_MAX_SEARCH, SEARCH_SHIFT, flip_rate
@@ -89,7 +89,7 @@ SCAN_CONFIRM = 24  # best probes rendered again at CHECK pixels
 SCAN_KEEP = 12  # branches the scan hands to the depth-first search
 PROBE_PX = 24  # look-ahead probe: this many pixels across ...
 PROBE_AHEAD = 2.0  # ... a window this many decades deeper than the level
-B_LO, B_HI, M_LO = 0.05, 0.35, 0.05
+# the acceptance band: see fractaltrain.boundary_score
 ACCEPT = math.log(1.2)  # b in [6%, 29%] and m >= 6%: a margin over the 5% / 35% / 5% acceptance band
 FLIP_STRIDE = 2
 BUDGET = 30  # level images per target (plus two per level), far below 5% of any zoom's keyframe pixels
@@ -173,83 +173,6 @@ def level_depths(depth: float) -> list[float]:
     """Depths (decades below the opening view) of the search levels: about one decade apart."""
     n = max(1, int(math.ceil(depth - 1e-9)))
     return [depth * j / n for j in range(n + 1)]
-
-
-def _integral(a: np.ndarray) -> np.ndarray:
-    out = np.zeros((a.shape[0] + 1, a.shape[1] + 1), dtype=np.int64)
-    out[1:, 1:] = np.cumsum(np.cumsum(a.astype(np.int64), axis=0), axis=1)
-    return out
-
-
-def _box(I: np.ndarray, r0, r1, c0, c1):
-    return I[r1, c1] - I[r0, c1] - I[r1, c0] + I[r0, c0]
-
-
-def score_blocks(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, sizes) -> tuple[np.ndarray, ...]:
-    """Score of the boundary blocks (``rows``, ``cols``) of ``values``; see the module docstring.
-
-    Returns (score, b, m) arrays, ``b`` and ``m`` of the first (largest) size.
-    Windows are clipped at the image edge and normalised by what remains.
-    """
-    h, w = values.shape
-    mask = boundary_mask(values)
-    Ib, In, Ip = _integral(mask), _integral(values < 0), _integral(values > 0)
-    score = np.full(rows.shape, np.inf)
-    b_first = m_first = None
-    for s in sizes:
-        half = s // 2
-        pr0 = np.clip(rows + 1 - half, 0, h)
-        pr1 = np.clip(rows + 1 + half, 0, h)
-        pc0 = np.clip(cols + 1 - half, 0, w)
-        pc1 = np.clip(cols + 1 + half, 0, w)
-        n_px = (pr1 - pr0) * (pc1 - pc0)
-        n_blk = np.maximum((pr1 - pr0 - 1) * (pc1 - pc0 - 1), 1)
-        blocks = _box(Ib, pr0, pr1 - 1, pc0, pc1 - 1)
-        neg, pos = _box(In, pr0, pr1, pc0, pc1), _box(Ip, pr0, pr1, pc0, pc1)
-        b = blocks / n_blk
-        m = np.minimum(neg, pos) / n_px
-        with np.errstate(divide="ignore"):
-            s_here = np.minimum.reduce([np.log(b / B_LO), np.log(B_HI / np.maximum(b, 1e-300)), np.log(m / M_LO)])
-        score = np.minimum(score, s_here)
-        if b_first is None:
-            b_first, m_first = b, m
-    return score, b_first, m_first
-
-
-def pick(values: np.ndarray, sizes, region: int | None, sep: int, limit: int,
-         threshold: float | None, allowed: np.ndarray | None = None) -> list[tuple[int, int, float, float, float]]:
-    """Well-separated boundary blocks in score order: (row, col, score, b, m).
-
-    ``region``: only blocks whose centre lies within this many pixels of the
-    image centre (None: anywhere).  ``threshold``: minimum score (None: any).
-    ``allowed``: a mask of the blocks that may be picked (the config's own view;
-    the search's images reach beyond it, since the opening view is widened to the
-    video's aspect).
-    """
-    mask = boundary_mask(values)
-    if allowed is not None:
-        mask = mask & allowed
-    rows, cols = np.nonzero(mask)
-    h, w = values.shape
-    cr, cc = (h - 1) / 2.0, (w - 1) / 2.0
-    dr, dc = rows + 0.5 - cr, cols + 0.5 - cc
-    if region is not None:
-        keep = (np.abs(dr) <= region) & (np.abs(dc) <= region)
-        rows, cols, dr, dc = rows[keep], cols[keep], dr[keep], dc[keep]
-    if rows.size == 0:
-        return []
-    score, b, m = score_blocks(values, rows, cols, sizes)
-    order = np.lexsort((cols, rows, dr * dr + dc * dc, -score))  # last key sorts first
-    out: list[tuple[int, int, float, float, float]] = []
-    for i in order:
-        if threshold is not None and not score[i] >= threshold:
-            break
-        r, c = int(rows[i]), int(cols[i])
-        if all(max(abs(r - q[0]), abs(c - q[1])) >= sep for q in out):
-            out.append((r, c, float(score[i]), float(b[i]), float(m[i])))
-            if len(out) >= limit:
-                break
-    return out
 
 
 class Search:

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from fractaltrain import noise, targets
+from fractaltrain import boundary_score, noise, targets
 from fractaltrain.config import config_from_dict
 from fractaltrain.locate import candidates, locate
 from fractaltrain.problem import build_problem
@@ -20,7 +20,7 @@ TINY = {"name": "tiny", "network": {"width": 4}, "data": {"size": 12}, "training
 
 def centre_score(img):
     n = img.shape[0]
-    score, b, m = targets.score_blocks(img, np.array([n // 2 - 1]), np.array([n // 2 - 1]), (n, n // 2))
+    score, b, m = boundary_score.score_blocks(img, np.array([n // 2 - 1]), np.array([n // 2 - 1]), (n, n // 2))
     return float(score[0]), float(b[0]), float(m[0])
 
 
@@ -41,13 +41,13 @@ def test_score_rejects_a_bare_line_and_static_and_accepts_structure():
 def test_pick_is_deterministic_and_spreads_candidates():
     rng = np.random.default_rng(1)
     img = np.where(rng.random((64, 64)) < 0.5, -1.0, 1.0)
-    a = targets.pick(img, (48, 24), 8, 4, 3, None)
-    assert a == targets.pick(img.copy(), (48, 24), 8, 4, 3, None)
+    a = boundary_score.pick(img, (48, 24), 8, 4, 3, None)
+    assert a == boundary_score.pick(img.copy(), (48, 24), 8, 4, 3, None)
     assert len(a) == 3
     for i in range(3):
         for j in range(i):
             assert max(abs(a[i][0] - a[j][0]), abs(a[i][1] - a[j][1])) >= 4
-    assert targets.pick(np.ones((64, 64)), (48, 24), 8, 4, 3, None) == []
+    assert boundary_score.pick(np.ones((64, 64)), (48, 24), 8, 4, 3, None) == []
 
 
 def test_level_depths_are_about_a_decade_apart():
