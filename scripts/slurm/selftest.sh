@@ -21,9 +21,11 @@
 # Environment:
 #   FRACTALTRAIN_PYTHON   python with fractaltrain installed (default: python3 on PATH,
 #                         then python); the jobs run `python -m fractaltrain` with it
-#   SELFTEST_TIMEOUT      seconds per wait (default 180)
-#   SELFTEST_STEPS        training steps of the test config (default 10000: a task then
-#                         computes for ~4 s, long enough to be cancelled mid-way in part 2)
+#   SELFTEST_TIMEOUT      seconds per wait (default 300)
+#   SELFTEST_STEPS        training steps of the test config (default 3000: a tile then takes
+#                         a second or more, so a task is cancelled mid-way in part 2 by the
+#                         0.05 s watch; the whole self-test took 188 s on a 2-core Xeon, where
+#                         10000 steps took over 180 s for the locate job alone)
 #   SELFTEST_VICTIM       array index to cancel in part 2 (default 1)
 #   SELFTEST_RENDER=0     skip part 3
 #   SELFTEST_KEEP=1       keep the work folder (it is always kept on failure)
@@ -32,8 +34,8 @@ set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TIMEOUT=${SELFTEST_TIMEOUT:-180}
-STEPS=${SELFTEST_STEPS:-10000}
+TIMEOUT=${SELFTEST_TIMEOUT:-300}
+STEPS=${SELFTEST_STEPS:-3000}
 VICTIM=${SELFTEST_VICTIM:-1}
 NSHARDS=4
 T0=$(date +%s)
