@@ -219,15 +219,15 @@ class Search:
 
     def candidate(self, j, win, values, hx, hy, hit, check_flips: bool) -> Candidate:
         r, c, score, b, m = hit
-        n = values.shape[0]
-        xs, ys = axis_coords(win.x0, win.x1, n), axis_coords(win.y0, win.y1, n)
+        n_rows, n_cols = values.shape  # square, except the scan's opening image
+        xs, ys = axis_coords(win.x0, win.x1, n_cols), axis_coords(win.y0, win.y1, n_rows)
         px, py = float(0.5 * (xs[c] + xs[c + 1])), float(0.5 * (ys[r] + ys[r + 1]))
         flip = None
         if check_flips:
             half = (CHECK if j > 0 else OPEN_SIZES[0]) // 2
             stride = FLIP_STRIDE if j > 0 else 1
-            rr = np.arange(max(0, r + 1 - half), min(n, r + 1 + half), stride)
-            cc = np.arange(max(0, c + 1 - half), min(n, c + 1 + half), stride)
+            rr = np.arange(max(0, r + 1 - half), min(n_rows, r + 1 + half), stride)
+            cc = np.arange(max(0, c + 1 - half), min(n_cols, c + 1 + half), stride)
             gx, gy = np.meshgrid(hx[cc], hy[rr])
             signs = np.sign(values[np.ix_(rr, cc)])
             flip = flip_rate(self.problem, gx, gy, signs, shift=SEARCH_SHIFT)

@@ -179,3 +179,18 @@ def test_target_stays_inside_the_config_view(tmp_path):
     for r in found:
         for lv in r.levels:
             assert view.x0 <= lv["x"] <= view.x1 and view.y0 <= lv["y"] <= view.y1
+
+
+def test_scan_of_a_wide_opening_view(tmp_path):
+    """A 16:9 opening view (as locate widens the config's view): the scan's image is not square."""
+    from fractaltrain.zoomplan import outer_window
+
+    cfg = config_from_dict(TINY)
+    pb = build_problem(cfg)
+    start = outer_window(config_window(cfg), cfg.resolution, (64, 36))
+    found = candidates(pb, start, 3.0, TileStore(tmp_path), 1, bounds=config_window(cfg))[0]
+    assert found.rule == "search" and len(found.levels) == 4
+    assert all(lv["flip"] is not None for lv in found.levels)
+    assert found.levels[0]["x"] == found.levels[1]["x"]  # levels 0-1 sit on the scanned point
+    w = config_window(cfg)
+    assert w.x0 <= found.x <= w.x1 and w.y0 <= found.y <= w.y1
