@@ -117,13 +117,17 @@ def summarise(members: np.ndarray) -> dict[str, np.ndarray]:
     Converged means a negative measure, as everywhere else; ``p_converged`` is
     ``count / K`` in float64, so it is exactly a multiple of 1/K.
     """
-    k = members.shape[0]
     with np.errstate(invalid="ignore", over="ignore"):
         return {
-            "p_converged": np.count_nonzero(members < 0, axis=0).astype(np.float64) / k,
+            "p_converged": p_converged(members),
             "measure_mean": members.mean(axis=0),
             "measure_std": members.std(axis=0),
         }
+
+
+def p_converged(members: np.ndarray) -> np.ndarray:
+    """Fraction of the K members (axis 0) with a negative measure: exactly a multiple of 1/K, float64."""
+    return np.count_nonzero(members < 0, axis=0).astype(np.float64) / members.shape[0]
 
 
 def signed_field(p_converged: np.ndarray) -> np.ndarray:

@@ -31,14 +31,6 @@ from fractaltrain.zoomplan import ZoomPlan
 MARGIN = 0.08  # feather width, as a fraction of an inner keyframe's extent
 
 
-def frame_reference(plan: ZoomPlan, i: int, refs: Callable[[int], colour.Reference]):
-    """The colour reference of frame ``i``: a cross-fade from keyframe k's to keyframe k+1's."""
-    k, w = plan.frame_level(i)
-    if k + 1 >= plan.n_keyframes or w == 0.0:
-        return refs(k)
-    return colour.CrossFade(refs(k), refs(k + 1), w)
-
-
 def _axis_samples(f: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keyframe indices either side of sample positions ``f`` (pixel units) and the float32 weight of the second.
 

@@ -197,8 +197,10 @@ class Search:
         s = 10.0 ** self.depths[j] * CHECK / LEVEL_PX
         return Window.around(px, py, 0.5 * self.start.width / s, 0.5 * self.start.height / s)
 
-    def render(self, win: Window, n: int):
-        grid = make_grid(self.problem, win, n, n, n)
+    def render(self, win: Window, n: int, n_y: int | None = None):
+        """Values (rows = y ascending) and pixel axes of an n × n image of ``win`` (n × n_y if given)."""
+        n_y = n if n_y is None else n_y
+        grid = make_grid(self.problem, win, n, n_y, n if n_y == n else self.problem.config.tile)
         prog = fill_grids(self.problem, self.store, [grid])
         self.renders += 1
         self.pixels += prog.pixels_computed
@@ -208,12 +210,12 @@ class Search:
         hx, hy = grid_axes(self.problem.config, grid)
         return values, hx, hy
 
-    def allowed(self, win: Window, n: int) -> np.ndarray | None:
-        """Mask of the 2×2 blocks of an n×n image of ``win`` whose centre lies in ``bounds``."""
+    def allowed(self, win: Window, n: int, n_y: int | None = None) -> np.ndarray | None:
+        """Mask of the 2×2 blocks of an n × n image of ``win`` (n × n_y if given) whose centre lies in ``bounds``."""
         if self.bounds is None:
             return None
         b = self.bounds
-        xs, ys = axis_coords(win.x0, win.x1, n), axis_coords(win.y0, win.y1, n)
+        xs, ys = axis_coords(win.x0, win.x1, n), axis_coords(win.y0, win.y1, n if n_y is None else n_y)
         bx, by = 0.5 * (xs[:-1] + xs[1:]), 0.5 * (ys[:-1] + ys[1:])
         return ((by >= b.y0) & (by <= b.y1))[:, None] & ((bx >= b.x0) & (bx <= b.x1))[None, :]
 
@@ -335,37 +337,18 @@ class Search:
         """
         n_x = SCAN_PX
         n_y = max(8, int(round(SCAN_PX * self.start.height / self.start.width)))
-        grid = make_grid(self.problem, self.start, n_x, n_y, self.problem.config.tile)
-        self.pixels += fill_grids(self.problem, self.store, [grid]).pixels_computed
-        self.renders += 1
-        if self.bar is not None:
-            self.bar.update(1)
-        values = assemble(self.store, grid)[..., OUT_MEASURE]
-        hx0, hy0 = grid_axes(self.problem.config, grid)
-        allowed = None
-        if self.bounds is not None:
-            b = self.bounds
-            xs, ys = axis_coords(self.start.x0, self.start.x1, n_x), axis_coords(self.start.y0, self.start.y1, n_y)
-            bx, by = 0.5 * (xs[:-1] + xs[1:]), 0.5 * (ys[:-1] + ys[1:])
-            allowed = ((by >= b.y0) & (by <= b.y1))[:, None] & ((bx >= b.x0) & (bx <= b.x1))[None, :]
-        hits = pick(values, (8,), None, SCAN_SEP, SCAN_POINTS, None, allowed)
+        values, hx0, hy0 = self.render(self.start, n_x, n_y)
+        hits = pick(values, (8,), None, SCAN_SEP, SCAN_POINTS, None, self.allowed(self.start, n_x, n_y))
         xs, ys = axis_coords(self.start.x0, self.start.x1, n_x), axis_coords(self.start.y0, self.start.y1, n_y)
-        s = 10.0 ** self.depths[2]
-        hw, hh = 0.5 * self.start.width / s, 0.5 * self.start.height / s
-
-        def probe(px, py, m, sizes):
-            grid = make_grid(self.problem, Window.around(px, py, hw, hh), m, m, m)
-            self.pixels += fill_grids(self.problem, self.store, [grid]).pixels_computed
-            v = assemble(self.store, grid)[..., OUT_MEASURE]
-            return float(score_blocks(v, np.array([m // 2 - 1]), np.array([m // 2 - 1]), sizes)[0][0])
-
+        d = self.depths[2]
         points = []
         for k, hit in enumerate(hits):
             r, c = hit[0], hit[1]
             px, py = float(0.5 * (xs[c] + xs[c + 1])), float(0.5 * (ys[r] + ys[r + 1]))
-            points.append((probe(px, py, PROBE_PX, (PROBE_PX,)), k, px, py))
+            points.append((self._probe(px, py, d, PROBE_PX, (PROBE_PX,)), k, px, py))
         points.sort(key=lambda t: (-t[0], t[1]))
-        confirmed = [(probe(px, py, CHECK, (CHECK, CHECK // 2)), k, px, py) for _, k, px, py in points[:SCAN_CONFIRM]]
+        confirmed = [(self._probe(px, py, d, CHECK, (CHECK, CHECK // 2)), k, px, py)
+                     for _, k, px, py in points[:SCAN_CONFIRM]]
         confirmed.sort(key=lambda t: (-t[0], t[1]))
         starts = []
         for _, k, px, py in confirmed[:SCAN_KEEP]:
@@ -381,6 +364,15 @@ class Search:
             c1 = self.candidate(1, win1, v1, hx1, hy1, (mid, mid, float(sc1[0]), float(b1[0]), float(m1[0])), True)
             starts.append((c0, dataclasses.replace(c1, x=px, y=py)))
         return starts
+
+    def _probe(self, px: float, py: float, depth: float, m: int, sizes) -> float:
+        """Score of the centre block of an m × m image of the window ``depth`` decades down, centred on (px, py)."""
+        s = 10.0 ** depth
+        win = Window.around(px, py, 0.5 * self.start.width / s, 0.5 * self.start.height / s)
+        grid = make_grid(self.problem, win, m, m, m)
+        self.pixels += fill_grids(self.problem, self.store, [grid]).pixels_computed
+        v = assemble(self.store, grid)[..., OUT_MEASURE]
+        return float(score_blocks(v, np.array([m // 2 - 1]), np.array([m // 2 - 1]), sizes)[0][0])
 
     def _probe_ranked(self, j, win, hits):
         """The ``COARSE_CHILDREN`` hits whose look-ahead probes show the most structure (:meth:`_probe_scores`)."""
@@ -415,13 +407,7 @@ class Search:
             px, py = float(0.5 * (xs[c] + xs[c + 1])), float(0.5 * (ys[r] + ys[r + 1]))
             worst = hit[2] if self.depths[j] >= STRICT_FROM[0] else math.inf
             for d, m, sizes in probes:
-                s = 10.0 ** d
-                probe = Window.around(px, py, 0.5 * self.start.width / s, 0.5 * self.start.height / s)
-                grid = make_grid(self.problem, probe, m, m, m)
-                self.pixels += fill_grids(self.problem, self.store, [grid]).pixels_computed
-                v = assemble(self.store, grid)[..., OUT_MEASURE]
-                sc, _, _ = score_blocks(v, np.array([m // 2 - 1]), np.array([m // 2 - 1]), sizes)
-                worst = min(worst, float(sc[0]))
+                worst = min(worst, self._probe(px, py, d, m, sizes))
             ranked.append((-worst, k, hit))
         ranked.sort(key=lambda t: (t[0], t[1]))
         return [(-w, k, h) for w, k, h in ranked]

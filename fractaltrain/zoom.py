@@ -194,7 +194,7 @@ class KeyframeCache:
             return self._values[k]
         if self.ensemble:
             stack = ens.member_stack(self.store, [grids[k] for grids in self.member_grids])
-            v = ens.signed_field(ens.summarise(stack)["p_converged"])
+            v = ens.signed_field(ens.p_converged(stack))
         else:
             v = readout_values(assemble(self.store, self.member_grids[0][k]), self.readout)
         self._values[k] = v
@@ -234,17 +234,11 @@ class ZoomJob:
     cfg: Config
     outdir: Path
     opts: ZoomOptions
-    problem: Problem  # member 0's (the config's own draws)
+    problems: list[Problem]  # every member's (one for a plain zoom); member 0 draws as the config does
     store: TileStore
     target: LocateResult
     plan: ZoomPlan
-    grids: list[Grid]  # member 0's keyframe grids
-    problems: list[Problem]  # every member's (one for a plain zoom)
     member_grids: list[list[Grid]]  # every member's keyframe grids
-
-    @property
-    def all_grids(self) -> list[Grid]:
-        return [g for grids in self.member_grids for g in grids]
     rates: list[float]
     sidecar: Path
     frames: tuple[int, int]  # the frame range [a, b) this run encodes
@@ -252,6 +246,19 @@ class ZoomJob:
     preview: bool
     t0: float
     timing: dict
+
+    @property
+    def problem(self) -> Problem:
+        return self.problems[0]
+
+    @property
+    def grids(self) -> list[Grid]:
+        """Member 0's keyframe grids (a plain zoom's only ones)."""
+        return self.member_grids[0]
+
+    @property
+    def all_grids(self) -> list[Grid]:
+        return [g for grids in self.member_grids for g in grids]
 
 
 def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = True, shard: Shard = Shard()) -> ZoomResult:
@@ -313,8 +320,8 @@ def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: 
                 if k not in ("recolor", "allow_noise")}
     write_manifest(outdir, Manifest("zoom", cfg.name, cfg.to_dict(), job_opts, keys, shard.count))
     timing = {"locate_seconds": t_locate, "noise_seconds": t_noise}
-    return ZoomJob(cfg, outdir, opts, problem, store, target, plan, grids, problems, member_grids, rates, js, (a, b),
-                   suffix, was_preview, t0, timing)
+    return ZoomJob(cfg, outdir, opts, problems, store, target, plan, member_grids, rates, js, (a, b), suffix,
+                   was_preview, t0, timing)
 
 
 def compute_keyframes(job: ZoomJob, shard: Shard, quiet: bool) -> Progress:
@@ -325,8 +332,7 @@ def compute_keyframes(job: ZoomJob, shard: Shard, quiet: bool) -> Progress:
         prog = Progress()
     else:
         grids = job.all_grids
-        problems = job.problem if len(job.problems) == 1 else [p for p, mg in zip(job.problems, job.member_grids)
-                                                               for _ in mg]
+        problems = [p for p, mg in zip(job.problems, job.member_grids) for _ in mg]  # one per grid
         total, done = owned_pixels(job.store, grids, shard)
         label = "keyframes" if len(job.problems) == 1 else f"keyframes x{len(job.problems)}"
         with progress_bar(total, done, quiet, label) as bar:

@@ -13,9 +13,17 @@ import numpy as np
 import pytest
 
 from fractaltrain import colour
-from fractaltrain.frames import MARGIN, FrameComposer, compose_frame, frame_reference
+from fractaltrain.frames import MARGIN, FrameComposer, compose_frame
 from fractaltrain.window import Window, axis_coords
 from fractaltrain.zoomplan import ZoomPlan
+
+
+def frame_reference(plan: ZoomPlan, i: int, refs: Callable[[int], colour.Reference]):
+    """The colour reference of frame ``i``: a cross-fade from keyframe k's to keyframe k+1's."""
+    k, w = plan.frame_level(i)
+    if k + 1 >= plan.n_keyframes or w == 0.0:
+        return refs(k)
+    return colour.CrossFade(refs(k), refs(k + 1), w)
 
 
 def _sample(values: np.ndarray, kwin: Window, xs: np.ndarray, ys: np.ndarray, ref, palette: str):
