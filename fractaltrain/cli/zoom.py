@@ -100,8 +100,8 @@ def zoom(
     crf: int = typer.Option(18, "--crf", help="Encoder quality (lower = better, 0-51)."),
     codec: str = typer.Option("libx264", "--codec", help="libx264 | libx265 | mpeg4 (yuv420p)."),
     preset: Optional[str] = typer.Option(
-        None, "--preset", help="Encoder speed preset, ultrafast … veryslow [default: veryfast]; slower: slightly "
-        "smaller files at the same --crf."),
+        None, "--preset", help="Encoder speed preset, ultrafast … veryslow [default: veryfast]; slower ones encode "
+        "a little better at the same --crf, taking longer."),
     frame_range: Optional[str] = typer.Option(None, "--frame-range", help="Render only frames A:B (A to B-1)."),
     overlay: bool = typer.Option(False, "--overlay", help="Show the window's x/y ranges and zoom depth."),
     recolor: bool = typer.Option(False, "--recolor", help="Re-encode from stored raw values only (never train)."),
