@@ -90,26 +90,43 @@ def test_cli_cuda_unavailable_is_one_line_exit_2(tmp_path):
     assert r.returncode == 2 and r.stderr.strip() == "error: --device: must be one of cpu, cuda; got 'gpu'"
 
 
-@pytest.mark.slow  # minutes in numba-cuda's simulator on 2 cores (it interprets every thread in Python)
-@needs_numba_cuda
-def test_simulator_kernel_is_bitwise_the_cpu_kernel():
-    """Six small configs (tanh, relu, identity with 2 outputs, depth 3, minibatch, drift) on 3×3 grids."""
-    r = subprocess.run([sys.executable, "-m", "fractaltrain.gpu.compare", "3"], capture_output=True, text=True,
-                       env=env(True))
+def simulator_compare(*args: int) -> dict:
+    """``gpu.compare`` in a simulator subprocess; its report (one dict per config)."""
+    r = subprocess.run([sys.executable, "-m", "fractaltrain.gpu.compare", *map(str, args)], capture_output=True,
+                       text=True, env=env(True), timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads(r.stdout.strip().splitlines()[-1])
     assert len(report) == 6
+    return report
+
+
+@needs_numba_cuda
+def test_simulator_kernel_is_bitwise_the_cpu_kernel_on_2x2_grids():
+    """The six configs on 2×2 grids, 2 threads taking 4 pixels from the queue: seconds, so CI checks the bits.
+
+    Six small configs: tanh, relu, identity with 2 outputs, depth 3, minibatch, drift.
+    """
+    report = simulator_compare(2, 2, 1)
     for name, c in report.items():
+        assert c["bitwise_equal"], (name, c)
+    shares = [c["diverged_share"] for c in report.values()]
+    assert any(s > 0 for s in shares) and any(s < 1 for s in shares)  # both kinds of pixel
+
+
+@pytest.mark.slow  # a minute or more in numba-cuda's simulator on 2 cores (it interprets every thread in Python)
+@needs_numba_cuda
+def test_simulator_kernel_is_bitwise_the_cpu_kernel():
+    """The same six configs on 3×3 grids with the simulator's default launch shape (2 blocks of 4)."""
+    for name, c in simulator_compare(3).items():
         assert 0 < c["diverged_share"] < 1, name  # both kinds of pixel present
         assert c["bitwise_equal"], (name, c)
 
 
-@pytest.mark.slow  # minutes in numba-cuda's simulator on 2 cores
 @needs_numba_cuda
 def test_simulator_render_fills_the_cpu_store(tmp_path):
     """A cuda shard and a cpu shard fill one store; the image equals an all-cpu render bit for bit."""
     cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump(TINY))
+    cfg.write_text(yaml.safe_dump(dict(TINY, resolution="16x2")))  # two tiles of 8×2: seconds simulated
     mixed, ref = tmp_path / "mixed", tmp_path / "ref"
     r = ft("render", cfg, "-o", mixed, "-q", "--shard", "0/2", "--device", "cuda", sim=True)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -121,6 +138,7 @@ def test_simulator_render_fills_the_cpu_store(tmp_path):
     a, b = np.load(mixed / "tiny.npz"), np.load(ref / "tiny.npz")
     for key in ("measure", "final_loss", "probe", "steps_trained"):
         assert a[key].tobytes() == b[key].tobytes(), key
+    assert 0 < np.mean(a["measure"] > 0) < 1  # both kinds of pixel
 
 
 @pytest.mark.skipif(not real_gpu(), reason="needs an NVIDIA GPU with numba-cuda (scripts/gpu_check.py runs this)")

@@ -3,7 +3,8 @@
 Used by the tests (in a subprocess with ``NUMBA_ENABLE_CUDASIM=1``, since the
 simulator must be chosen before numba.cuda is first imported) and by
 scripts/gpu_check.py on a real GPU.  ``python -m fractaltrain.gpu.compare``
-prints one JSON line.
+prints one JSON line: ``python -m fractaltrain.gpu.compare [N [THREADS BLOCKS]]`` compares
+N × N grids (default 3) with an optional launch shape.
 """
 
 from __future__ import annotations
@@ -94,4 +95,5 @@ def run_cases(n: int = 3, steps: int = 12, cases=None, **launch) -> dict:
 
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    print(json.dumps(run_cases(n)))
+    shape = {"threads": int(sys.argv[2]), "blocks": int(sys.argv[3])} if len(sys.argv) > 3 else {}
+    print(json.dumps(run_cases(n, **shape)))
