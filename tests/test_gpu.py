@@ -148,3 +148,22 @@ def test_gpu_kernel_is_bitwise_the_cpu_kernel():
     report = run_cases(8, steps=40)
     bad = {k: v for k, v in report.items() if not v["bitwise_equal"]}
     assert not bad, bad
+
+
+@pytest.mark.slow  # about 25 s (the simulator, and two zoom processes)
+@needs_numba_cuda
+def test_simulator_zoom_equals_the_cpu_zoom(tmp_path):
+    """``zoom --device cuda`` end to end: the same keyframes, bit for bit, and the same video as on the cpu."""
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(dict(TINY, training={"steps": 4})))
+    args = ["--size", "8x8", "--depth", "0.3", "--frames", "4", "--center", "0.5,0.5", "-q"]
+    r = ft("zoom", cfg, "-o", tmp_path / "gpu", "--device", "cuda", *args, sim=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = ft("zoom", cfg, "-o", tmp_path / "cpu", *args)
+    assert r.returncode == 0, r.stderr
+    kg = sorted((tmp_path / "gpu" / "keyframes").glob("*.npz"))
+    kc = sorted((tmp_path / "cpu" / "keyframes").glob("*.npz"))
+    assert len(kg) == len(kc) == 2
+    for a, b in zip(kg, kc):
+        assert np.load(a)["measure"].tobytes() == np.load(b)["measure"].tobytes(), a.name
+    assert (tmp_path / "gpu" / "tiny.mp4").read_bytes() == (tmp_path / "cpu" / "tiny.mp4").read_bytes()
