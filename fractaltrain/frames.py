@@ -131,8 +131,10 @@ class FrameComposer:
             in_cols = np.minimum(u, 1 - u)
             cols = np.flatnonzero(in_cols > 0 if margin > 0 else in_cols >= 0) if r else np.arange(W)
             xa, xb = (int(cols[0]), int(cols[-1]) + 1) if cols.size else (0, 0)
+            read = np.unique(np.concatenate((ix0[xa:xb], ix1[xa:xb])))  # keyframe columns sampled
+            jx0, jx1 = np.searchsorted(read, ix0), np.searchsorted(read, ix1)
             frames_kernel.blend_layer(
-                out, ea, eb, w, mixed, self.table, iy0, iy1, ay, ix0, ix1, ax,
+                out, ea, eb, w, mixed, self.table, iy0, iy1, ay, read, jx0, jx1, ax,
                 np.minimum(v, 1 - v), in_cols, margin, fade, r == 0, xa, xb,
             )
         frame = np.empty((H, W, 3), np.uint8)

@@ -83,15 +83,16 @@ ROW_BLOCK = 32  # frame rows per parallel task: a task colours each keyframe row
 
 
 @njit(cache=True)
-def _colour_row(ea, eb, w, mixed, table, r, c0, c1, dst):
-    """Colour keyframe row ``r``, columns c0 … c1-1, into ``dst`` (float32 RGB).
+def _colour_row(ea, eb, w, mixed, table, r, cols, dst):
+    """Colour keyframe row ``r`` at columns ``cols`` into ``dst`` (float32 RGB, one row per column).
 
     The palette index is ``round((1 - e) · ½ · nmax)`` (half to even, clipped)
     of the colour value e (``(1-w)·ea + w·eb`` when ``mixed``, else ``ea``); NaN
     takes the table's last row.
     """
     nmax = float(table.shape[0] - 2)
-    for c in range(c0, c1):
+    for i in range(cols.shape[0]):
+        c = cols[i]
         e = ea[r, c]
         if mixed:
             e = (1.0 - w) * e + w * eb[r, c]
@@ -105,17 +106,18 @@ def _colour_row(ea, eb, w, mixed, table, r, c0, c1, dst):
                 t = nmax
             k = int(t)
         for ch in range(3):
-            dst[c - c0, ch] = table[k, ch]
+            dst[i, ch] = table[k, ch]
 
 
 @njit(cache=True, parallel=True)
-def blend_layer(out, ea, eb, w, mixed, table, iy0, iy1, ay, ix0, ix1, ax, in_rows, in_cols, margin, fade, first,
-                xa, xb):
+def blend_layer(out, ea, eb, w, mixed, table, iy0, iy1, ay, cols, jx0, jx1, ax, in_rows, in_cols, margin, fade,
+                first, xa, xb):
     """Sample one keyframe layer at frame pixels and blend it into ``out`` (float32, H × W × 3).
 
     Each keyframe pixel the frame needs is coloured once (two keyframe rows
-    are kept per task, since consecutive frame rows mostly share them), then
-    sampled bilinearly in float32 RGB at the frame's pixel centres.
+    are kept per task, since consecutive frame rows mostly share them; only
+    the columns the samples read, since an inner keyframe is shown smaller than
+    it is), then sampled bilinearly in float32 RGB at the frame's pixel centres.
 
     Parameters
     ----------
@@ -125,7 +127,10 @@ def blend_layer(out, ea, eb, w, mixed, table, iy0, iy1, ay, ix0, ix1, ax, in_row
     table : float32 array
         The palette (n × 3) with the colour of NaN appended as row n.
     iy0, iy1, ay : the keyframe rows above and below each frame row and the
-        float32 weight of the second; ``ix0, ix1, ax`` the same for columns.
+        float32 weight of the second.
+    cols, jx0, jx1, ax : the keyframe columns the layer reads (ascending), and
+        for each frame column the positions in ``cols`` of the columns left and
+        right of it and the float32 weight of the second.
     in_rows, in_cols : float64
         Distance of each frame row / column inside the keyframe (fraction of
         its extent, negative outside); a pixel's inside-ness is the smaller.
@@ -140,12 +145,11 @@ def blend_layer(out, ea, eb, w, mixed, table, iy0, iy1, ay, ix0, ix1, ax, in_row
     h = out.shape[0]
     if xb <= xa:
         return
-    c0 = ix0[xa]
-    c1 = ix1[xb - 1] + 1
+    ncol = cols.shape[0]
     one = np.float32(1.0)
     nblocks = (h + ROW_BLOCK - 1) // ROW_BLOCK
     for blk in prange(nblocks):
-        buf = np.empty((2, c1 - c0, 3), np.float32)
+        buf = np.empty((2, ncol, 3), np.float32)
         held = np.full(2, -1, np.int64)  # keyframe row in each slot (slot = row parity)
         for y in range(blk * ROW_BLOCK, min(h, (blk + 1) * ROW_BLOCK)):
             if not first and in_rows[y] < 0.0:
@@ -153,7 +157,7 @@ def blend_layer(out, ea, eb, w, mixed, table, iy0, iy1, ay, ix0, ix1, ax, in_row
             r0, r1 = iy0[y], iy1[y]
             for r in (r0, r1):
                 if held[r & 1] != r:
-                    _colour_row(ea, eb, w, mixed, table, r, c0, c1, buf[r & 1])
+                    _colour_row(ea, eb, w, mixed, table, r, cols, buf[r & 1])
                     held[r & 1] = r
             top_row = buf[r0 & 1]
             bot_row = buf[r1 & 1]
@@ -169,8 +173,8 @@ def blend_layer(out, ea, eb, w, mixed, table, iy0, iy1, ay, ix0, ix1, ax, in_row
                     a = np.float32(al * fade)
                     if a == 0.0:
                         continue  # out·(1 - 0) + rgb·0 is out, bit for bit
-                i0 = ix0[x] - c0
-                i1 = ix1[x] - c0
+                i0 = jx0[x]
+                i1 = jx1[x]
                 fx = ax[x]
                 for ch in range(3):
                     top = top_row[i0, ch] * (one - fx) + top_row[i1, ch] * fx
