@@ -135,11 +135,13 @@ def write_doc(rows: list[dict], stills: list[dict], agreement: dict, path: Path)
         label, d, _ = info[r["name"]]
         a = agreement.get(r["name"])
         agree = f"{100 * a['sign_agreement']:.1f}% of {a['pixels']} px" if a else "not measured"
+        mark = " †" if r.get("note") else ""
         lines.append(
-            f"| {label} (`{r['name']}`) | {r['resolution']} | {r['steps']} | {r['seconds'] / 60:.1f} min | "
+            f"| {label} (`{r['name']}`) | {r['resolution']} | {r['steps']} | {r['seconds'] / 60:.1f} min{mark} | "
             f"{100 * r['diverged_share']:.0f}% | {r['median_local_slope']:.2f} / {r['fit_slope']:.2f} "
             f"[{r['fit_ci95'][0]:.2f}, {r['fit_ci95'][1]:.2f}] | {d:.2f} | {agree} |"
         )
+    lines += ["", *(f"† `{r['name']}`: {r['note']}" for r in rows if r.get("note"))]
     lines += [
         "",
         "Sign agreement: `python scripts/notebook_reference.py configs/NAME.yaml --window paper --resolution "
@@ -206,6 +208,7 @@ def main() -> None:
         old = next((r for r in rows if r["name"] == name and r["resolution"] == row["resolution"]), None)
         if old is not None and row["tiles_computed"] == 0:  # all reused: keep the time it took to compute
             row["seconds"] = old["seconds"]
+            row.update({"note": old["note"]} if "note" in old else {})
         rows = [r for r in rows if r["name"] != name] + [row]
         rows.sort(key=lambda r: [p[0] for p in PANELS].index(r["name"]))
         rows_path.parent.mkdir(parents=True, exist_ok=True)
