@@ -36,8 +36,8 @@ def _axis_samples(f: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
     The positions are first taken relative to the part of the keyframe the
     frame sees (a crop from one pixel before the first sample to one after the
-    last), as the colouring of only that part requires; the indices returned
-    are in the whole keyframe.
+    last) and clamped to it, which fixes the frames' bytes at the keyframe's
+    edges; the indices returned are in the whole keyframe.
     """
     c0 = int(np.clip(np.floor(f.min()), 0, n - 1))
     c1 = int(np.clip(np.floor(f.max()) + 2, 1, n))
