@@ -25,11 +25,15 @@ BLOCKS_PER_SM = 16
 def launch_shape(npix: int, threads: int | None = None, blocks: int | None = None) -> tuple[int, int]:
     """(blocks, threads per block): enough resident threads to fill the GPU, no more than the pixels need.
 
-    The simulator runs every thread as a Python thread, so it gets 2 blocks of 4
-    (still more pixels than threads in the tests, so the pixel queue is used).
+    The simulator runs every thread of a block as a Python thread, and every
+    device-function call takes one per-module lock; several threads in a block
+    convoy on that lock under the GIL (the same tiny render took 3 s or 25 s,
+    and over 4 minutes on a loaded machine).  So it gets 2 blocks of one
+    thread: blocks run one after the other, the first thread takes every pixel
+    from the queue, and the time is steady.
     """
     if threads is None:
-        threads = 4 if SIMULATOR else THREADS_PER_BLOCK
+        threads = 1 if SIMULATOR else THREADS_PER_BLOCK
     if blocks is None:
         if SIMULATOR:
             blocks = 2
