@@ -47,7 +47,7 @@ def with_overrides(
             x0, x1, y0, y1 = _as_option(view_window, "window", cfg, window.strip())
         elif len(parts) != 4:
             names = ", ".join(k for k, _ in cfg.views)
-            raise ConfigError(f"window: expected X0,X1,Y0,Y1 in axis units"
+            raise ConfigError("window: expected X0,X1,Y0,Y1 in axis units"
                               + (f" or a view name ({short(names, 200)})" if names else "") + f", got {short(window)}",
                               option="window")
         else:

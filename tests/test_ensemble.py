@@ -188,7 +188,7 @@ def test_zoom_ensemble_keyframes_frames_and_resume(tmp_path):
 
     opts = ZoomOptions(frames=6, size=(16, 12), depth=0.7, center=(0.2, 0.3))
     res = zoom(cfg_of(ensemble=2), tmp_path / "e", opts)
-    plain = zoom(cfg_of(), tmp_path / "p", opts)
+    zoom(cfg_of(), tmp_path / "p", opts)
     n = res.plan.n_keyframes
     for k in range(n):
         z = np.load(tmp_path / "e" / "keyframes" / f"ens_kf{k:03d}.npz")

@@ -185,7 +185,6 @@ def _activate_tanh(typingctx, Z, A, D, n, lists):
         # eight vectors at a time: lane masks -> one byte per vector -> per-vector
         # class masks -> compress-store of the vector indices into the lists
         i1x8 = ir.VectorType(ir.IntType(1), LANES)
-        i8x8 = ir.VectorType(i8, 8)
         i64x8 = ir.VectorType(_i64, 8)
         compress = _declare(builder, "llvm.experimental.vector.compress.v8i64", i64x8, [i64x8, i1x8, i64x8])
         ctpop = _declare(builder, "llvm.ctpop.i8", i8, [i8])
