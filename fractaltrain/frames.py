@@ -49,6 +49,23 @@ def _axis_samples(f: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return c0 + i0, c0 + i1, weight
 
 
+_NO_HOLE = np.zeros(4, np.int64)
+
+
+def _opaque_span(inside: np.ndarray, margin: float) -> tuple[int, int]:
+    """First and past-last index where a layer's edge alpha is exactly 1 (empty: (0, 0)).
+
+    The kernel's alpha is ``min(max(inside / margin, 0), 1)`` (``inside >= 0``
+    when ``margin`` is 0); division is monotone, so the pixels with alpha 1
+    along one axis are those where this test holds, and a pixel has alpha 1
+    when both of its axes do.  ``inside`` (distance inside the keyframe) rises
+    then falls along an axis, so they are one span.
+    """
+    full = inside / margin >= 1.0 if margin > 0.0 else inside >= 0.0
+    idx = np.flatnonzero(full)
+    return (int(idx[0]), int(idx[-1]) + 1) if idx.size else (0, 0)
+
+
 class FrameComposer:
     """Composes frames of one zoom, keeping each keyframe's equalised values between frames.
 
@@ -112,22 +129,32 @@ class FrameComposer:
         k, w = plan.frame_level(i)
         mixed = not (k + 1 >= plan.n_keyframes or w == 0.0)
         if self._out is None:
-            self._out = np.empty((H, W, 3), np.float32)  # reused: the bottom layer overwrites it all
+            # reused between frames; zeros, so that pixels the bottom layer leaves to an
+            # opaque layer above (``hole``) are finite when that layer multiplies them by 0
+            self._out = np.zeros((H, W, 3), np.float32)
         out = self._out
+        layers = []
         for r, fade in ((0, 1.0), (1, 1.0), (2, w)):
             j = k + r
             if j >= plan.n_keyframes or (r > 0 and fade <= 0.0):
                 continue
             kwin = plan.keyframe_window(j)
-            values = self.keyframe(j)
-            h, wd = values.shape
             u = (xs - kwin.x0) / kwin.width  # 0..1 across the keyframe
             v = (ys - kwin.y0) / kwin.height
+            margin = MARGIN * ((1.0 - w) if r == 1 else 1.0)
+            layers.append((r, j, fade, u, v, margin))
+        hole = np.zeros(4, np.int64)
+        if len(layers) > 1:  # layer k+1 (fade 1) is opaque where its alpha is exactly 1
+            _, _, _, u, v, margin = layers[1]
+            hole = np.array([*_opaque_span(np.minimum(v, 1 - v), margin),
+                             *_opaque_span(np.minimum(u, 1 - u), margin)], np.int64)
+        for r, j, fade, u, v, margin in layers:
+            values = self.keyframe(j)
+            h, wd = values.shape
             ix0, ix1, ax = _axis_samples(u * wd - 0.5, wd)
             iy0, iy1, ay = _axis_samples(v * h - 0.5, h)
             ea = self.equalised(j, k)
             eb = self.equalised(j, k + 1) if mixed else ea
-            margin = MARGIN * ((1.0 - w) if r == 1 else 1.0)
             in_cols = np.minimum(u, 1 - u)
             cols = np.flatnonzero(in_cols > 0 if margin > 0 else in_cols >= 0) if r else np.arange(W)
             xa, xb = (int(cols[0]), int(cols[-1]) + 1) if cols.size else (0, 0)
@@ -135,7 +162,7 @@ class FrameComposer:
             jx0, jx1 = np.searchsorted(read, ix0), np.searchsorted(read, ix1)
             frames_kernel.blend_layer(
                 out, ea, eb, w, mixed, self.table, iy0, iy1, ay, read, jx0, jx1, ax,
-                np.minimum(v, 1 - v), in_cols, margin, fade, r == 0, xa, xb,
+                np.minimum(v, 1 - v), in_cols, margin, fade, r == 0, xa, xb, hole if r == 0 else _NO_HOLE,
             )
         frame = np.empty((H, W, 3), np.uint8)
         frames_kernel.to_frame(out, frame)

@@ -83,15 +83,15 @@ ROW_BLOCK = 32  # frame rows per parallel task: a task colours each keyframe row
 
 
 @njit(cache=True)
-def _colour_row(ea, eb, w, mixed, table, r, cols, dst):
-    """Colour keyframe row ``r`` at columns ``cols`` into ``dst`` (float32 RGB, one row per column).
+def _colour_row(ea, eb, w, mixed, table, r, cols, p0, p1, dst):
+    """Colour keyframe row ``r`` at columns ``cols[p0:p1]`` into ``dst[p0:p1]`` (float32 RGB, one row per column).
 
     The palette index is ``round((1 - e) · ½ · nmax)`` (half to even, clipped)
     of the colour value e (``(1-w)·ea + w·eb`` when ``mixed``, else ``ea``); NaN
     takes the table's last row.
     """
     nmax = float(table.shape[0] - 2)
-    for i in range(cols.shape[0]):
+    for i in range(p0, p1):
         c = cols[i]
         e = ea[r, c]
         if mixed:
@@ -111,7 +111,7 @@ def _colour_row(ea, eb, w, mixed, table, r, cols, dst):
 
 @njit(cache=True, parallel=True)
 def blend_layer(out, ea, eb, w, mixed, table, iy0, iy1, ay, cols, jx0, jx1, ax, in_rows, in_cols, margin, fade,
-                first, xa, xb):
+                first, xa, xb, hole):
     """Sample one keyframe layer at frame pixels and blend it into ``out`` (float32, H × W × 3).
 
     Each keyframe pixel the frame needs is coloured once (two keyframe rows
@@ -141,6 +141,11 @@ def blend_layer(out, ea, eb, w, mixed, table, iy0, iy1, ay, cols, jx0, jx1, ax, 
     xa, xb : int
         The frame columns the layer can touch (alpha 0 elsewhere leaves ``out``
         as it is, bit for bit).
+    hole : int64 array (y0, y1, x0, x1)
+        Frame pixels a later layer covers with alpha exactly 1, which this
+        layer skips (that layer writes ``out·0 + rgb·1``, i.e. its own colour,
+        whatever ``out`` held, as long as it is finite).  Empty (0, 0, 0, 0)
+        for a layer nothing covers.
     """
     h = out.shape[0]
     if xb <= xa:
@@ -148,21 +153,37 @@ def blend_layer(out, ea, eb, w, mixed, table, iy0, iy1, ay, cols, jx0, jx1, ax, 
     ncol = cols.shape[0]
     one = np.float32(1.0)
     nblocks = (h + ROW_BLOCK - 1) // ROW_BLOCK
+    hy0, hy1, hx0, hx1 = hole[0], hole[1], hole[2], hole[3]
     for blk in prange(nblocks):
         buf = np.empty((2, ncol, 3), np.float32)
-        held = np.full(2, -1, np.int64)  # keyframe row in each slot (slot = row parity)
+        held = np.full(2, -1, np.int64)  # keyframe row in each slot (slot = row parity) ...
+        whole = np.zeros(2, np.bool_)  # ... and whether all its columns are coloured, or only those beside the hole
         for y in range(blk * ROW_BLOCK, min(h, (blk + 1) * ROW_BLOCK)):
             if not first and in_rows[y] < 0.0:
                 continue  # the row misses the keyframe
+            in_hole = hy0 <= y < hy1
+            if in_hole and hx0 <= xa and xb <= hx1:
+                continue  # covered all along by a later layer
             r0, r1 = iy0[y], iy1[y]
             for r in (r0, r1):
-                if held[r & 1] != r:
-                    _colour_row(ea, eb, w, mixed, table, r, cols, buf[r & 1])
-                    held[r & 1] = r
+                slot = r & 1
+                if held[slot] == r and (whole[slot] or in_hole):
+                    continue
+                if in_hole:  # only the columns read left and right of the hole
+                    if hx0 > xa:
+                        _colour_row(ea, eb, w, mixed, table, r, cols, jx0[xa], jx1[hx0 - 1] + 1, buf[slot])
+                    if hx1 < xb:
+                        _colour_row(ea, eb, w, mixed, table, r, cols, jx0[hx1], jx1[xb - 1] + 1, buf[slot])
+                else:
+                    _colour_row(ea, eb, w, mixed, table, r, cols, 0, ncol, buf[slot])
+                held[slot] = r
+                whole[slot] = not in_hole
             top_row = buf[r0 & 1]
             bot_row = buf[r1 & 1]
             fy = ay[y]
             for x in range(xa, xb):
+                if in_hole and hx0 <= x < hx1:
+                    continue
                 a = np.float32(1.0)
                 if not first:
                     inside = min(in_rows[y], in_cols[x])
