@@ -22,7 +22,8 @@ inside that (nested neighbourhoods, i.e. this depth and 0.3 decades deeper):
 The score is the smallest log-margin of ``b`` inside ``[B_LO, B_HI]`` and of
 ``m`` above ``M_LO`` over both windows, so it is largest for a boundary that is
 clearly more than a line, clearly less than static, with both phases present.
-A candidate must score at least ``ACCEPT`` and pass the rounding test
+A candidate must score at least ``ACCEPT`` (or 0, exactly the band, in a
+second pass when nothing meets the margin: ``TIERS``) and pass the rounding test
 (:mod:`fractaltrain.noise`): on a subsample of its window, at most ``FLIP_MAX``
 of pixels may change sign when both hyperparameters move by a few ulps.
 
@@ -76,8 +77,6 @@ OPEN_CHILDREN = 8
 OPEN_SEP = 6
 MAX_CHILDREN = 3
 SEP = 4
-STRICT_FROM = (2.0, 3.0)  # decades below the opening view from which every level must pass ACCEPT:
-# the first that yields a target within the budget (some landscapes are smooth curves for 2-3 decades)
 COARSE_CHILDREN = 4  # branches kept at a coarse level ...
 COARSE_POOL = 12  # ... out of this many candidates, ranked by a look-ahead probe
 COARSE_SEP = 4
@@ -91,6 +90,12 @@ PROBE_PX = 24  # look-ahead probe: this many pixels across ...
 PROBE_AHEAD = 2.0  # ... a window this many decades deeper than the level
 # the acceptance band: see fractaltrain.boundary_score
 ACCEPT = math.log(1.2)  # b in [6%, 29%] and m >= 6%: a margin over the 5% / 35% / 5% acceptance band
+# (strict_from, accept) tried in turn until one yields a target within the budget: every level from
+# strict_from decades below the opening view on must score >= accept.  First with the margin, then
+# without it (b in [5%, 35%]: some landscapes, ReLU's, are barely busier than a line there), then
+# judged from 3 decades (some are one smooth curve for 2 decades: dataset size 1).
+TIERS = ((2.0, ACCEPT), (2.0, 0.0), (3.0, ACCEPT), (3.0, 0.0))
+STRICT_FROM = tuple(sorted({t[0] for t in TIERS}))
 FLIP_STRIDE = 2
 BUDGET = 30  # level images per target (plus two per level), far below 5% of any zoom's keyframe pixels
 
@@ -106,7 +111,7 @@ def search_params() -> dict:
     from fractaltrain.noise import SEARCH_SHIFT, ULPS
 
     return {"check_px": CHECK, "level_px": LEVEL_PX, "pad": PAD, "band": [B_LO, B_HI, M_LO],
-            "accept": round(ACCEPT, 6), "strict_from": list(STRICT_FROM), "flip_max": FLIP_MAX_SEARCH,
+            "tiers": [[f, round(a, 6)] for f, a in TIERS], "flip_max": FLIP_MAX_SEARCH,
             "flip_stride": FLIP_STRIDE, "ulps": ULPS, "shift": SEARCH_SHIFT, "budget": BUDGET,
             "coarse": [COARSE_POOL, COARSE_CHILDREN], "probe": [PROBE_PX, PROBE_AHEAD], "scan": [SCAN_PX, SCAN_SEP, SCAN_POINTS, SCAN_CONFIRM, SCAN_KEEP]}
 
@@ -138,8 +143,9 @@ class Target:
     """A found target: the path of chosen points, one per level (the last is the target)."""
 
     path: tuple[Candidate, ...]
-    strict: bool  # every level from ``strict_from`` on met the acceptance rule
+    strict: bool  # every level from ``strict_from`` on scored at least ``accept``
     strict_from: float = 0.0
+    accept: float = ACCEPT
 
     @property
     def x(self) -> float:
@@ -188,7 +194,7 @@ class Search:
         self.renders = 0
         self.pixels = 0
         self._budget = 0
-        self.strict_from = STRICT_FROM[0]
+        self.strict_from, self.accept = TIERS[0]
 
     # -- rendering
     def window(self, j: int, px: float, py: float) -> Window:
@@ -245,8 +251,8 @@ class Search:
             raise SearchExhausted(0.0, "no converge/diverge boundary in the opening view")
         found: list[Target] = []
         partial: list[tuple[Candidate, ...]] = []
-        for strict_from in STRICT_FROM:
-            self.strict_from = strict_from
+        for strict_from, accept in TIERS:
+            self.strict_from, self.accept = strict_from, accept
             self._budget = self.renders + self.budget_per_target * want
             found = []
             if len(self.depths) > 2 and self.depths[1] < strict_from <= self.depths[2]:
@@ -299,7 +305,7 @@ class Search:
             hits = self._probe_ranked(j, win, pick(values, (CHECK, CHECK // 2), COARSE_REGION, COARSE_SEP,
                                                    COARSE_POOL, None, inside))
         else:
-            hits = pick(values, (CHECK, CHECK // 2), PAD, SEP, MAX_CHILDREN, ACCEPT, inside)
+            hits = pick(values, (CHECK, CHECK // 2), PAD, SEP, MAX_CHILDREN, self.accept, inside)
         progressed = False
         for hit in hits:
             cand = self.candidate(j, win, values, hx, hy, hit, True)
@@ -308,7 +314,7 @@ class Search:
             progressed = True
             new = path + (cand,)
             if j == len(self.depths) - 1:
-                found.append(Target(new, True, self.strict_from))
+                found.append(Target(new, True, self.strict_from, self.accept))
                 return True
             done = self._descend(new, j + 1, want, found, partial)
             if len(found) >= want or self.renders >= self._budget:
@@ -425,4 +431,4 @@ class Search:
             clean = [c for c in cands if c.flip <= FLIP_MAX_SEARCH]
             path = path + ((clean or sorted(cands, key=lambda c: c.flip))[0],)
             j += 1
-        return Target(path, False, self.strict_from)
+        return Target(path, False, self.strict_from, self.accept)

@@ -194,3 +194,17 @@ def test_scan_of_a_wide_opening_view(tmp_path):
     assert found.levels[0]["x"] == found.levels[1]["x"]  # levels 0-1 sit on the scanned point
     w = config_window(cfg)
     assert w.x0 <= found.x <= w.x1 and w.y0 <= found.y <= w.y1
+
+
+def test_tiers_fall_back_to_the_exact_band(tmp_path, monkeypatch):
+    """When no branch meets the first tier's score, the next tier's (here: any score in the band) is used."""
+    cfg = config_from_dict(TINY)
+    pb = build_problem(cfg)
+    start = config_window(cfg)
+    first = candidates(pb, start, 3.0, TileStore(tmp_path), 1)[0]
+    assert first.strict and first.tier == (2.0, targets.ACCEPT)
+    monkeypatch.setattr(targets, "TIERS", ((2.0, 1e9), (2.0, 0.0)))  # nothing scores 1e9
+    found = candidates(pb, start, 3.0, TileStore(tmp_path), 1)[0]  # same store: only the search is new
+    assert found.strict and found.tier == (2.0, 0.0)
+    assert min(lv["score"] for lv in found.levels if lv["depth"] >= 2.0) >= 0.0
+    assert found.to_dict()["tier"] == {"judged_from": 2.0, "accept": 0.0}
