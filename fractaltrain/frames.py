@@ -143,7 +143,7 @@ class FrameComposer:
             v = (ys - kwin.y0) / kwin.height
             margin = MARGIN * ((1.0 - w) if r == 1 else 1.0)
             layers.append((r, j, fade, u, v, margin))
-        hole = np.zeros(4, np.int64)
+        hole = _NO_HOLE
         if len(layers) > 1:  # layer k+1 (fade 1) is opaque where its alpha is exactly 1
             _, _, _, u, v, margin = layers[1]
             hole = np.array([*_opaque_span(np.minimum(v, 1 - v), margin),
