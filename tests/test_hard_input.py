@@ -496,3 +496,12 @@ def test_fuzz_bad_configs(tmp_path):
     assert n == 300
     assert listing(tmp_path) == before  # --out was never even created
     assert time.perf_counter() - t_all < 60
+
+
+def test_help_texts_keep_their_brackets():
+    """Help is plain text: bracketed words ("[cuda]", "[default: …]") are not eaten as style tags."""
+    runner = CliRunner()
+    render_help = runner.invoke(app, ["render", "--help"], terminal_width=200).output
+    assert "fractaltrain[cuda]" in render_help
+    zoom_help = runner.invoke(app, ["zoom", "--help"], terminal_width=200).output
+    assert "[default: 10, or the zoom_target view's depth]" in zoom_help

@@ -29,6 +29,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=False,
     pretty_exceptions_enable=False,
+    # Help texts are plain text: rich markup would eat "[cuda]" and "[default: …]" as style tags.
+    rich_markup_mode=None,
     help="Render the neural-network trainability fractal: every pixel trains a small network "
     "with its own pair of hyperparameters and is coloured by whether training converged "
     "(blue-green) or diverged (red-yellow).",
