@@ -18,10 +18,13 @@ and zooms reuse their tile store.  Cost on the 2-core CPU is about
 
     python scripts/target_table.py --out out/target_table [--configs relu tanh_dataset1]
         [--rngs notebook pcg64] [--rules search nearest] [--depth 6] [--size 160x90]
-        [--device cuda] [--doc docs/targets.md] [--images docs/images/targets]
+        [--device cuda] [--doc docs/targets.md] [--images docs/images/targets] [--gallery 480x270]
 
 The table is written into ``--doc`` between the lines ``<!-- target table -->``
 and ``<!-- end target table -->`` (appended at the end if they are missing).
+With ``--gallery WxH`` the deepest keyframe window of every config's search row
+with its own draws is also rendered at WxH (``gallery_NAME.png`` in
+``--images``, for the README; windows and times in OUT/gallery.json).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from fractaltrain.config import config_from_dict, parse_resolution
 from fractaltrain.locate import locate, locate_nearest
 from fractaltrain.outputs import save_png
 from fractaltrain.problem import build_problem
+from fractaltrain.render import render
 from fractaltrain.store import TileStore
 from fractaltrain.window import config_window
 from fractaltrain.zoom import ZoomOptions, zoom
@@ -98,6 +102,25 @@ def row(name: str, rng: str, rule: str, depth: float, size: tuple[int, int], out
     }
 
 
+def gallery_still(name: str, rng: str, size: tuple[int, int], out: Path, images: Path) -> dict:
+    """Render the deepest keyframe window of the ``(name, rng, search)`` row's zoom at ``size``."""
+    meta = json.loads((out / f"{name}_{rng}_search" / f"{name}.json").read_text())
+    x0, x1, y0, y1 = meta["zoom"]["keyframes"][-1]
+    raw = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
+    raw["rng"] = rng
+    for key in ("zoom_target", "views"):
+        raw.pop(key, None)
+    raw["axes"]["x"]["range"], raw["axes"]["y"]["range"] = [x0, x1], [y0, y1]
+    raw["resolution"] = f"{size[0]}x{size[1]}"
+    t0 = time.perf_counter()
+    res = render(config_from_dict(raw), out / "gallery" / name)
+    still = images / f"gallery_{name}.png"
+    still.write_bytes(res.png.read_bytes())
+    return {"config": name, "rng": rng, "window": [x0, x1, y0, y1], "target": [meta["target"]["x"], meta["target"]["y"]],
+            "size": list(size), "seconds": round(time.perf_counter() - t0, 1), "device": device.active(),
+            "still": str(still)}
+
+
 def fmt(values, digits: int, scale: float = 1.0) -> str:
     return " ".join("–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{scale * v:.{digits}f}"
                     for v in values)
@@ -147,6 +170,7 @@ def main() -> None:
     ap.add_argument("--device", default=None, help="cpu | cuda (default: $FRACTALTRAIN_DEVICE, else cpu)")
     ap.add_argument("--doc", default=str(ROOT / "docs" / "targets.md"))
     ap.add_argument("--images", default=str(ROOT / "docs" / "images" / "targets"))
+    ap.add_argument("--gallery", help="WxH: also render each config's deepest search keyframe at this size")
     args = ap.parse_args()
     device.select(args.device)
     out, images = Path(args.out), Path(args.images).resolve()
@@ -169,6 +193,22 @@ def main() -> None:
     order = {n: i for i, n in enumerate(CONFIGS)}
     rows.sort(key=lambda r: (order.get(r["config"], 99), r["config"], r["rng"], r["rule"] != "search"))
     write_doc(rows, Path(args.doc))
+    if args.gallery:
+        gsize = parse_resolution(args.gallery, "gallery")
+        gallery_path = out / "gallery.json"
+        done = json.loads(gallery_path.read_text()) if gallery_path.exists() else []
+        for r in rows:
+            own = yaml.safe_load((ROOT / "configs" / f"{r['config']}.yaml").read_text()).get("rng", "pcg64")
+            if r["rule"] != "search" or r["rng"] != own:
+                continue
+            if any((g["config"], g["rng"], g["size"]) == (r["config"], r["rng"], list(gsize)) for g in done):
+                continue
+            g = gallery_still(r["config"], r["rng"], gsize, out, images)
+            print(json.dumps(g), flush=True)
+            done.append(g)
+            tmp = gallery_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(done, indent=2))
+            tmp.replace(gallery_path)
 
 
 if __name__ == "__main__":
