@@ -208,3 +208,30 @@ def test_tiers_fall_back_to_the_exact_band(tmp_path, monkeypatch):
     assert found.strict and found.tier == (2.0, 0.0)
     assert min(lv["score"] for lv in found.levels if lv["depth"] >= 2.0) >= 0.0
     assert found.to_dict()["tier"] == {"judged_from": 2.0, "accept": 0.0}
+
+
+def test_strict_target_is_verified_on_the_windows_centred_on_it(tmp_path, monkeypatch):
+    """The windows a zoom (or an acceptance check) centres on the target lie in the band at every judged
+    depth; when they cannot (a band nothing meets), the target is only a relaxed fallback."""
+    from fractaltrain.dimension import boundary_mask
+    from fractaltrain.landscape import assemble, fill_grids, make_grid
+    from fractaltrain.kernel import OUT_MEASURE
+    from fractaltrain.window import Window
+
+    cfg = config_from_dict(TINY)
+    pb = build_problem(cfg)
+    start = config_window(cfg)
+    store = TileStore(tmp_path)
+    found = candidates(pb, start, 3.0, store, 1)[0]
+    assert found.strict
+    for d in (2.0, 3.0):
+        s = 10.0**d
+        win = Window.around(found.x, found.y, 0.5 * start.width / s, 0.5 * start.height / s)
+        grid = make_grid(pb, win, targets.CHECK, targets.CHECK, targets.CHECK)
+        fill_grids(pb, store, [grid])
+        v = assemble(store, grid)[..., OUT_MEASURE]
+        assert 0.05 <= boundary_mask(v).mean() <= 0.35
+        assert min(np.mean(v < 0), np.mean(v > 0)) >= 0.05
+    monkeypatch.setattr(targets, "B_LO", 0.99)  # the verification's band only: no window has 99% sign changes
+    relaxed = candidates(pb, start, 3.0, store, 1)[0]
+    assert not relaxed.strict
