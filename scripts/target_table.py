@@ -22,9 +22,10 @@ and zooms reuse their tile store.  Cost on the 2-core CPU is about
 
 The table is written into ``--doc`` between the lines ``<!-- target table -->``
 and ``<!-- end target table -->`` (appended at the end if they are missing).
-With ``--gallery WxH`` the deepest keyframe window of every config's search row
-with its own draws is also rendered at WxH (``gallery_NAME.png`` in
-``--images``, for the README; windows and times in OUT/gallery.json).
+With ``--gallery WxH`` the deepest keyframe window of the zoom into each of
+``--configs``' search target with its own draws is also rendered at WxH
+(``gallery_NAME.png`` in ``--images``, for the README; targets, windows and
+times in OUT/gallery.json); ``--rules`` with no rule makes only the stills.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from fractaltrain.render import render
 from fractaltrain.store import TileStore
 from fractaltrain.window import config_window
 from fractaltrain.zoom import ZoomOptions, zoom
-from fractaltrain.zoomplan import outer_window
+from fractaltrain.zoomplan import ZoomPlan, outer_window
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ["tanh_baseline", "relu", "deep_linear", "tanh_minibatch16", "tanh_dataset1", "init_offset"]
@@ -102,22 +103,42 @@ def row(name: str, rng: str, rule: str, depth: float, size: tuple[int, int], out
     }
 
 
-def gallery_still(name: str, rng: str, size: tuple[int, int], out: Path, images: Path) -> dict:
-    """Render the deepest keyframe window of the ``(name, rng, search)`` row's zoom at ``size``."""
-    meta = json.loads((out / f"{name}_{rng}_search" / f"{name}.json").read_text())
-    x0, x1, y0, y1 = meta["zoom"]["keyframes"][-1]
+def search_target(name: str, rng: str, depth: float, size: tuple[int, int], out: Path, rows: list[dict]):
+    """The search's target for (name, rng): from its table row if there is one, else ``locate`` in the row's store."""
+    for r in rows:
+        if (r["config"], r["rng"], r["rule"], r["depth"], r["size"]) == (name, rng, "search", depth, list(size)):
+            return r["x"], r["y"]
+    cfg = load(name, rng)
+    opening = outer_window(config_window(cfg), cfg.resolution, size)
+    res = locate(build_problem(cfg), opening, depth, TileStore(out / f"{name}_{rng}_search" / "tiles"),
+                 bounds=config_window(cfg))
+    return res.x, res.y
+
+
+def gallery_still(name: str, rng: str, depth: float, size: tuple[int, int], gsize: tuple[int, int], out: Path,
+                  images: Path, rows: list[dict]) -> dict:
+    """Render the deepest keyframe window of the zoom into the search's target at ``gsize``.
+
+    The window is the zoom's own (:class:`ZoomPlan`, opening view widened to ``size``),
+    so the still can be made before, or without, that row's zoom.
+    """
+    x, y = search_target(name, rng, depth, size, out, rows)
+    cfg = load(name, rng)
+    plan = ZoomPlan(outer_window(config_window(cfg), cfg.resolution, size), (x, y), depth, 2, size)
+    win = plan.keyframe_window(plan.n_keyframes - 1)
     raw = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
     raw["rng"] = rng
     for key in ("zoom_target", "views"):
         raw.pop(key, None)
-    raw["axes"]["x"]["range"], raw["axes"]["y"]["range"] = [x0, x1], [y0, y1]
-    raw["resolution"] = f"{size[0]}x{size[1]}"
+    raw["axes"]["x"]["range"], raw["axes"]["y"]["range"] = [win.x0, win.x1], [win.y0, win.y1]
+    raw["resolution"] = f"{gsize[0]}x{gsize[1]}"
     t0 = time.perf_counter()
     res = render(config_from_dict(raw), out / "gallery" / name)
     still = images / f"gallery_{name}.png"
     still.write_bytes(res.png.read_bytes())
-    return {"config": name, "rng": rng, "window": [x0, x1, y0, y1], "target": [meta["target"]["x"], meta["target"]["y"]],
-            "size": list(size), "seconds": round(time.perf_counter() - t0, 1), "device": device.active(),
+    return {"config": name, "rng": rng, "target": [x, y], "x_exact": repr(x), "y_exact": repr(y),
+            "window": win.as_list(), "decades": round(math.log10(plan.keyframe_zoom(plan.n_keyframes - 1)), 3),
+            "size": list(gsize), "seconds": round(time.perf_counter() - t0, 1), "device": device.active(),
             "still": str(still)}
 
 
@@ -197,19 +218,16 @@ def main() -> None:
         gsize = parse_resolution(args.gallery, "gallery")
         gallery_path = out / "gallery.json"
         done = json.loads(gallery_path.read_text()) if gallery_path.exists() else []
-        for r in rows:
-            own = yaml.safe_load((ROOT / "configs" / f"{r['config']}.yaml").read_text()).get("rng", "pcg64")
-            if r["rule"] != "search" or r["rng"] != own:
+        for name in args.configs:
+            own = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text()).get("rng", "pcg64")
+            if any((g["config"], g["rng"], g["size"]) == (name, own, list(gsize)) for g in done):
                 continue
-            if any((g["config"], g["rng"], g["size"]) == (r["config"], r["rng"], list(gsize)) for g in done):
-                continue
-            g = gallery_still(r["config"], r["rng"], gsize, out, images)
+            g = gallery_still(name, own, args.depth, size, gsize, out, images, rows)
             print(json.dumps(g), flush=True)
             done.append(g)
             tmp = gallery_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(done, indent=2))
             tmp.replace(gallery_path)
-
 
 if __name__ == "__main__":
     main()
