@@ -233,5 +233,7 @@ def test_strict_target_is_verified_on_the_windows_centred_on_it(tmp_path, monkey
         assert 0.05 <= boundary_mask(v).mean() <= 0.35
         assert min(np.mean(v < 0), np.mean(v > 0)) >= 0.05
     monkeypatch.setattr(targets, "B_LO", 0.99)  # the verification's band only: no window has 99% sign changes
+    monkeypatch.setattr(targets, "TIERS", ((2.0, targets.ACCEPT),))  # one pass, a small budget: the test's cost
+    monkeypatch.setattr(targets, "BUDGET", 4)
     relaxed = candidates(pb, start, 3.0, store, 1)[0]
     assert not relaxed.strict
