@@ -350,11 +350,7 @@ class Search:
         for d in self.depths[1:]:
             if d < self.strict_from:
                 continue
-            s = 10.0**d
-            win = Window.around(x, y, 0.5 * self.start.width / s, 0.5 * self.start.height / s)
-            grid = make_grid(self.problem, win, CHECK, CHECK, CHECK)
-            self.pixels += fill_grids(self.problem, self.store, [grid]).pixels_computed
-            v = assemble(self.store, grid)[..., OUT_MEASURE]
+            v = self._centred_image(x, y, d, CHECK)
             b = float(boundary_mask(v).mean())
             m = float(min(np.mean(v < 0), np.mean(v > 0)))
             if not (B_LO <= b <= B_HI and m >= M_LO):
@@ -409,12 +405,17 @@ class Search:
 
     def _probe(self, px: float, py: float, depth: float, m: int, sizes) -> float:
         """Score of the centre block of an m × m image of the window ``depth`` decades down, centred on (px, py)."""
-        s = 10.0 ** depth
+        v = self._centred_image(px, py, depth, m)
+        return float(score_blocks(v, np.array([m // 2 - 1]), np.array([m // 2 - 1]), sizes)[0][0])
+
+    def _centred_image(self, px: float, py: float, depth: float, m: int) -> np.ndarray:
+        """Values of an m × m image of the window ``depth`` decades down (the opening view's extent
+        times ``10**-depth``), centred on (px, py): what a zoom centred there shows at that depth."""
+        s = 10.0**depth
         win = Window.around(px, py, 0.5 * self.start.width / s, 0.5 * self.start.height / s)
         grid = make_grid(self.problem, win, m, m, m)
         self.pixels += fill_grids(self.problem, self.store, [grid]).pixels_computed
-        v = assemble(self.store, grid)[..., OUT_MEASURE]
-        return float(score_blocks(v, np.array([m // 2 - 1]), np.array([m // 2 - 1]), sizes)[0][0])
+        return assemble(self.store, grid)[..., OUT_MEASURE]
 
     def _probe_ranked(self, j, win, hits):
         """The ``COARSE_CHILDREN`` hits whose look-ahead probes show the most structure (:meth:`_probe_scores`)."""
