@@ -18,7 +18,7 @@ and zooms reuse their tile store.  Cost on the 2-core CPU is about
 
     python scripts/target_table.py --out out/target_table [--configs relu tanh_dataset1]
         [--rngs notebook pcg64] [--rules search nearest] [--depth 6] [--size 160x90]
-        [--device cuda] [--doc docs/targets.md] [--images docs/images/targets] [--gallery 480x270]
+        [--device cuda] [--doc docs/targets.md] [--images docs/images/targets] [--gallery 320x180]
 
 The table is written into ``--doc`` between the lines ``<!-- target table -->``
 and ``<!-- end target table -->`` (appended at the end if they are missing).
@@ -55,12 +55,19 @@ CONFIGS = ["tanh_baseline", "relu", "deep_linear", "tanh_minibatch16", "tanh_dat
 BEGIN, END = "<!-- target table -->", "<!-- end target table -->"
 
 
-def load(name: str, rng: str):
-    """Config ``name`` with generator ``rng`` (same seeds); its zoom_target dropped, since the rules pick."""
+def raw_config(name: str, rng: str | None = None) -> dict:
+    """configs/NAME.yaml as a dict, with generator ``rng`` (same seeds) when given and its
+    zoom_target dropped, since the rules pick."""
     raw = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
-    raw["rng"] = rng
+    if rng is not None:
+        raw["rng"] = rng
     raw.pop("zoom_target", None)
-    return config_from_dict(raw)
+    return raw
+
+
+def load(name: str, rng: str):
+    """Config ``name`` with generator ``rng``; see :func:`raw_config`."""
+    return config_from_dict(raw_config(name, rng))
 
 
 def row(name: str, rng: str, rule: str, depth: float, size: tuple[int, int], out: Path, images: Path) -> dict:
@@ -126,14 +133,12 @@ def gallery_still(name: str, rng: str, depth: float, size: tuple[int, int], gsiz
     cfg = load(name, rng)
     plan = ZoomPlan(outer_window(config_window(cfg), cfg.resolution, size), (x, y), depth, 2, size)
     win = plan.keyframe_window(plan.n_keyframes - 1)
-    raw = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
-    raw["rng"] = rng
-    for key in ("zoom_target", "views"):
-        raw.pop(key, None)
+    raw = raw_config(name, rng)
+    raw.pop("views", None)  # named windows of the whole view; this config is one small window of it
     raw["axes"]["x"]["range"], raw["axes"]["y"]["range"] = [win.x0, win.x1], [win.y0, win.y1]
     raw["resolution"] = f"{gsize[0]}x{gsize[1]}"
     t0 = time.perf_counter()
-    res = render(config_from_dict(raw), out / "gallery" / name)
+    res = render(config_from_dict(raw), out / "gallery" / f"{name}_{gsize[0]}x{gsize[1]}")
     still = images / f"gallery_{name}.png"
     still.write_bytes(res.png.read_bytes())
     return {"config": name, "rng": rng, "target": [x, y], "x_exact": repr(x), "y_exact": repr(y),
@@ -219,7 +224,7 @@ def main() -> None:
         gallery_path = out / "gallery.json"
         done = json.loads(gallery_path.read_text()) if gallery_path.exists() else []
         for name in args.configs:
-            own = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text()).get("rng", "pcg64")
+            own = raw_config(name).get("rng", "pcg64")
             if any((g["config"], g["rng"], g["size"]) == (name, own, list(gsize)) for g in done):
                 continue
             g = gallery_still(name, own, args.depth, size, gsize, out, images, rows)
