@@ -11,13 +11,14 @@ generators: the config's own draws as given (``notebook`` for the six paper
 configs) and ``pcg64`` with the same seeds.  The rules: ``search`` (``locate``,
 the default) and ``nearest`` (the old rule, ``locate.locate_nearest``).
 
-Resumable: every row is kept in OUT/target_table.json as soon as it is done,
-and zooms reuse their tile store.  Cost on the 2-core CPU is about
+Resumable: every row is kept in ``--rows`` (docs/targets.json, committed with
+the table, so a finished row outlives the work folder) as soon as it is done,
+and zooms reuse their tile store under ``--out``.  Cost on the 2-core CPU is about
 ``locate`` (≈ 300k pixels) plus the keyframes (2·size per keyframe, about
 3.3 keyframes per decade) per row; ``--device cuda`` runs it on a GPU.
 
-    python scripts/target_table.py --out out/target_table [--configs relu tanh_dataset1]
-        [--rngs notebook pcg64] [--rules search nearest] [--depth 6] [--size 160x90]
+    python scripts/target_table.py --out out/target_table [--configs relu tanh_dataset1] [--rows docs/targets.json]
+        [--rngs notebook pcg64] [--rules search nearest] [--depth 6] [--size 64x36]
         [--device cuda] [--doc docs/targets.md] [--images docs/images/targets] [--gallery 320x180]
 
 The table is written into ``--doc`` between the lines ``<!-- target table -->``
@@ -25,7 +26,7 @@ and ``<!-- end target table -->`` (appended at the end if they are missing).
 With ``--gallery WxH`` the deepest keyframe window of the zoom into each of
 ``--configs``' search target with its own draws is also rendered at WxH
 (``gallery_NAME.png`` in ``--images``, for the README; targets, windows and
-times in OUT/gallery.json); ``--rules`` with no rule makes only the stills.
+times under "gallery" in ``--rows``); ``--rules`` with no rule makes only the stills.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def row(name: str, rng: str, rule: str, depth: float, size: tuple[int, int], out
         "config": name, "rng": rng, "rule": rule, "depth": depth, "size": list(size),
         "x": res.x, "y": res.y, "x_exact": repr(res.x), "y_exact": repr(res.y), "strict": res.strict,
         "flip_rates": rates, "dimensions": dims, "diverged_share": shares,
-        "locate_seconds": round(t_locate, 1), "zoom_seconds": round(t_zoom, 1), "device": device.active(),
+        "locate_seconds": round(t_locate, 1), "zoom_seconds": round(t_zoom, 1),
+        "seconds": round(t_locate + t_zoom, 1), "device": device.active(),
         "still": str(still.relative_to(ROOT / "docs")) if still.is_relative_to(ROOT / "docs") else str(still),
     }
 
@@ -144,7 +146,7 @@ def gallery_still(name: str, rng: str, depth: float, size: tuple[int, int], gsiz
     return {"config": name, "rng": rng, "target": [x, y], "x_exact": repr(x), "y_exact": repr(y),
             "window": win.as_list(), "decades": round(math.log10(plan.keyframe_zoom(plan.n_keyframes - 1)), 3),
             "size": list(gsize), "seconds": round(time.perf_counter() - t0, 1), "device": device.active(),
-            "still": str(still)}
+            "still": str(still.relative_to(ROOT)) if still.is_relative_to(ROOT) else str(still)}
 
 
 def fmt(values, digits: int, scale: float = 1.0) -> str:
@@ -168,7 +170,7 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['config']} | {r['rng']} | {r['rule']}{strict} | {r['x_exact']}, {r['y_exact']} "
             f"| {fmt(r['flip_rates'], 1, 100.0)} | {fmt(r['dimensions'], 2)} | ![]({r['still']}) "
-            f"| {r['locate_seconds'] + r['zoom_seconds']:.0f} s ({r['device']}) |")
+            f"| {r['seconds']:.0f} s ({r['device']}) |")
     lines.append(END)
     return "\n".join(lines)
 
@@ -185,25 +187,40 @@ def write_doc(rows: list[dict], path: Path) -> None:
     tmp.replace(path)
 
 
+def load_record(path: Path) -> dict:
+    """The rows and gallery stills done so far: ``{"rows": [...], "gallery": [...]}``."""
+    record = json.loads(path.read_text()) if path.exists() else {}
+    return {"rows": record.get("rows", []), "gallery": record.get("gallery", [])}
+
+
+def save_record(record: dict, path: Path) -> None:
+    """Write ``record`` atomically, so an interrupted run never leaves half a file."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="out/target_table")
+    ap.add_argument("--out", default="out/target_table", help="work folder: the rows' tile stores and renders")
     ap.add_argument("--configs", nargs="*", default=CONFIGS)
     ap.add_argument("--rngs", nargs="*", default=["notebook", "pcg64"], choices=["notebook", "pcg64"])
     ap.add_argument("--rules", nargs="*", default=["search", "nearest"], choices=["search", "nearest"])
     ap.add_argument("--depth", type=float, default=6.0)
-    ap.add_argument("--size", default="160x90", help="zoom frame size; keyframes are twice as large")
+    ap.add_argument("--size", default="64x36", help="zoom frame size; keyframes are twice as large")
     ap.add_argument("--device", default=None, help="cpu | cuda (default: $FRACTALTRAIN_DEVICE, else cpu)")
+    ap.add_argument("--rows", default=str(ROOT / "docs" / "targets.json"), help="the finished rows (resumes)")
     ap.add_argument("--doc", default=str(ROOT / "docs" / "targets.md"))
     ap.add_argument("--images", default=str(ROOT / "docs" / "images" / "targets"))
     ap.add_argument("--gallery", help="WxH: also render each config's deepest search keyframe at this size")
     args = ap.parse_args()
     device.select(args.device)
-    out, images = Path(args.out), Path(args.images).resolve()
+    out, images, record_path = Path(args.out), Path(args.images).resolve(), Path(args.rows)
     size = parse_resolution(args.size, "size")
     out.mkdir(parents=True, exist_ok=True)
-    done_path = out / "target_table.json"
-    rows = json.loads(done_path.read_text()) if done_path.exists() else []
+    record = load_record(record_path)
+    rows = record["rows"]
+    order = {n: i for i, n in enumerate(CONFIGS)}
     for name in args.configs:
         for rng in args.rngs:
             for rule in args.rules:
@@ -213,16 +230,13 @@ def main() -> None:
                 r = row(name, rng, rule, args.depth, size, out, images)
                 print(json.dumps(r), flush=True)
                 rows.append(r)
-                tmp = done_path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(rows, indent=2))
-                tmp.replace(done_path)
-    order = {n: i for i, n in enumerate(CONFIGS)}
-    rows.sort(key=lambda r: (order.get(r["config"], 99), r["config"], r["rng"], r["rule"] != "search"))
+                rows.sort(key=lambda r: (order.get(r["config"], 99), r["config"], r["rng"], r["rule"] != "search"))
+                save_record(record, record_path)
+                write_doc(rows, Path(args.doc))
     write_doc(rows, Path(args.doc))
     if args.gallery:
         gsize = parse_resolution(args.gallery, "gallery")
-        gallery_path = out / "gallery.json"
-        done = json.loads(gallery_path.read_text()) if gallery_path.exists() else []
+        done = record["gallery"]
         for name in args.configs:
             own = raw_config(name).get("rng", "pcg64")
             if any((g["config"], g["rng"], g["size"]) == (name, own, list(gsize)) for g in done):
@@ -230,9 +244,8 @@ def main() -> None:
             g = gallery_still(name, own, args.depth, size, gsize, out, images, rows)
             print(json.dumps(g), flush=True)
             done.append(g)
-            tmp = gallery_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(done, indent=2))
-            tmp.replace(gallery_path)
+            save_record(record, record_path)
+
 
 if __name__ == "__main__":
     main()
