@@ -27,9 +27,11 @@ def test_the_doc_table_is_the_recorded_rows(target_table):
     block = text[text.index(target_table.BEGIN):text.index(target_table.END) + len(target_table.END)]
     assert block == target_table.table(record["rows"])
     for r in record["rows"]:
+        assert not Path(r["still"]).is_absolute(), r["still"]  # the page links it relative to docs/
         assert (ROOT / "docs" / r["still"]).is_file(), r["still"]
         assert len(r["flip_rates"]) == len(r["dimensions"])
     for g in record["gallery"]:
+        assert not Path(g["still"]).is_absolute(), g["still"]
         assert (ROOT / g["still"]).is_file(), g["still"]
 
 
