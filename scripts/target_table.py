@@ -13,7 +13,9 @@ the default) and ``nearest`` (the old rule, ``locate.locate_nearest``).
 
 Resumable: every row is kept in ``--rows`` (docs/targets.json, committed with
 the table, so a finished row outlives the work folder) as soon as it is done,
-and zooms reuse their tile store under ``--out``.  Cost on the 2-core CPU is about
+and zooms reuse their tile store under ``--out``.  The record is re-read before
+each row and each write, so runs with different ``--out`` folders (on
+different machines' shares, say) can fill one record.  Cost on the 2-core CPU is about
 ``locate`` (≈ 300k pixels) plus the keyframes (2·size per keyframe, about
 3.3 keyframes per decade) per row; ``--device cuda`` runs it on a GPU.
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -115,7 +118,7 @@ def row(name: str, rng: str, rule: str, depth: float, size: tuple[int, int], out
 def search_target(name: str, rng: str, depth: float, size: tuple[int, int], out: Path, rows: list[dict]):
     """The search's target for (name, rng): from its table row if there is one, else ``locate`` in the row's store."""
     for r in rows:
-        if (r["config"], r["rng"], r["rule"], r["depth"], r["size"]) == (name, rng, "search", depth, list(size)):
+        if row_key(r) == (name, rng, "search", depth, list(size)):
             return r["x"], r["y"]
     cfg = load(name, rng)
     opening = outer_window(config_window(cfg), cfg.resolution, size)
@@ -187,6 +190,11 @@ def write_doc(rows: list[dict], path: Path) -> None:
     tmp.replace(path)
 
 
+def row_key(r: dict) -> tuple:
+    """What makes two rows the same measurement."""
+    return r["config"], r["rng"], r["rule"], r["depth"], r["size"]
+
+
 def load_record(path: Path) -> dict:
     """The rows and gallery stills done so far: ``{"rows": [...], "gallery": [...]}``."""
     record = json.loads(path.read_text()) if path.exists() else {}
@@ -195,7 +203,7 @@ def load_record(path: Path) -> dict:
 
 def save_record(record: dict, path: Path) -> None:
     """Write ``record`` atomically, so an interrupted run never leaves half a file."""
-    tmp = path.with_suffix(".json.tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record, indent=1) + "\n")
     tmp.replace(path)
 
@@ -218,22 +226,24 @@ def main() -> None:
     out, images, record_path = Path(args.out), Path(args.images).resolve(), Path(args.rows)
     size = parse_resolution(args.size, "size")
     out.mkdir(parents=True, exist_ok=True)
-    record = load_record(record_path)
-    rows = record["rows"]
     order = {n: i for i, n in enumerate(CONFIGS)}
     for name in args.configs:
         for rng in args.rngs:
             for rule in args.rules:
-                key = (name, rng, rule, args.depth, list(size))
-                if any((r["config"], r["rng"], r["rule"], r["depth"], r["size"]) == key for r in rows):
+                rows = load_record(record_path)["rows"]
+                if any(row_key(r) == (name, rng, rule, args.depth, list(size)) for r in rows):
                     continue
                 r = row(name, rng, rule, args.depth, size, out, images)
                 print(json.dumps(r), flush=True)
-                rows.append(r)
+                # re-read before adding: another run (or a hand fix) may have changed the record meanwhile
+                record = load_record(record_path)
+                rows = [o for o in record["rows"] if row_key(o) != row_key(r)] + [r]
                 rows.sort(key=lambda r: (order.get(r["config"], 99), r["config"], r["rng"], r["rule"] != "search"))
+                record["rows"] = rows
                 save_record(record, record_path)
                 write_doc(rows, Path(args.doc))
-    write_doc(rows, Path(args.doc))
+    record = load_record(record_path)
+    write_doc(record["rows"], Path(args.doc))
     if args.gallery:
         gsize = parse_resolution(args.gallery, "gallery")
         done = record["gallery"]
@@ -241,9 +251,11 @@ def main() -> None:
             own = raw_config(name).get("rng", "pcg64")
             if any((g["config"], g["rng"], g["size"]) == (name, own, list(gsize)) for g in done):
                 continue
-            g = gallery_still(name, own, args.depth, size, gsize, out, images, rows)
+            g = gallery_still(name, own, args.depth, size, gsize, out, images, record["rows"])
             print(json.dumps(g), flush=True)
-            done.append(g)
+            record = load_record(record_path)
+            done = [d for d in record["gallery"] if (d["config"], d["rng"], d["size"]) != (name, own, list(gsize))]
+            record["gallery"] = done + [g]
             save_record(record, record_path)
 
 
