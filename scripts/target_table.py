@@ -56,6 +56,7 @@ from fractaltrain.zoomplan import ZoomPlan, outer_window
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ["tanh_baseline", "relu", "deep_linear", "tanh_minibatch16", "tanh_dataset1", "init_offset"]
+RNGS, RULES = ["notebook", "pcg64"], ["search", "nearest"]
 BEGIN, END = "<!-- target table -->", "<!-- end target table -->"
 
 
@@ -174,6 +175,11 @@ def table(rows: list[dict]) -> str:
             f"| {r['config']} | {r['rng']} | {r['rule']}{strict} | {r['x_exact']}, {r['y_exact']} "
             f"| {fmt(r['flip_rates'], 1, 100.0)} | {fmt(r['dimensions'], 2)} | ![]({r['still']}) "
             f"| {r['seconds']:.0f} s ({r['device']}) |")
+    missing = [f"{name} {rng} {rule}" for name in CONFIGS for rng in RNGS for rule in RULES
+               if not any((r["config"], r["rng"], r["rule"]) == (name, rng, rule) for r in rows)]
+    if missing:
+        lines += ["", f"Not measured yet ({len(missing)} of {len(CONFIGS) * len(RNGS) * len(RULES)} rows): "
+                  + ", ".join(missing) + "."]
     lines.append(END)
     return "\n".join(lines)
 
@@ -212,8 +218,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="out/target_table", help="work folder: the rows' tile stores and renders")
     ap.add_argument("--configs", nargs="*", default=CONFIGS)
-    ap.add_argument("--rngs", nargs="*", default=["notebook", "pcg64"], choices=["notebook", "pcg64"])
-    ap.add_argument("--rules", nargs="*", default=["search", "nearest"], choices=["search", "nearest"])
+    ap.add_argument("--rngs", nargs="*", default=RNGS, choices=RNGS)
+    ap.add_argument("--rules", nargs="*", default=RULES, choices=RULES)
     ap.add_argument("--depth", type=float, default=6.0)
     ap.add_argument("--size", default="64x36", help="zoom frame size; keyframes are twice as large")
     ap.add_argument("--device", default=None, help="cpu | cuda (default: $FRACTALTRAIN_DEVICE, else cpu)")
