@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -49,7 +48,7 @@ from fractaltrain.locate import locate, locate_nearest
 from fractaltrain.outputs import save_png
 from fractaltrain.problem import build_problem
 from fractaltrain.render import render
-from fractaltrain.store import TileStore
+from fractaltrain.store import TileStore, atomic_write_bytes
 from fractaltrain.window import config_window
 from fractaltrain.zoom import ZoomOptions, zoom
 from fractaltrain.zoomplan import ZoomPlan, outer_window
@@ -191,9 +190,7 @@ def write_doc(rows: list[dict], path: Path) -> None:
         text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write_bytes(path, text.encode())
 
 
 def row_key(r: dict) -> tuple:
@@ -209,9 +206,7 @@ def load_record(path: Path) -> dict:
 
 def save_record(record: dict, path: Path) -> None:
     """Write ``record`` atomically, so an interrupted run never leaves half a file."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(path)
+    atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
 
 
 def main() -> None:
