@@ -10,11 +10,14 @@ windows cost O(1)).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from fractaltrain.dimension import boundary_mask
 
 B_LO, B_HI, M_LO = 0.05, 0.35, 0.05
+ACCEPT = math.log(1.2)  # the search's margin: b in [6%, 29%] and m >= 6%, inside the 5% / 35% / 5% band
 
 
 def _integral(a: np.ndarray) -> np.ndarray:

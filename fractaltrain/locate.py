@@ -54,7 +54,7 @@ class LocateResult:
     strict: bool | None = None  # every level met the acceptance rule
     levels: list = field(default_factory=list)  # per-level dicts (Candidate.to_dict)
     pixels: int = field(default=0, compare=False)  # pixels trained (tiles found in the store not counted)
-    tier: tuple | None = None  # (judged from this many decades, minimum score) of the search pass that found it
+    tier: tuple | None = None  # (judged from, minimum score, scan) of the search pass that found it (targets.TIERS)
 
     def to_dict(self) -> dict:
         return {
@@ -68,7 +68,8 @@ class LocateResult:
             "score": None if self.score is None or not math.isfinite(self.score) else round(self.score, 4),
             "flip": self.flip,
             "strict": self.strict,
-            "tier": None if self.tier is None else {"judged_from": self.tier[0], "accept": round(self.tier[1], 6)},
+            "tier": None if self.tier is None else {"judged_from": self.tier[0], "accept": round(self.tier[1], 6),
+                                                    "scan": self.tier[2]},
             "levels": self.levels,
             "pixels_trained": self.pixels,
             "search": search_params() if self.rule == "search" else None,
@@ -136,7 +137,7 @@ def candidates(problem: Problem, start: Window, depth: float, store: TileStore, 
     for k, t in enumerate(found):
         wins = [search.window(j, t.path[j - 1].x, t.path[j - 1].y) if j else start for j in range(len(t.path))]
         out.append(LocateResult(t.x, t.y, depth, k, wins, "search", t.score, round(t.flip, 4), t.strict,
-                                [c.to_dict() for c in t.path], search.pixels, (t.strict_from, t.accept)))
+                                [c.to_dict() for c in t.path], search.pixels, (t.strict_from, t.accept, t.scan)))
     return out
 
 

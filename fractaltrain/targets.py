@@ -44,7 +44,11 @@ opening view instead: every opening candidate's level-1 image is rendered and
 all its coarse candidates probed, and the depth-first search starts from the
 ``SCAN_KEEP`` best (opening, level-1) pairs over the whole view, so a landscape
 that is smooth curves for two decades almost everywhere is still searched
-where it is not.
+where it is not.  When neither the margin nor the band itself yields a target
+from that scan, every window of the first judged level along the boundary is
+scored (:mod:`fractaltrain.window_scan`: the opening view rendered at that
+level's pixel size near its boundary) and the search starts from the best of
+them, before it gives up judging the first level at all.
 
 The search is depth-first and best-first with backtracking: candidates are
 tried in score order (at most ``MAX_CHILDREN`` well-separated ones per level),
@@ -62,17 +66,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from fractaltrain.boundary_score import B_HI, B_LO, M_LO, pick, score_blocks
+from fractaltrain import window_scan
+from fractaltrain.boundary_score import ACCEPT, B_HI, B_LO, M_LO, pick, score_blocks
 from fractaltrain.dimension import boundary_mask
 from fractaltrain.kernel import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, grid_axes, make_grid
 from fractaltrain.noise import FLIP_MAX_SEARCH, SEARCH_SHIFT, flip_rate
 from fractaltrain.problem import Problem
 from fractaltrain.store import TileStore
+from fractaltrain.target_path import Candidate, Target
 from fractaltrain.window import Window, axis_coords
 
 CHECK = 48  # pixels across the scored window
@@ -95,14 +100,21 @@ SCAN_CONFIRM = 24  # best probes rendered again at CHECK pixels
 SCAN_KEEP = 12  # branches the scan hands to the depth-first search
 PROBE_PX = 24  # look-ahead probe: this many pixels across ...
 PROBE_AHEAD = 2.0  # ... a window this many decades deeper than the level
-# the acceptance band: see fractaltrain.boundary_score
-ACCEPT = math.log(1.2)  # b in [6%, 29%] and m >= 6%: a margin over the 5% / 35% / 5% acceptance band
-# (strict_from, accept) tried in turn until one yields a target within the budget: every level from
-# strict_from decades below the opening view on must score >= accept.  First with the margin, then
-# without it (b in [5%, 35%]: some landscapes, ReLU's, are barely busier than a line there), then
-# judged from 3 decades (some are one smooth curve for 2 decades: dataset size 1).
-TIERS = ((2.0, ACCEPT), (2.0, 0.0), (3.0, ACCEPT), (3.0, 0.0))
+# (strict_from, accept, scan) tried in turn until one yields a target within the budget: every level
+# from strict_from decades below the opening view on must score >= accept.  First with the margin, then
+# without it (b in [5%, 35%]: some landscapes, ReLU's, are barely busier than a line there), then from
+# an exhaustive scan of every window along the boundary (some are one smooth curve for 2 decades almost
+# everywhere: dataset size 1; see fractaltrain.window_scan), then judged from 3 decades.  ``scan`` says
+# how the first judged level's starting points are found when the search begins with a scan:
+# "sampled" (Search._scan) or "every" (Search._scan_every).
+TIERS = ((2.0, ACCEPT, "sampled"), (2.0, 0.0, "sampled"), (2.0, 0.0, "every"), (3.0, ACCEPT, "sampled"),
+         (3.0, 0.0, "sampled"))
 STRICT_FROM = tuple(sorted({t[0] for t in TIERS}))
+# The exhaustive scan's tier: its starting points, and each judged level's candidates, at least EVERY_SEP
+# pixels apart and at most EVERY_CHILDREN per level.  Its windows sit at the band's edge, where a
+# fraction of a pixel decides whether a window is in (Search.verify), so it tries more, closer candidates.
+EVERY_SEP = 2
+EVERY_CHILDREN = 8
 FLIP_STRIDE = 2
 BUDGET = 30  # level images per target (plus two per level), far below 5% of any zoom's keyframe pixels
 
@@ -118,60 +130,11 @@ def search_params() -> dict:
     from fractaltrain.noise import SEARCH_SHIFT, ULPS
 
     return {"check_px": CHECK, "level_px": LEVEL_PX, "pad": PAD, "band": [B_LO, B_HI, M_LO],
-            "tiers": [[f, round(a, 6)] for f, a in TIERS], "flip_max": FLIP_MAX_SEARCH,
+            "tiers": [[f, round(a, 6), scan] for f, a, scan in TIERS], "flip_max": FLIP_MAX_SEARCH,
             "flip_stride": FLIP_STRIDE, "ulps": ULPS, "shift": SEARCH_SHIFT, "budget": BUDGET, "verify": True,
-            "coarse": [COARSE_POOL, COARSE_CHILDREN], "probe": [PROBE_PX, PROBE_AHEAD], "scan": [SCAN_PX, SCAN_SEP, SCAN_POINTS, SCAN_CONFIRM, SCAN_KEEP]}
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A boundary point at one level and what its window looks like."""
-
-    x: float
-    y: float
-    depth: float
-    score: float
-    boundary: float  # fraction of 2x2 blocks with a sign change in the scored window
-    minority: float  # fraction of pixels of the rarer phase
-    flip: float | None = None  # rounding-flip rate of a window subsample
-
-    def to_dict(self) -> dict:
-        return {"depth": self.depth, "x": self.x, "y": self.y, "score": _r(self.score),
-                "boundary": _r(self.boundary), "minority": _r(self.minority),
-                "flip": None if self.flip is None else _r(self.flip)}
-
-
-def _r(v: float) -> float | None:
-    return round(float(v), 4) if math.isfinite(v) else None
-
-
-@dataclass(frozen=True)
-class Target:
-    """A found target: the path of chosen points, one per level (the last is the target)."""
-
-    path: tuple[Candidate, ...]
-    strict: bool  # every level from ``strict_from`` on scored at least ``accept``
-    strict_from: float = 0.0
-    accept: float = ACCEPT
-
-    @property
-    def x(self) -> float:
-        return self.path[-1].x
-
-    @property
-    def y(self) -> float:
-        return self.path[-1].y
-
-    @property
-    def score(self) -> float:
-        """The worst score of the levels from ``strict_from`` on (all but the opening view if none)."""
-        inner = [c for c in self.path[1:] if c.depth >= self.strict_from] or list(self.path[1:] or self.path)
-        return min(c.score for c in inner)
-
-    @property
-    def flip(self) -> float:
-        rates = [c.flip for c in self.path if c.flip is not None]
-        return max(rates) if rates else 0.0
+            "coarse": [COARSE_POOL, COARSE_CHILDREN], "probe": [PROBE_PX, PROBE_AHEAD], "scan": [SCAN_PX, SCAN_SEP, SCAN_POINTS, SCAN_CONFIRM, SCAN_KEEP],
+            "scan_every": [window_scan.CELL, window_scan.MAX_SIDE, window_scan.MAX_PIXELS, EVERY_SEP,
+                           EVERY_CHILDREN]}
 
 
 class SearchExhausted(RuntimeError):
@@ -201,7 +164,7 @@ class Search:
         self.renders = 0
         self.pixels = 0
         self._budget = 0
-        self.strict_from, self.accept = TIERS[0]
+        self.strict_from, self.accept, self.scan = TIERS[0]
 
     # -- rendering
     def window(self, j: int, px: float, py: float) -> Window:
@@ -258,12 +221,12 @@ class Search:
             raise SearchExhausted(0.0, "no converge/diverge boundary in the opening view")
         found: list[Target] = []
         partial: list[tuple[Candidate, ...]] = []
-        for strict_from, accept in TIERS:
-            self.strict_from, self.accept = strict_from, accept
+        for strict_from, accept, scan in TIERS:
+            self.strict_from, self.accept, self.scan = strict_from, accept, scan
             self._budget = self.renders + self.budget_per_target * want
             found = []
             if len(self.depths) > 2 and self.depths[1] < strict_from <= self.depths[2]:
-                starts = self._scan(partial)
+                starts = self._scan(partial) if scan == "sampled" else self._scan_every(partial)
             else:
                 starts = []
                 for hit in hits:
@@ -312,19 +275,22 @@ class Search:
             hits = self._probe_ranked(j, win, pick(values, (CHECK, CHECK // 2), COARSE_REGION, COARSE_SEP,
                                                    COARSE_POOL, None, inside))
         else:
-            hits = pick(values, (CHECK, CHECK // 2), PAD, SEP, MAX_CHILDREN, self.accept, inside)
+            sep, limit = (EVERY_SEP, EVERY_CHILDREN) if self.scan == "every" else (SEP, MAX_CHILDREN)
+            hits = pick(values, (CHECK, CHECK // 2), PAD, sep, limit, self.accept, inside)
         progressed = False
         for hit in hits:
             cand = self.candidate(j, win, values, hx, hy, hit, True)
             if cand.flip > FLIP_MAX_SEARCH:
                 continue
+            if self.scan == "every" and not self.verify(cand.x, cand.y, self.depths[j]):
+                continue  # a shallower window centred here is out of the band: nothing below can mend it
             progressed = True
             new = path + (cand,)
             if j == len(self.depths) - 1:
                 if not self.verify(cand.x, cand.y):
                     partial.append(new)
                     continue
-                found.append(Target(new, True, self.strict_from, self.accept))
+                found.append(Target(new, True, self.strict_from, self.accept, self.scan))
                 return True
             done = self._descend(new, j + 1, want, found, partial)
             if len(found) >= want or self.renders >= self._budget:
@@ -335,8 +301,9 @@ class Search:
             partial.append(path)
         return False
 
-    def verify(self, x: float, y: float) -> bool:
-        """Whether the ``CHECK``-pixel windows centred on (x, y) lie in the band at every judged depth.
+    def verify(self, x: float, y: float, below: float = math.inf) -> bool:
+        """Whether the ``CHECK``-pixel windows centred on (x, y) lie in the band at every judged depth
+        shallower than ``below`` (every judged depth by default).
 
         Why: each level scored the window centred on *its* point, and later
         levels move the point by up to a pixel of it; a boundary that is barely
@@ -346,9 +313,17 @@ class Search:
         ``10**-d``, ``CHECK`` pixels across, for every level ``d`` from
         ``strict_from`` on; each must have its blocks' sign-change share in
         ``[B_LO, B_HI]`` and its rarer phase at ``M_LO`` or more.
+
+        With ``below``, the search checks a candidate of the level at depth
+        ``below`` on the windows above it, which the levels still to come move
+        by less than a tenth of a pixel.  The exhaustive scan's tier does
+        (``scan == "every"``): its windows sit at the band's edge, where the
+        pixel phase of the final point decides the count, and without the early
+        check the depth-first search spends its budget on deep branches that
+        the first judged window already rules out.
         """
         for d in self.depths[1:]:
-            if d < self.strict_from:
+            if d < self.strict_from or d >= below:
                 continue
             v = self._centred_image(x, y, d, CHECK)
             b = float(boundary_mask(v).mean())
@@ -394,13 +369,49 @@ class Search:
             if c0.flip > FLIP_MAX_SEARCH:
                 partial.append((c0,))
                 continue
-            # level 1 as the zoom will show it, centred on the scanned point: its statistics for the record
-            win1 = self.window(1, px, py)
-            v1, hx1, hy1 = self.render(win1, LEVEL_PX)
-            mid = LEVEL_PX // 2 - 1
-            sc1, b1, m1 = score_blocks(v1, np.array([mid]), np.array([mid]), (CHECK, CHECK // 2))
-            c1 = self.candidate(1, win1, v1, hx1, hy1, (mid, mid, float(sc1[0]), float(b1[0]), float(m1[0])), True)
-            starts.append((c0, dataclasses.replace(c1, x=px, y=py)))
+            starts.append((c0, self._level_one(px, py)))
+        return starts
+
+    def _level_one(self, px: float, py: float) -> Candidate:
+        """Level 1 as the zoom will show it, centred on a scanned point: its statistics for the record."""
+        win1 = self.window(1, px, py)
+        v1, hx1, hy1 = self.render(win1, LEVEL_PX)
+        mid = LEVEL_PX // 2 - 1
+        sc1, b1, m1 = score_blocks(v1, np.array([mid]), np.array([mid]), (CHECK, CHECK // 2))
+        c1 = self.candidate(1, win1, v1, hx1, hy1, (mid, mid, float(sc1[0]), float(b1[0]), float(m1[0])), True)
+        return dataclasses.replace(c1, x=px, y=py)
+
+    def _scan_every(self, partial) -> list[tuple[Candidate, Candidate]]:
+        """Start paths from every window of the first judged level that scores ``accept`` or more.
+
+        Why: where the boundary is one curve at that depth almost everywhere, the
+        windows in the band are a few pixels wide, and the sampled scan
+        (:meth:`_scan`) steps over them; :func:`fractaltrain.window_scan.scan_windows`
+        scores them all.  Up to ``SCAN_KEEP`` of them, best first and at least
+        ``EVERY_SEP`` of their pixels apart, start the search: (opening point,
+        level-1 point) both at the window's centre, a block centre of the
+        level-2 grid, so level 2 sees the window the scan scored.  The opening
+        point's record is the scan's score of that window (no opening image
+        holds it).
+        """
+        res = window_scan.scan_windows(self.problem, self.store, self.start, self.depths[2], CHECK,
+                                       (CHECK, CHECK // 2), self.accept, self.bounds)
+        self.pixels += res.pixels
+        s = 10.0 ** self.depths[2] * CHECK
+        sx, sy = self.start.width / s, self.start.height / s
+        starts, kept = [], []
+        for score, b, m, px, py in res.hits:
+            if any(abs(px - qx) < EVERY_SEP * sx and abs(py - qy) < EVERY_SEP * sy for qx, qy in kept):
+                continue
+            kept.append((px, py))
+            c0 = Candidate(px, py, self.depths[0], score, b, m)
+            c1 = self._level_one(px, py)
+            if c1.flip > FLIP_MAX_SEARCH:
+                partial.append((c0,))
+                continue
+            starts.append((c0, c1))
+            if len(starts) >= SCAN_KEEP:
+                break
         return starts
 
     def _probe(self, px: float, py: float, depth: float, m: int, sizes) -> float:
@@ -468,4 +479,4 @@ class Search:
             clean = [c for c in cands if c.flip <= FLIP_MAX_SEARCH]
             path = path + ((clean or sorted(cands, key=lambda c: c.flip))[0],)
             j += 1
-        return Target(path, False, self.strict_from, self.accept)
+        return Target(path, False, self.strict_from, self.accept, self.scan)

@@ -108,7 +108,7 @@ def row(name: str, rng: str, rule: str, depth: float, size: tuple[int, int], out
     return {
         "config": name, "rng": rng, "rule": rule, "depth": depth, "size": list(size),
         "x": res.x, "y": res.y, "x_exact": repr(res.x), "y_exact": repr(res.y), "strict": res.strict,
-        "flip_rates": rates, "dimensions": dims, "diverged_share": shares,
+        "tier": res.to_dict()["tier"], "flip_rates": rates, "dimensions": dims, "diverged_share": shares,
         "locate_seconds": round(t_locate, 1), "zoom_seconds": round(t_zoom, 1),
         "seconds": round(t_locate + t_zoom, 1), "device": device.active(),
         "still": str(still.relative_to(ROOT / "docs")) if still.is_relative_to(ROOT / "docs") else str(still),

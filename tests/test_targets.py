@@ -202,12 +202,12 @@ def test_tiers_fall_back_to_the_exact_band(tmp_path, monkeypatch):
     pb = build_problem(cfg)
     start = config_window(cfg)
     first = candidates(pb, start, 3.0, TileStore(tmp_path), 1)[0]
-    assert first.strict and first.tier == (2.0, targets.ACCEPT)
-    monkeypatch.setattr(targets, "TIERS", ((2.0, 1e9), (2.0, 0.0)))  # nothing scores 1e9
+    assert first.strict and first.tier == (2.0, targets.ACCEPT, "sampled")
+    monkeypatch.setattr(targets, "TIERS", ((2.0, 1e9, "sampled"), (2.0, 0.0, "sampled")))  # nothing scores 1e9
     found = candidates(pb, start, 3.0, TileStore(tmp_path), 1)[0]  # same store: only the search is new
-    assert found.strict and found.tier == (2.0, 0.0)
+    assert found.strict and found.tier == (2.0, 0.0, "sampled")
     assert min(lv["score"] for lv in found.levels if lv["depth"] >= 2.0) >= 0.0
-    assert found.to_dict()["tier"] == {"judged_from": 2.0, "accept": 0.0}
+    assert found.to_dict()["tier"] == {"judged_from": 2.0, "accept": 0.0, "scan": "sampled"}
 
 
 def test_strict_target_is_verified_on_the_windows_centred_on_it(tmp_path, monkeypatch):
@@ -233,7 +233,64 @@ def test_strict_target_is_verified_on_the_windows_centred_on_it(tmp_path, monkey
         assert 0.05 <= boundary_mask(v).mean() <= 0.35
         assert min(np.mean(v < 0), np.mean(v > 0)) >= 0.05
     monkeypatch.setattr(targets, "B_LO", 0.99)  # the verification's band only: no window has 99% sign changes
-    monkeypatch.setattr(targets, "TIERS", ((2.0, targets.ACCEPT),))  # one pass, a small budget: the test's cost
+    monkeypatch.setattr(targets, "TIERS", ((2.0, targets.ACCEPT, "sampled"),))  # one pass, a small budget: the test's cost
     monkeypatch.setattr(targets, "BUDGET", 4)
     relaxed = candidates(pb, start, 3.0, store, 1)[0]
     assert not relaxed.strict
+
+
+def test_scan_windows_scores_exactly_the_windows_centred_on_its_hits(tmp_path):
+    """Every hit of the exhaustive scan is the CHECK-pixel window a zoom (or an acceptance check) centred on
+    it renders, pixel for pixel: its share of sign-change blocks and its rarer phase are the same."""
+    from fractaltrain import window_scan
+    from fractaltrain.dimension import boundary_mask
+    from fractaltrain.kernel import OUT_MEASURE
+    from fractaltrain.landscape import assemble, fill_grids, make_grid
+    from fractaltrain.window import Window
+
+    cfg = config_from_dict(TINY)
+    pb = build_problem(cfg)
+    start = config_window(cfg)
+    store = TileStore(tmp_path)
+    res = window_scan.scan_windows(pb, store, start, 1.0, targets.CHECK, (targets.CHECK,), -math.inf)
+    assert res.skipped is None and len(res.hits) > 20 and res.pixels > 0
+    scores = [h[0] for h in res.hits]
+    assert scores == sorted(scores, reverse=True)
+    for score, b, m, x, y in res.hits[:: max(1, len(res.hits) // 8)]:
+        win = Window.around(x, y, 0.5 * start.width / 10.0, 0.5 * start.height / 10.0)
+        grid = make_grid(pb, win, targets.CHECK, targets.CHECK, targets.CHECK)
+        fill_grids(pb, store, [grid])
+        v = assemble(store, grid)[..., OUT_MEASURE]
+        assert b == pytest.approx(boundary_mask(v).mean(), abs=1e-12)
+        assert m == pytest.approx(min(np.mean(v < 0), np.mean(v > 0)), abs=1e-12)
+    again = window_scan.scan_windows(pb, store, start, 1.0, targets.CHECK, (targets.CHECK,), -math.inf)
+    assert again.hits == res.hits  # deterministic, and from the store the second time
+    inside = Window(start.x0, 0.5 * (start.x0 + start.x1), start.y0, start.y1)
+    bounded = window_scan.scan_windows(pb, store, start, 1.0, targets.CHECK, (targets.CHECK,), -math.inf, inside)
+    assert bounded.hits and all(inside.x0 <= h[3] <= inside.x1 for h in bounded.hits)
+
+
+def test_scan_windows_refuses_a_scan_beyond_its_limits(tmp_path):
+    from fractaltrain import window_scan
+
+    cfg = config_from_dict(TINY)
+    res = window_scan.scan_windows(build_problem(cfg), TileStore(tmp_path), config_window(cfg), 3.0,
+                                   targets.CHECK, (targets.CHECK,), 0.0)
+    assert res.hits == [] and res.pixels == 0 and "48000 pixels across" in res.skipped
+
+
+def test_every_window_tier_starts_from_the_exhaustive_scan(tmp_path, monkeypatch):
+    """When the sampled tiers find nothing, the tier that scores every window of the first judged level
+    finds a strict target, verified on the windows centred on it, and says so in its record."""
+    cfg = config_from_dict(TINY)
+    pb = build_problem(cfg)
+    start = config_window(cfg)
+    monkeypatch.setattr(targets, "TIERS", ((1.5, 1e9, "sampled"), (1.5, 0.0, "every")))  # nothing scores 1e9
+    found = candidates(pb, start, 2.5, TileStore(tmp_path), 1)[0]
+    assert found.strict and found.tier == (1.5, 0.0, "every")
+    assert found.to_dict()["tier"]["scan"] == "every"
+    first, second = found.levels[0], found.levels[1]
+    assert (first["x"], first["y"]) == (second["x"], second["y"])  # both at the scanned window's centre
+    assert min(lv["score"] for lv in found.levels if lv["depth"] >= 1.5) >= 0.0
+    again = candidates(pb, start, 2.5, TileStore(tmp_path), 1)[0]
+    assert (again.x, again.y) == (found.x, found.y)
