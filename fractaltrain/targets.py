@@ -387,12 +387,12 @@ class Search:
         Why: where the boundary is one curve at that depth almost everywhere, the
         windows in the band are a few pixels wide, and the sampled scan
         (:meth:`_scan`) steps over them; :func:`fractaltrain.window_scan.scan_windows`
-        scores them all.  Up to ``SCAN_KEEP`` of them, best first and at least
-        ``EVERY_SEP`` of their pixels apart, start the search: (opening point,
-        level-1 point) both at the window's centre, a block centre of the
-        level-2 grid, so level 2 sees the window the scan scored.  The opening
-        point's record is the scan's score of that window (no opening image
-        holds it).
+        scores them all.  The ``SCAN_KEEP`` best of them at least ``EVERY_SEP``
+        of their pixels apart (less any whose level-1 window is rounding-
+        decided) start the search: (opening point, level-1 point) both at the
+        window's centre, a block centre of the level-2 grid, so level 2 sees the
+        window the scan scored.  The opening point's record is the scan's score
+        of that window (no opening image holds it).
         """
         res = window_scan.scan_windows(self.problem, self.store, self.start, self.depths[2], CHECK,
                                        (CHECK, CHECK // 2), self.accept, self.bounds)
@@ -408,9 +408,9 @@ class Search:
             c1 = self._level_one(px, py)
             if c1.flip > FLIP_MAX_SEARCH:
                 partial.append((c0,))
-                continue
-            starts.append((c0, c1))
-            if len(starts) >= SCAN_KEEP:
+            else:
+                starts.append((c0, c1))
+            if len(kept) >= SCAN_KEEP:
                 break
         return starts
 
