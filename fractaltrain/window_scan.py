@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from fractaltrain.boundary_score import score_blocks
 from fractaltrain.dimension import boundary_mask
@@ -44,7 +45,7 @@ from fractaltrain.window import Window
 
 CELL = 10  # fine pixels per coarse pixel
 MAX_SIDE = 6000  # fine pixels across the opening view (4,800 for a 48-pixel window two decades down)
-MAX_PIXELS = 2_000_000  # fine pixels in the band (tanh_dataset1: about 590,000)
+MAX_PIXELS = 2_000_000  # fine pixels in the band (tanh_dataset1: 459,800; relu: 577,800)
 SLAB = 40  # coarse rows scored at a time
 KEEP = 100_000  # best-scoring windows kept (the search uses a dozen)
 
@@ -54,7 +55,7 @@ class ScanResult:
     """The scored windows (best first) and what the scan cost."""
 
     hits: list[tuple[float, float, float, float, float]]  # (score, b, m, x, y): x, y the window centre
-    pixels: int  # fine and coarse pixels rendered (found in the store or computed)
+    pixels: int  # pixels trained (tiles found in the store not counted, as in the search's own count)
     skipped: str | None = None  # why the scan did not run
 
 
@@ -65,17 +66,8 @@ def _edges(n_fine: int, n_coarse: int) -> np.ndarray:
 
 def _band(coarse: np.ndarray, margin: int) -> np.ndarray:
     """Coarse cells within ``margin`` cells of a coarse 2×2 sign change."""
-    mask = np.zeros(coarse.shape, dtype=bool)
-    r, c = np.nonzero(boundary_mask(coarse))
-    for dr in (0, 1):
-        for dc in (0, 1):
-            mask[r + dr, c + dc] = True
-    out = mask.copy()
-    for dr in range(-margin, margin + 1):
-        for dc in range(-margin, margin + 1):
-            src = mask[max(0, -dr): mask.shape[0] - max(0, dr), max(0, -dc): mask.shape[1] - max(0, dc)]
-            out[max(0, dr): mask.shape[0] - max(0, -dr), max(0, dc): mask.shape[1] - max(0, -dc)] |= src
-    return out
+    blocks = np.pad(boundary_mask(coarse), margin + 1)  # block (r, c) touches cells r..r+1, c..c+1
+    return sliding_window_view(blocks, (2 * margin + 2, 2 * margin + 2)).any(axis=(2, 3))
 
 
 def scan_windows(problem: Problem, store: TileStore, start: Window, depth: float, check: int, sizes,
@@ -104,7 +96,7 @@ def scan_windows(problem: Problem, store: TileStore, start: Window, depth: float
         return ScanResult([], 0, f"{n} pixels across (the most is {MAX_SIDE})")
     tile = problem.config.tile
     coarse_grid = make_grid(problem, start, n_c, n_c, tile)
-    fill_grids(problem, store, [coarse_grid])
+    computed = fill_grids(problem, store, [coarse_grid]).pixels_computed
     coarse = assemble(store, coarse_grid)[..., OUT_MEASURE]
     band = _band(coarse, int(math.ceil((check // 2 + 1) / (n / n_c))))
     edges = _edges(n, n_c)
@@ -122,8 +114,8 @@ def scan_windows(problem: Problem, store: TileStore, start: Window, depth: float
             strips.append((r0, r1, c0, make_grid(problem, win, c1 - c0, r1 - r0, tile)))
     fine_pixels = sum((s[1] - s[0]) * s[3].width for s in strips)
     if fine_pixels > MAX_PIXELS:
-        return ScanResult([], n_c * n_c, f"{fine_pixels:,} pixels near the boundary (the most is {MAX_PIXELS:,})")
-    fill_grids(problem, store, [s[3] for s in strips])
+        return ScanResult([], computed, f"{fine_pixels:,} pixels near the boundary (the most is {MAX_PIXELS:,})")
+    computed += fill_grids(problem, store, [s[3] for s in strips]).pixels_computed
 
     half = check // 2
     found = []
@@ -154,4 +146,4 @@ def scan_windows(problem: Problem, store: TileStore, start: Window, depth: float
     cr, cc = (n - 1) / 2.0, (n - 1) / 2.0
     found.sort(key=lambda t: (-t[0], (t[5] + 0.5 - cr) ** 2 + (t[6] + 0.5 - cc) ** 2, t[5], t[6]))
     hits = [t[:5] for t in found[:KEEP]]
-    return ScanResult(hits, n_c * n_c + fine_pixels)
+    return ScanResult(hits, computed)
