@@ -10,8 +10,9 @@ sign) nearest the centre, zoom in by at most ``zoom_per_level``, repeat.
 
 Both keep the point within a pixel of a sign change at every level, so the
 final point has both converged and diverged pixels around it at every depth.
-The small images go through the tile store, so a rerun (or the ``zoom`` that
-follows a ``locate``) reuses them.  The result depends only on the problem, the
+The small images go through the tile store, and so do the search's rounding
+tests (the signs of its moved pixels, kept as records), so a rerun (or the
+``zoom`` that follows a ``locate``) reuses them and trains nothing twice.  The result depends only on the problem, the
 start view, the depth and the seed.
 """
 

@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fractaltrain.hashing import stable_hash
 from fractaltrain.window import Window, axis_values
 
 if TYPE_CHECKING:
     from fractaltrain.problem import Problem
+    from fractaltrain.store import TileStore
 
 ULPS = 4  # how far both hyperparameters move, in ulps of their value
 SAMPLE = 12  # keyframe sample: SAMPLE × SAMPLE pixels
@@ -70,14 +72,41 @@ def signs_of(problem: Problem, xv: np.ndarray, yv: np.ndarray) -> np.ndarray:
     return np.sign(res[:, OUT_MEASURE])
 
 
+def moved_signs(problem: Problem, xv: np.ndarray, yv: np.ndarray, ulps: int = ULPS, shift: float = 0.0,
+                store: TileStore | None = None) -> tuple[np.ndarray, bool]:
+    """Signs of the pixels (``xv[i]``, ``yv[i]``) moved as :func:`moved_values` moves them.
+
+    Returns the signs and whether they were trained now.  With a ``store`` they
+    are kept as a record keyed by a hash of the problem, the pixels and the move,
+    and read back (verified) the next time, so a target search resumed on its
+    tile store trains nothing it trained before; the signs are the same either
+    way, bit for bit.
+    """
+    xv = np.asarray(xv, dtype=np.float64).ravel()
+    yv = np.asarray(yv, dtype=np.float64).ravel()
+    key = None
+    if store is not None:
+        key = stable_hash("moved-signs", problem.key(), xv.tobytes(), yv.tobytes(), int(ulps), repr(float(shift)),
+                          length=24)
+        kept = store.load_record("moved_signs", key)
+        if kept is not None and kept.shape == xv.shape and kept.dtype == np.float64:
+            return kept, False
+    cfg = problem.config
+    signs = signs_of(problem, moved_values(xv, cfg.x.scale, shift, ulps), moved_values(yv, cfg.y.scale, shift, ulps))
+    if store is not None:
+        store.save_record("moved_signs", key, signs)
+    return signs, True
+
+
 def flip_rate(problem: Problem, xv: np.ndarray, yv: np.ndarray, signs: np.ndarray | None = None,
-              ulps: int = ULPS, shift: float = 0.0) -> float:
+              ulps: int = ULPS, shift: float = 0.0, store: TileStore | None = None) -> float:
     """Fraction of pixels (``xv[i]``, ``yv[i]``) whose sign changes when both values move ``ulps`` ulps.
 
     ``signs`` are the pixels' unmoved signs when already known (e.g. from a
     render); otherwise they are computed.  Values are hyperparameter values (not
     axis coordinates), so the move is the same few ulps on every axis type;
     ``shift`` > 0 moves by at least that many axis units instead (:func:`moved_values`).
+    ``store`` keeps the moved pixels' signs (:func:`moved_signs`).
     """
     xv = np.asarray(xv, dtype=np.float64).ravel()
     yv = np.asarray(yv, dtype=np.float64).ravel()
@@ -85,8 +114,7 @@ def flip_rate(problem: Problem, xv: np.ndarray, yv: np.ndarray, signs: np.ndarra
         return 0.0
     if signs is None:
         signs = signs_of(problem, xv, yv)
-    cfg = problem.config
-    moved = signs_of(problem, moved_values(xv, cfg.x.scale, shift, ulps), moved_values(yv, cfg.y.scale, shift, ulps))
+    moved, _ = moved_signs(problem, xv, yv, ulps, shift, store)
     return float(np.mean(np.asarray(signs).ravel() != moved))
 
 

@@ -223,6 +223,25 @@ class TileStore:
     def save(self, grid: Grid, spec: TileSpec, data: np.ndarray) -> None:
         atomic_save_npz(self.path(grid, spec), out=np.ascontiguousarray(data), key=np.array(self._tile_key(grid, spec)))
 
+    def load_record(self, kind: str, key: str) -> np.ndarray | None:
+        """A small array saved with :meth:`save_record`, or None if absent, damaged or not ``key``'s.
+
+        Records keep results that are not tiles of a grid (the target search's
+        moved-pixel signs) under ``<root>/<kind>/<key>.npz``, written and verified
+        exactly as tiles are.
+        """
+        p = self.root / kind / f"{key}.npz"
+        if not p.exists():
+            return None
+        try:
+            arrays = read_verified_npz(p, ["key", "data"])
+        except DamagedFile:
+            return None
+        return arrays["data"] if str(arrays["key"]) == key else None
+
+    def save_record(self, kind: str, key: str, data: np.ndarray) -> None:
+        atomic_save_npz(self.root / kind / f"{key}.npz", data=np.ascontiguousarray(data), key=np.array(key))
+
     def missing(self, grid: Grid, specs: list[TileSpec] | None = None) -> list[TileSpec]:
         """Tiles not validly stored (absent, damaged or not this tile's)."""
         specs = grid.tiles() if specs is None else specs

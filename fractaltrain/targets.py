@@ -74,7 +74,7 @@ from fractaltrain.boundary_score import ACCEPT, B_HI, B_LO, M_LO, pick, score_bl
 from fractaltrain.dimension import boundary_mask
 from fractaltrain.kernel import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, grid_axes, make_grid
-from fractaltrain.noise import FLIP_MAX_SEARCH, SEARCH_SHIFT, flip_rate
+from fractaltrain.noise import FLIP_MAX_SEARCH, SEARCH_SHIFT, moved_signs
 from fractaltrain.problem import Problem
 from fractaltrain.store import TileStore
 from fractaltrain.target_path import Candidate, Target
@@ -207,9 +207,10 @@ class Search:
             rr = np.arange(max(0, r + 1 - half), min(n_rows, r + 1 + half), stride)
             cc = np.arange(max(0, c + 1 - half), min(n_cols, c + 1 + half), stride)
             gx, gy = np.meshgrid(hx[cc], hy[rr])
-            signs = np.sign(values[np.ix_(rr, cc)])
-            flip = flip_rate(self.problem, gx, gy, signs, shift=SEARCH_SHIFT)
-            self.pixels += gx.size
+            signs = np.sign(values[np.ix_(rr, cc)]).ravel()
+            moved, trained = moved_signs(self.problem, gx, gy, shift=SEARCH_SHIFT, store=self.store)
+            flip = float(np.mean(signs != moved))
+            self.pixels += gx.size if trained else 0
         return Candidate(px, py, self.depths[j], score, b, m, flip)
 
     # -- search

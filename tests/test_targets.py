@@ -88,6 +88,40 @@ def test_candidates_are_distinct_on_the_boundary_and_deterministic(tmp_path):
     json.dumps(found[0].to_dict())
 
 
+def test_moved_signs_are_kept_verified_and_recomputed_when_damaged(tmp_path):
+    cfg = config_from_dict(TINY)
+    pb = build_problem(cfg)
+    xs, ys = noise.window_sample(pb, config_window(cfg), 64, 64, 6)
+    store = TileStore(tmp_path)
+    first, trained = noise.moved_signs(pb, xs, ys, shift=1e-14, store=store)
+    assert trained
+    again, trained = noise.moved_signs(pb, xs, ys, shift=1e-14, store=store)
+    assert not trained and np.array_equal(again, first)
+    plain, _ = noise.moved_signs(pb, xs, ys, shift=1e-14)
+    np.testing.assert_array_equal(first, plain)  # the record holds what training gives
+    _, trained = noise.moved_signs(pb, xs, ys, shift=0.0, store=store)
+    assert trained  # another move is another record
+    for rec in (tmp_path / "moved_signs").glob("*.npz"):
+        rec.write_bytes(rec.read_bytes()[:-40])  # truncated: must not be trusted
+    fixed, trained = noise.moved_signs(pb, xs, ys, shift=1e-14, store=store)
+    assert trained and np.array_equal(fixed, first)
+
+
+def test_resumed_search_trains_nothing_again(tmp_path, monkeypatch):
+    cfg = config_from_dict(TINY)
+    pb = build_problem(cfg)
+    start = config_window(cfg)
+    first = candidates(pb, start, 3.0, TileStore(tmp_path), 2)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a resumed search trained its rounding test again")
+
+    monkeypatch.setattr(noise, "signs_of", no_training)
+    again = candidates(pb, start, 3.0, TileStore(tmp_path), 2)
+    assert [r.to_dict() | {"pixels_trained": 0} for r in again] == [r.to_dict() | {"pixels_trained": 0} for r in first]
+    assert all(r.pixels == 0 for r in again)
+
+
 def test_zoom_noise_guard_stops_and_allow_noise_goes_on(tmp_path, monkeypatch):
     cfg = config_from_dict(TINY)
     opts = ZoomOptions(frames=4, size=(16, 16), depth=1.0, center=(1.0, 1.0), video=False)
