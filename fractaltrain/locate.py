@@ -12,8 +12,8 @@ Both keep the point within a pixel of a sign change at every level, so the
 final point has both converged and diverged pixels around it at every depth.
 The small images go through the tile store, and so do the search's rounding
 tests (the signs of its moved pixels, kept as records), so a rerun (or the
-``zoom`` that follows a ``locate``) reuses them and trains nothing twice.  The result depends only on the problem, the
-start view, the depth and the seed.
+``zoom`` that follows a ``locate``) reuses them and trains nothing twice.  The
+result depends only on the problem, the start view, the depth and the seed.
 """
 
 from __future__ import annotations

@@ -99,14 +99,13 @@ def moved_signs(problem: Problem, xv: np.ndarray, yv: np.ndarray, ulps: int = UL
 
 
 def flip_rate(problem: Problem, xv: np.ndarray, yv: np.ndarray, signs: np.ndarray | None = None,
-              ulps: int = ULPS, shift: float = 0.0, store: TileStore | None = None) -> float:
+              ulps: int = ULPS, shift: float = 0.0) -> float:
     """Fraction of pixels (``xv[i]``, ``yv[i]``) whose sign changes when both values move ``ulps`` ulps.
 
     ``signs`` are the pixels' unmoved signs when already known (e.g. from a
     render); otherwise they are computed.  Values are hyperparameter values (not
     axis coordinates), so the move is the same few ulps on every axis type;
     ``shift`` > 0 moves by at least that many axis units instead (:func:`moved_values`).
-    ``store`` keeps the moved pixels' signs (:func:`moved_signs`).
     """
     xv = np.asarray(xv, dtype=np.float64).ravel()
     yv = np.asarray(yv, dtype=np.float64).ravel()
@@ -114,7 +113,7 @@ def flip_rate(problem: Problem, xv: np.ndarray, yv: np.ndarray, signs: np.ndarra
         return 0.0
     if signs is None:
         signs = signs_of(problem, xv, yv)
-    moved, _ = moved_signs(problem, xv, yv, ulps, shift, store)
+    moved, _ = moved_signs(problem, xv, yv, ulps, shift)
     return float(np.mean(np.asarray(signs).ravel() != moved))
 
 

@@ -180,6 +180,17 @@ def read_verified_npz(path: Path, names: list[str] | None = None, *, require_che
     return out
 
 
+def _load_keyed(path: Path, key: str, name: str) -> np.ndarray | None:
+    """Array ``name`` of an npz saved with its ``key``, or None if absent, damaged, foreign or stale."""
+    if not path.exists():
+        return None
+    try:
+        arrays = read_verified_npz(path, ["key", name])
+    except DamagedFile:  # damaged, foreign or from an older version: recompute
+        return None
+    return arrays[name] if str(arrays["key"]) == key else None
+
+
 class TileStore:
     """Tiles of raw results under ``root`` (see module docstring)."""
 
@@ -207,16 +218,9 @@ class TileStore:
 
     def load(self, grid: Grid, spec: TileSpec) -> np.ndarray | None:
         """The tile's (rows, cols, N_OUT) array, or None if absent or not this tile's."""
-        p = self.path(grid, spec)
-        if not p.exists():
-            return None
-        try:
-            arrays = read_verified_npz(p, ["key", "out"])
-        except DamagedFile:  # damaged, foreign or from an older version: recompute
-            return None
-        key, data = str(arrays["key"]), arrays["out"]
+        data = _load_keyed(self.path(grid, spec), self._tile_key(grid, spec), "out")
         shape = (spec.r1 - spec.r0, spec.c1 - spec.c0, N_OUT)
-        if key != self._tile_key(grid, spec) or data.shape != shape or data.dtype != np.float64:
+        if data is None or data.shape != shape or data.dtype != np.float64:
             return None
         return data
 
@@ -230,14 +234,7 @@ class TileStore:
         moved-pixel signs) under ``<root>/<kind>/<key>.npz``, written and verified
         exactly as tiles are.
         """
-        p = self.root / kind / f"{key}.npz"
-        if not p.exists():
-            return None
-        try:
-            arrays = read_verified_npz(p, ["key", "data"])
-        except DamagedFile:
-            return None
-        return arrays["data"] if str(arrays["key"]) == key else None
+        return _load_keyed(self.root / kind / f"{key}.npz", key, "data")
 
     def save_record(self, kind: str, key: str, data: np.ndarray) -> None:
         atomic_save_npz(self.root / kind / f"{key}.npz", data=np.ascontiguousarray(data), key=np.array(key))
