@@ -5,20 +5,38 @@ plain values for a ``linear`` one.  Pixel ``i`` of ``n`` samples the centre of
 its cell, so a window cut in half gives pixel grids that line up, which is what
 nested zoom keyframes want.
 
-Deep zooms need care: 10 decades down, neighbouring pixels differ in the 13th
-digit.  Hyperparameter values are therefore computed as ``v_c + v_c·expm1(δ·ln10)``
-around the window centre ``v_c`` rather than as ``10**(lo + i·step)``, so the
-small offset ``δ`` is never rounded against the large centre coordinate.
+The value a pixel is trained at is the one its coordinate names:
+``10**u`` (or ``u``) for the exact pixel-centre coordinate
+``u = lo + (i + 1/2)·(hi - lo)/n`` of the float64 window ``[lo, hi]``, to
+within :data:`KEEP_ULPS` float64 ulps, for every window float64 can hold.
+Two computations give it:
+
+* the *centred* formula ``v_c + v_c·expm1(δ·ln10)`` around the window centre
+  ``v_c``, which never rounds a small offset ``δ`` against a large centre
+  coordinate and so serves deep zooms, where neighbouring pixels differ in the
+  13th digit.  It is what every earlier version trained at, but it cancels to
+  nothing for pixels more than about 16 decades from the centre, and drifts by
+  thousands of ulps a few decades out;
+* an *exact* one, in rational and 60-digit decimal arithmetic, rounded once.
+
+A pixel keeps the centred value wherever it is within :data:`KEEP_ULPS` ulps
+of the exact one, bit for bit, so tiles and zoom keyframes stored by earlier
+versions stay valid; elsewhere it takes the correctly rounded exact value.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from fractions import Fraction
 
 import numpy as np
 
 MIN_ULPS = 4.0  # neighbouring pixels must differ by at least this many float64 ulps (render and zoom)
+KEEP_ULPS = 4.0  # a centred value this close to the exact one is kept, bit for bit (see module docstring)
+EXACT_DIGITS = 60  # decimal digits of the exact computation: far past float64's 17, so it rounds once
+LOG10_REPRESENTABLE = 307.0  # |decades| beyond which 10**u leaves float64's normal range (or nearly)
 
 
 @dataclass(frozen=True)
@@ -57,7 +75,22 @@ def axis_coords(lo: float, hi: float, n: int) -> np.ndarray:
 
 
 def axis_values(lo: float, hi: float, n: int, scale: str) -> np.ndarray:
-    """Hyperparameter value at each of ``n`` pixel centres (see module docstring)."""
+    """Hyperparameter value at each of ``n`` pixel centres (see module docstring).
+
+    The centred value where it is within :data:`KEEP_ULPS` ulps of the exact
+    one, the exact one elsewhere.  Values beyond float64 (a log10 window past
+    about ±308 decades, a linear window wider than float64) come out as
+    ``0`` or ``inf``, for the callers' checks to refuse.
+    """
+    with np.errstate(all="ignore"):
+        centred = _centred_values(lo, hi, n, scale)
+        exact = exact_axis_values(lo, hi, n, scale)
+        close = np.abs(centred - exact) <= KEEP_ULPS * np.spacing(np.abs(exact))
+    return np.where(close | ~np.isfinite(exact), centred, exact)
+
+
+def _centred_values(lo: float, hi: float, n: int, scale: str) -> np.ndarray:
+    """The centred formula: exact for narrow windows, wrong far from the centre."""
     if scale == "linear":
         return axis_coords(lo, hi, n)
     c = 0.5 * (lo + hi)
@@ -65,6 +98,45 @@ def axis_values(lo: float, hi: float, n: int, scale: str) -> np.ndarray:
     delta = (i + 0.5 - 0.5 * n) * ((hi - lo) / n)
     vc = 10.0**c
     return vc + vc * np.expm1(delta * math.log(10.0))
+
+
+def exact_axis_values(lo: float, hi: float, n: int, scale: str) -> np.ndarray:
+    """``10**u`` (or ``u``) at the exact pixel-centre coordinates, correctly rounded.
+
+    The coordinates are rational (``lo`` and ``hi`` are exact binary
+    fractions); a log10 axis runs the geometric sequence
+    ``10**u_0 · (10**step)**i`` in :data:`EXACT_DIGITS`-digit decimal
+    arithmetic, whose rounding errors stay some 40 digits below float64's, and
+    each value is rounded to float64 once.  Costs about a microsecond a pixel.
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)) or n < 1:
+        return np.full(max(n, 0), math.nan)
+    q_lo = Fraction(lo)
+    step = (Fraction(hi) - q_lo) / n
+    out = np.empty(n, dtype=np.float64)
+    if scale == "linear":
+        u = q_lo + step / 2
+        for i in range(n):
+            out[i] = float(u)
+            u += step
+        return out
+    if max(abs(lo), abs(hi)) > 2 * LOG10_REPRESENTABLE:
+        # nothing here is a float64; keep decimal arithmetic out of absurd exponents
+        return 10.0 ** axis_coords(lo, hi, n)
+    with localcontext() as ctx:
+        ctx.prec = EXACT_DIGITS
+        ten = Decimal(10)
+        value = ten ** _decimal(q_lo + step / 2)
+        ratio = ten ** _decimal(step)
+        for i in range(n):
+            out[i] = float(value)
+            value *= ratio
+    return out
+
+
+def _decimal(q: Fraction) -> Decimal:
+    """``q`` rounded to the current decimal context's precision."""
+    return Decimal(q.numerator) / Decimal(q.denominator)
 
 
 def min_relative_spacing(lo: float, hi: float, n: int, scale: str) -> float:
