@@ -190,7 +190,7 @@ def render_ensemble(
     window = config_window(cfg)
     grids = [make_grid(p, window, cfg.resolution[0], cfg.resolution[1], cfg.tile) for p in problems]
     keys = [g.key for g in grids]
-    claim(output_file(outdir, cfg.name, ".json"), "ensemble", keys)  # before any work
+    claim(output_file(outdir, cfg.name, ".json"), "ensemble", grids)  # before any work
     store = TileStore(outdir / "tiles")
     for g in grids:
         store.register(g)
@@ -209,7 +209,7 @@ def render_ensemble(
     members = np.stack([r[..., OUT_MEASURE] for r in raws])
     summary = summarise(members)
     png, npz, js = (output_file(outdir, cfg.name, sfx) for sfx in (".png", ".npz", ".json"))
-    claim(js, "ensemble", keys)
+    claim(js, "ensemble", grids)
     save_json(js, sidecar(
         problems[0], grids[0], kind="ensemble", palette=palette, member_grid_keys=keys,
         member_problem_keys=[g.problem_key for g in grids],

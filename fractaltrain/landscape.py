@@ -18,7 +18,7 @@ from fractaltrain.jobs import IncompleteError, MissingTile
 from fractaltrain import device
 from fractaltrain.problem import Problem, pixel_hyperparams
 from fractaltrain.store import Grid, TileSpec, TileStore
-from fractaltrain.window import Window, axis_values
+from fractaltrain.window import Window, axis_values, centred_throughout
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,10 @@ class Shard:
 
 
 def make_grid(problem: Problem, window: Window, width: int, height: int, tile: int) -> Grid:
-    return Grid(problem.key(), window, width, height, tile)
+    cfg = problem.config
+    exact = not (centred_throughout(window.x0, window.x1, width, cfg.x.scale)
+                 and centred_throughout(window.y0, window.y1, height, cfg.y.scale))
+    return Grid(problem.key(), window, width, height, tile, exact_values=exact)
 
 
 def grid_axes(cfg: Config, grid: Grid) -> tuple[np.ndarray, np.ndarray]:

@@ -89,7 +89,7 @@ def save_json(path: Path, record: dict) -> None:
     atomic_write_bytes(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
 
 
-def claim(path: Path, kind: str, grid_keys: list[str]) -> None:
+def claim(path: Path, kind: str, grids: list[Grid]) -> None:
     """Refuse to overwrite ``path`` (a JSON sidecar) when it belongs to another job.
 
     Outputs are named after the config's name, so two different jobs with the
@@ -98,6 +98,8 @@ def claim(path: Path, kind: str, grid_keys: list[str]) -> None:
     keyframe grid keys of a zoom (one a prefix of the other, so a zoom can be
     made deeper), the member grid keys of an ensemble (so it can grow).  Presentation (palette, readout, frames, fps, codec, overlay)
     may change and is rewritten in place.  Anything else at ``path`` is refused.
+    A job made before pixel values were exact (``Grid.earlier_key``) is this
+    job too: its outputs are rewritten at the right values.
     """
     from fractaltrain.errors import OutputError
 
@@ -115,8 +117,8 @@ def claim(path: Path, kind: str, grid_keys: list[str]) -> None:
         raise OutputError(f"{path} exists and is not a fractaltrain sidecar; {how}") from None
     if old_kind != kind:
         raise OutputError(f"{path} holds a {str(old_kind)[:20]} job, not a {kind} of this config; {how}")
-    m = min(len(old_keys), len(grid_keys))
-    if m == 0 or old_keys[:m] != list(grid_keys[:m]):
+    m = min(len(old_keys), len(grids))
+    if m == 0 or (old_keys[:m] != [g.key for g in grids[:m]] and old_keys[:m] != [g.earlier_key for g in grids[:m]]):
         raise OutputError(
             f"{path} holds another {kind} named {rec.get('name', path.stem)!s:.40} (different config, window, "
             f"resolution or target); {how}"

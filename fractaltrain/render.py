@@ -73,7 +73,7 @@ def render(
         problem = member_problem(cfg, check_member(cfg, member))
     options = {"palette": palette} if member is None else {"palette": palette, "member": member}
     grid = make_grid(problem, config_window(cfg), cfg.resolution[0], cfg.resolution[1], cfg.tile)
-    claim(output_file(outdir, cfg.name, ".json"), "render", [grid.key])  # before any work
+    claim(output_file(outdir, cfg.name, ".json"), "render", [grid])  # before any work
     store = TileStore(outdir / "tiles")
     store.register(grid)
     write_manifest(outdir, Manifest("render", cfg.name, cfg.to_dict(), options, [grid.key], shard.count))
@@ -90,7 +90,7 @@ def render(
     raw = assemble(store, grid)
     xv, yv = grid_axes(cfg, grid)
     png, npz, js = (output_file(outdir, cfg.name, sfx) for sfx in (".png", ".npz", ".json"))
-    claim(js, "render", [grid.key])  # again: another job may have finished meanwhile
+    claim(js, "render", [grid])  # again: another job may have finished meanwhile
     steps = raw[..., 3]
     # the sidecar first: it claims the name (see outputs.claim) before the other outputs are replaced
     save_json(

@@ -60,19 +60,29 @@ class Grid:
     width: int
     height: int
     tile: int
+    exact_values: bool = False  # some pixel values differ from the centred formula's (window.py)
 
     def identity(self) -> dict:
-        return {
+        ident = {
             "problem": self.problem_key,
             "window": [repr(v) for v in self.window.as_list()],
             "width": self.width,
             "height": self.height,
             "tile": self.tile,
         }
+        if self.exact_values:  # only then, so grids whose values did not change keep their keys
+            ident["values"] = "exact"
+        return ident
 
     @property
     def key(self) -> str:
         return stable_hash(self.identity(), length=20)
+
+    @property
+    def earlier_key(self) -> str:
+        """The key versions before exact pixel values gave this grid (equal to ``key`` unless
+        ``exact_values``): their outputs are this job's, made at the drifted values."""
+        return stable_hash({k: v for k, v in self.identity().items() if k != "values"}, length=20)
 
     def tiles(self) -> list[TileSpec]:
         """All tiles, row-major (rows are y ascending)."""
@@ -251,8 +261,9 @@ def grid_from_identity(key: str, ident) -> Grid | None:
         from fractaltrain.window import Window
 
         win = Window(*(float(v) for v in ident["window"]))
-        grid = Grid(str(ident["problem"]), win, int(ident["width"]), int(ident["height"]), int(ident["tile"]))
-    except (TypeError, ValueError, KeyError):
+        grid = Grid(str(ident["problem"]), win, int(ident["width"]), int(ident["height"]), int(ident["tile"]),
+                    exact_values=ident.get("values") == "exact")
+    except (TypeError, ValueError, KeyError, AttributeError):
         return None
     if grid.width < 1 or grid.height < 1 or grid.tile < 1 or grid.key != key:
         return None

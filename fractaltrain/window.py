@@ -100,6 +100,17 @@ def _centred_values(lo: float, hi: float, n: int, scale: str) -> np.ndarray:
     return vc + vc * np.expm1(delta * math.log(10.0))
 
 
+def centred_throughout(lo: float, hi: float, n: int, scale: str) -> bool:
+    """Whether every value of this axis is the centred formula's, as before exact values.
+
+    Grids where it is not are keyed apart (:class:`~fractaltrain.store.Grid`),
+    so tiles trained by earlier versions at the drifted values are never
+    reused for them, while deep zooms and narrow views keep their keys and resume.
+    """
+    with np.errstate(all="ignore"):
+        return bool(np.array_equal(axis_values(lo, hi, n, scale), _centred_values(lo, hi, n, scale), equal_nan=True))
+
+
 def exact_axis_values(lo: float, hi: float, n: int, scale: str) -> np.ndarray:
     """``10**u`` (or ``u``) at the exact pixel-centre coordinates, correctly rounded.
 

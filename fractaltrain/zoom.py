@@ -312,7 +312,7 @@ def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: 
     a, b = opts.frame_range or (0, opts.frames)
     suffix = "" if (a, b) == (0, opts.frames) else f"_frames_{a}-{b}"
     js = output_file(outdir, cfg.name, f"{suffix}.json")
-    claim(js, "zoom", keys)  # before any work
+    claim(js, "zoom", [g for mg in member_grids for g in mg])  # before any work
     for mg in member_grids:
         for g in mg:
             store.register(g)
@@ -346,7 +346,7 @@ def write_outputs(job: ZoomJob, prog: Progress, quiet: bool) -> ZoomResult:
     """Keyframe npz files, the poster, the frames encoded to MP4, and the sidecar (written first and last)."""
     cfg, opts, plan, grids = job.cfg, job.opts, job.plan, job.grids
     cache = KeyframeCache(job.store, job.member_grids, cfg.readout)
-    claim(job.sidecar, "zoom", [g.key for g in job.all_grids])  # again: another job may have finished meanwhile
+    claim(job.sidecar, "zoom", job.all_grids)  # again: another job may have finished meanwhile
     a, b = job.frames
     job.timing["frame_seconds"] = 0.0
 

@@ -109,3 +109,34 @@ def test_wide_window_flag_is_accepted_and_right(tmp_path):
     with np.load(tmp_path / "o" / "flag.npz") as d:
         assert ulps_off(d["x_values"], reference(-300.0, 300.0, 16, "log10")).max() <= KEEP_ULPS
         assert ulps_off(d["y_values"], reference(-40.0, 6.0, 16, "log10")).max() <= KEEP_ULPS
+
+
+def test_grids_whose_values_changed_are_keyed_apart_and_old_outputs_are_this_job(tmp_path):
+    """Tiles trained at the drifted values are never reused; a narrow view keeps its key; an
+    output folder made before the fix is the same job, rewritten at the right values."""
+    import json
+
+    from fractaltrain.landscape import make_grid
+    from fractaltrain.problem import build_problem
+    from fractaltrain.window import Window
+
+    raw = {**TINY, "name": "old", "axes": {"x": {"param": "lr_input", "scale": "log10", "range": [-32, 6]},
+                                           "y": {"param": "lr_output", "scale": "log10", "range": [-3, 6]}}}
+    problem = build_problem(config_from_dict(raw))
+    wide = make_grid(problem, Window(-32.0, 6.0, -3.0, 6.0), 16, 16, 8)
+    assert wide.exact_values and wide.key != wide.earlier_key
+    narrow = make_grid(problem, Window(0.5 - 1e-9, 0.5 + 1e-9, 1.0 - 1e-9, 1.0 + 1e-9), 16, 16, 8)
+    assert not narrow.exact_values and narrow.key == narrow.earlier_key
+    assert "values" not in narrow.identity()
+
+    (tmp_path / "w.yaml").write_text(yaml.safe_dump(raw))
+    args = ["render", str(tmp_path / "w.yaml"), "--out", str(tmp_path / "o"), "--quiet"]
+    assert CliRunner().invoke(app, args, catch_exceptions=False).exit_code == 0
+    side = tmp_path / "o" / "old.json"
+    rec = json.loads(side.read_text())
+    assert rec["grid_key"] == wide.key
+    rec["grid_key"] = wide.earlier_key  # as an earlier version wrote it
+    side.write_text(json.dumps(rec))
+    r = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(side.read_text())["grid_key"] == wide.key
