@@ -6,7 +6,7 @@ original (non-partitionable) threefry2x32 key splitting and bit generation,
 in x64 mode.  Re-expressing those draws here lets a config reproduce the
 published panels without JAX at run time.  Every function mirrors the JAX
 function of the same name, and ``tests/test_threefry.py`` compares them bit for
-bit with fixtures that ``scripts/make_jax_fixtures.py`` writes with real JAX.
+bit with fixtures that ``scripts/fixtures/make_jax_fixtures.py`` writes with real JAX.
 
 Keys are ``uint32`` arrays of shape ``(2,)`` (or ``(..., 2)`` for a batch of
 keys, as ``split`` returns).  All integer arithmetic wraps modulo 2**32 or

@@ -32,7 +32,7 @@ ALLOWED_CODECS = ("libx264", "libx265", "mpeg4")
 
 #: x264 / x265 speed presets, fastest first.  The default, veryfast, encodes
 #: 1080p fractal frames about 2.7x as fast as medium on two cores at the same
-#: CRF, within 0.3 dB PSNR and no larger (measured once on the synthetic frames of scripts/bench_frames.py,
+#: CRF, within 0.3 dB PSNR and no larger (measured once on the synthetic frames of scripts/bench/bench_frames.py,
 #: docs/performance.md): the encoder must keep up once keyframes are fast.
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 DEFAULT_PRESET = "veryfast"

@@ -13,7 +13,7 @@ Steps (each result under its key; a failed step is recorded, the rest still run)
   3. bits: the CUDA kernel vs the CPU kernel on six small configs (12 × 12
      grids, 40 steps) and the tanh baseline (32 × 32, 500 steps): bitwise
      equality, sign agreement, relative differences;
-  4. bench: ``scripts/bench_kernel.py --device cuda --only-headline --repeats 1 --res RES``
+  4. bench: ``scripts/bench/bench_kernel.py --device cuda --only-headline --repeats 1 --res RES``
      (our kernel and the JAX anchor on the GPU; speedup vs the given CPU figure).
 
 With ``--out`` (e.g. ``$OUT`` of the device tool) the JSON is also written to
@@ -111,7 +111,7 @@ def main() -> None:
     except (ValueError, KeyError):
         pass
     report["bits"] = bits
-    bench = sh([sys.executable, "scripts/bench_kernel.py", "--device", "cuda", "--only-headline", "--repeats", "1",
+    bench = sh([sys.executable, "scripts/bench/bench_kernel.py", "--device", "cuda", "--only-headline", "--repeats", "1",
                 "--res", str(args.res), "--cpu-pixel-steps-per-s", str(args.cpu_pixel_steps_per_s)], 200,
                log("bench"))
     try:

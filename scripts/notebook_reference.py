@@ -48,7 +48,7 @@ def notebook_trainer(cfg):
     """``train(hp_x, hp_y, steps=None) -> measures``: the notebook's training, its jitted step built once.
 
     Calling ``train`` again on arrays of the same shape reuses the compiled step
-    (scripts/bench_kernel.py warms it up with ``steps=2``, then times a full run).
+    (scripts/bench/bench_kernel.py warms it up with ``steps=2``, then times a full run).
     """
     import jax
 

@@ -1,6 +1,6 @@
 """docs/targets.md's generated table is docs/targets.json's rows, and every still it shows exists.
 
-The rows cost CPU-hours, so they are kept in the repository (scripts/target_table.py
+The rows cost CPU-hours, so they are kept in the repository (scripts/docs/target_table.py
 resumes from them); this keeps the page and the record from drifting apart.
 """
 
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def target_table():
-    spec = importlib.util.spec_from_file_location("target_table", ROOT / "scripts" / "target_table.py")
+    spec = importlib.util.spec_from_file_location("target_table", ROOT / "scripts" / "docs" / "target_table.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,4 +1,4 @@
-"""fractaltrain.threefry against real JAX (tests/fixtures/jax_threefry.npz, scripts/make_jax_fixtures.py).
+"""fractaltrain.threefry against real JAX (tests/fixtures/jax_threefry.npz, scripts/fixtures/make_jax_fixtures.py).
 
 Every comparison is bitwise.  The normals' largest ulp difference is printed
 (``pytest -s``) so a drift would show its size, not only that it happened.

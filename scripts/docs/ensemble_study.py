@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/ensemble_study.py LABEL=OUT/NAME.npz ... [--images docs/images] [--min-size 2]
+    python scripts/docs/ensemble_study.py LABEL=OUT/NAME.npz ... [--images docs/images] [--min-size 2]
 
 For every file (a ``render --ensemble K`` output) and every K' in 1, 4, 16, 64
 up to K, the P(converge) map of the first K' members (members do not depend

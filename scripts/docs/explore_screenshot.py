@@ -4,7 +4,7 @@ Starts ``fractaltrain explore CONFIG`` on a free port, opens it in headless
 Chromium (tests/cdp.py), optionally zooms into a window, waits for the sharp
 image, clicks a pixel so the training curve shows, and saves a screenshot.
 
-    python scripts/explore_screenshot.py configs/demo.yaml docs/images/explore.png \
+    python scripts/docs/explore_screenshot.py configs/demo.yaml docs/images/explore.png \
         --hash '-0.5,2.5,0.5,3.0;100;measure;spectral' --click 0.55,0.45
 """
 
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from cdp import Browser, find_chromium  # noqa: E402

@@ -1,6 +1,6 @@
 """Diagnose the dimensions of a reproduce_paper.py run: drift, depth, rounding.
 
-For each condition folder written by ``scripts/reproduce_paper.py`` this prints
+For each condition folder written by ``scripts/docs/reproduce_paper.py`` this prints
 one JSON line with three things that explain gaps to the paper's figures:
 
 * ``stride``: both estimators over all keyframes at full, 1/2 and 1/4
@@ -23,7 +23,7 @@ one JSON line with three things that explain gaps to the paper's figures:
 
 Usage::
 
-    python scripts/analyse_reproduction.py out/reproduce256 [--sample 48] [--only relu ...]
+    python scripts/docs/analyse_reproduction.py out/reproduce256 [--sample 48] [--only relu ...]
 
 Trains ``2 * sample**2`` pixels per keyframe checked (seconds per condition).
 """
@@ -43,7 +43,7 @@ from fractaltrain.columns import OUT_MEASURE
 from fractaltrain.kernel import run_pixels
 from fractaltrain.problem import build_problem, pixel_hyperparams
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _num(x: float):

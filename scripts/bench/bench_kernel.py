@@ -3,10 +3,10 @@
 
 Run as a whole process from the repository root:
 
-    python scripts/bench_kernel.py              # full benchmark, 2.5 min on an idle 2-core machine
-    python scripts/bench_kernel.py --quick      # smaller workloads, for a smoke test
-    python scripts/bench_kernel.py --device cuda --quick   # the CUDA backend (a GPU and numba-cuda)
-    python scripts/bench_kernel.py --device cuda --only-headline --res 1024   # the issue-14 target
+    python scripts/bench/bench_kernel.py              # full benchmark, 2.5 min on an idle 2-core machine
+    python scripts/bench/bench_kernel.py --quick      # smaller workloads, for a smoke test
+    python scripts/bench/bench_kernel.py --device cuda --quick   # the CUDA backend (a GPU and numba-cuda)
+    python scripts/bench/bench_kernel.py --device cuda --only-headline --res 1024   # the issue-14 target
 
 Anchors are measured in the same run (no constants): the JAX re-expression of
 the notebook's training (scripts/notebook_reference.py: jit + vmap, float64,
@@ -67,7 +67,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # A true compile: numba reads NUMBA_CACHE_DIR when it is imported.
 _CACHE_DIR = tempfile.TemporaryDirectory(prefix="bench_kernel_numba_")
@@ -307,7 +307,7 @@ def main() -> None:
         headline["speedup_vs_cpu"] = head["pixel_steps_per_s"] / args.cpu_pixel_steps_per_s
     report = {
         "benchmark": "fractaltrain kernel (issues 4, 14)",
-        "command": "python " + " ".join(["scripts/bench_kernel.py"] + sys.argv[1:]),
+        "command": "python " + " ".join(["scripts/bench/bench_kernel.py"] + sys.argv[1:]),
         "commit": git_commit(),
         "label": args.label,
         "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "numba_threads": numba.get_num_threads(),

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Render the six published conditions at a modest resolution into docs/images/ (README gallery).
-# Resumable (tiles are kept in $OUT). Override with e.g.  RES=512x512 bash scripts/render_gallery.sh
+# Resumable (tiles are kept in $OUT). Override with e.g.  RES=512x512 bash scripts/docs/render_gallery.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 RES=${RES:-256x256}
 OUT=${OUT:-out/gallery}
 mkdir -p docs/images

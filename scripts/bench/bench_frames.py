@@ -3,8 +3,8 @@
 
 Run as a whole process from the repository root:
 
-    python scripts/bench_frames.py                  # 1920x1080, 48 frames
-    python scripts/bench_frames.py --size 640x360 --frames 24 --quick
+    python scripts/bench/bench_frames.py                  # 1920x1080, 48 frames
+    python scripts/bench/bench_frames.py --size 640x360 --frames 24 --quick
 
 A zoom of 10 decades over 600 frames (keyframe factor 2, so keyframes are
 3840×2160) is planned and frames are composed from synthetic keyframes: raw
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from fractaltrain import colour  # noqa: E402

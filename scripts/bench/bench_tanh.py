@@ -7,7 +7,7 @@ compilation, one thread) for ``tanh_array``, the same loop calling
 ``tanh64`` on random points against an 80-bit long double reference; and
 whether the compiled ``tanh_array`` uses packed SIMD instructions.
 
-Usage: python scripts/bench_tanh.py [--n 10000000] [--repeats 7]
+Usage: python scripts/bench/bench_tanh.py [--n 10000000] [--repeats 7]
 """
 
 import argparse
