@@ -14,20 +14,10 @@ import math
 
 import numpy as np
 
-from fractaltrain.dimension import boundary_mask
+from fractaltrain.boundary import boundary_mask, box_sums, integral_image
 
 B_LO, B_HI, M_LO = 0.05, 0.35, 0.05
 ACCEPT = math.log(1.2)  # the search's margin: b in [6%, 29%] and m >= 6%, inside the 5% / 35% / 5% band
-
-
-def _integral(a: np.ndarray) -> np.ndarray:
-    out = np.zeros((a.shape[0] + 1, a.shape[1] + 1), dtype=np.int64)
-    out[1:, 1:] = np.cumsum(np.cumsum(a.astype(np.int64), axis=0), axis=1)
-    return out
-
-
-def _box(I: np.ndarray, r0, r1, c0, c1):
-    return I[r1, c1] - I[r0, c1] - I[r1, c0] + I[r0, c0]
 
 
 def score_blocks(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, sizes) -> tuple[np.ndarray, ...]:
@@ -38,7 +28,7 @@ def score_blocks(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, sizes) 
     """
     h, w = values.shape
     mask = boundary_mask(values)
-    Ib, In, Ip = _integral(mask), _integral(values < 0), _integral(values > 0)
+    Ib, In, Ip = integral_image(mask), integral_image(values < 0), integral_image(values > 0)
     score = np.full(rows.shape, np.inf)
     b_first = m_first = None
     for s in sizes:
@@ -49,8 +39,8 @@ def score_blocks(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, sizes) 
         pc1 = np.clip(cols + 1 + half, 0, w)
         n_px = (pr1 - pr0) * (pc1 - pc0)
         n_blk = np.maximum((pr1 - pr0 - 1) * (pc1 - pc0 - 1), 1)
-        blocks = _box(Ib, pr0, pr1 - 1, pc0, pc1 - 1)
-        neg, pos = _box(In, pr0, pr1, pc0, pc1), _box(Ip, pr0, pr1, pc0, pc1)
+        blocks = box_sums(Ib, pr0, pr1 - 1, pc0, pc1 - 1)
+        neg, pos = box_sums(In, pr0, pr1, pc0, pc1), box_sums(Ip, pr0, pr1, pc0, pc1)
         b = blocks / n_blk
         m = np.minimum(neg, pos) / n_px
         with np.errstate(divide="ignore"):

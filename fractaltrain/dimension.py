@@ -77,6 +77,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fractaltrain.boundary import boundary_mask, box_sums, integral_image  # noqa: F401 (boundary_mask: part of this module's API)
 from fractaltrain.dimension_fit import SlopeFit, fit_common_slope, student_t_quantile  # noqa: F401  (part of this API)
 from fractaltrain.dimension_fit import frozen_array as _frozen_array
 
@@ -163,42 +164,6 @@ class DimensionResult:
 # ---------------------------------------------------------------------------
 
 
-def _any_in_block(flags: np.ndarray) -> np.ndarray:
-    """For each 2x2 block of a boolean image, whether any of its four is set."""
-    rows = flags[:-1] | flags[1:]
-    return rows[:, :-1] | rows[:, 1:]
-
-
-def boundary_mask(values: np.ndarray) -> np.ndarray:
-    """Mark 2x2 neighbourhoods whose values change sign.
-
-    The paper's notebook tests ``sign(max * min) < 0`` over each 2x2 block,
-    i.e. the block holds a positive and a negative value.  Here that is
-    computed on boolean sign images (``max > 0`` iff some value is positive,
-    ``min < 0`` iff some value is negative), which cannot overflow and needs
-    an eighth of the memory traffic of float maxima.  Zero counts as neither
-    sign, as in the notebook; a block holding a NaN is never boundary, as
-    with the notebook's NaN-propagating max/min.
-
-    Parameters
-    ----------
-    values : ndarray, shape (H, W)
-        Raw per-pixel values (negative = converged, positive = diverged).
-
-    Returns
-    -------
-    ndarray of bool, shape (H - 1, W - 1)
-        Element ``[i, j]`` describes the block ``values[i:i+2, j:j+2]``.
-    """
-    values = np.asarray(values)
-    if values.ndim != 2 or min(values.shape) < 2:
-        raise ValueError(f"need a 2-D array of at least 2x2, got shape {values.shape}")
-    mask = _any_in_block(values > 0) & _any_in_block(values < 0)
-    if np.issubdtype(values.dtype, np.floating):
-        mask &= ~_any_in_block(np.isnan(values))
-    return mask
-
-
 def boxes_per_side(image_size: int, min_size: float, n_sizes: int) -> np.ndarray:
     """Boxes per side ``k`` for sizes log-spaced from ``min_size`` to the image.
 
@@ -249,31 +214,12 @@ def _square_mask(mask: np.ndarray) -> np.ndarray:
     return padded
 
 
-def _integral_image(mask: np.ndarray) -> np.ndarray:
-    """Summed-area table with a zero first row and column.
-
-    Any box sum is then four lookups, so counting costs O(boxes) per size
-    instead of O(pixels).  int32 is exact while the pixel count fits (and
-    halves the memory traffic of a 4096^2 table); larger masks use int64.
-    """
-    dtype = np.int32 if mask.size < 2**31 else np.int64
-    table = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=dtype)
-    np.cumsum(mask, axis=0, dtype=dtype, out=table[1:, 1:])
-    np.cumsum(table[1:, 1:], axis=1, out=table[1:, 1:])
-    return table
-
-
 def _occupied_boxes(table: np.ndarray, k: int) -> int:
     """Number of the ``k x k`` tiling boxes that hold at least one pixel."""
     side = table.shape[0] - 1
     edges = np.rint(np.linspace(0, side, k + 1)).astype(np.int64)
     lo, hi = edges[:-1], edges[1:]
-    sums = (
-        table[hi[:, None], hi[None, :]]
-        - table[lo[:, None], hi[None, :]]
-        - table[hi[:, None], lo[None, :]]
-        + table[lo[:, None], lo[None, :]]
-    )
+    sums = box_sums(table, lo[:, None], hi[:, None], lo[None, :], hi[None, :])
     return int(np.count_nonzero(sums))
 
 
@@ -311,7 +257,7 @@ def box_counts(
     totals = np.zeros(len(ks))
     offsets = grid_offsets(side, n_offsets)
     for dy, dx in offsets:
-        table = _integral_image(np.roll(square, (dy, dx), axis=(0, 1)))
+        table = integral_image(np.roll(square, (dy, dx), axis=(0, 1)))
         totals += [_occupied_boxes(table, int(k)) for k in ks]
     return BoxCounts(
         sizes=_frozen_array(side / ks),

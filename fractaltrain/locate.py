@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fractaltrain.dimension import boundary_mask
+from fractaltrain.boundary import boundary_mask
 from fractaltrain.columns import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, make_grid
 from fractaltrain.problem import Problem

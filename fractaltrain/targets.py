@@ -71,7 +71,7 @@ import numpy as np
 
 from fractaltrain import window_scan
 from fractaltrain.boundary_score import ACCEPT, B_HI, B_LO, M_LO, pick, score_blocks
-from fractaltrain.dimension import boundary_mask
+from fractaltrain.boundary import boundary_mask
 from fractaltrain.kernel import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, grid_axes, make_grid
 from fractaltrain.noise import FLIP_MAX_SEARCH, SEARCH_SHIFT, moved_signs

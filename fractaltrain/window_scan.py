@@ -36,7 +36,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from fractaltrain.boundary_score import score_blocks
-from fractaltrain.dimension import boundary_mask
+from fractaltrain.boundary import boundary_mask
 from fractaltrain.kernel import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, make_grid
 from fractaltrain.problem import Problem

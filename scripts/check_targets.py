@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from fractaltrain.config import load_config, parse_resolution
-from fractaltrain.dimension import boundary_mask
+from fractaltrain.boundary import boundary_mask
 from fractaltrain.kernel import OUT_MEASURE, run_pixels
 from fractaltrain.problem import build_problem, pixel_hyperparams
 from fractaltrain.window import config_window
