@@ -11,10 +11,21 @@ windows cost O(1)).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from fractaltrain.boundary import boundary_mask, box_sums, integral_image
+
+class Hit(NamedTuple):
+    """A scored boundary block of an image: its 2×2 block (``row``, ``col``) and window statistics."""
+
+    row: int
+    col: int
+    score: float
+    b: float  # fraction of 2×2 blocks that change sign
+    m: float  # fraction of the rarer phase
+
 
 B_LO, B_HI, M_LO = 0.05, 0.35, 0.05
 ACCEPT = math.log(1.2)  # the search's margin: b in [6%, 29%] and m >= 6%, inside the 5% / 35% / 5% band
@@ -75,13 +86,13 @@ def pick(values: np.ndarray, sizes, region: int | None, sep: int, limit: int,
         return []
     score, b, m = score_blocks(values, rows, cols, sizes)
     order = np.lexsort((cols, rows, dr * dr + dc * dc, -score))  # last key sorts first
-    out: list[tuple[int, int, float, float, float]] = []
+    out: list[Hit] = []
     for i in order:
         if threshold is not None and not score[i] >= threshold:
             break
         r, c = int(rows[i]), int(cols[i])
-        if all(max(abs(r - q[0]), abs(c - q[1])) >= sep for q in out):
-            out.append((r, c, float(score[i]), float(b[i]), float(m[i])))
+        if all(max(abs(r - q.row), abs(c - q.col)) >= sep for q in out):
+            out.append(Hit(r, c, float(score[i]), float(b[i]), float(m[i])))
             if len(out) >= limit:
                 break
     return out

@@ -3,8 +3,9 @@
 :func:`locate` runs the target search of :mod:`fractaltrain.targets`: at about
 one level per decade it scores candidate boundary points by how much resolved
 structure surrounds them and rejects rounding-decided ones, so the target is
-worth watching at every depth.  :func:`locate_nearest` is the older rule, kept
-for comparison (docs/targets.md): render a small image around the current
+worth watching at every depth.  :func:`locate_nearest` is the older rule, which
+seed ensembles follow (the search's tests are defined for one draw's sign) and
+docs/targets.md compares against: render a small image around the current
 point, move to the boundary pixel (a 2×2 neighbourhood whose measure changes
 sign) nearest the centre, zoom in by at most ``zoom_per_level``, repeat.
 
@@ -28,16 +29,10 @@ from fractaltrain.columns import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, make_grid
 from fractaltrain.problem import Problem
 from fractaltrain.store import TileStore
-from fractaltrain.targets import Search, SearchExhausted, level_depths, search_params
-from fractaltrain.window import Window, axis_coords
+from fractaltrain.targets import LocateError, Search, level_depths, search_params
+from fractaltrain.window import Window, block_centre
 
-
-class LocateError(RuntimeError):
-    """No boundary found at some depth; ``reached`` is the depth in decades that worked."""
-
-    def __init__(self, reached: float, message: str):
-        self.reached = reached
-        super().__init__(message)
+__all__ = ["LocateError", "LocateResult", "candidates", "locate", "locate_levels", "locate_nearest"]
 
 
 @dataclass(frozen=True)
@@ -128,17 +123,15 @@ def candidates(problem: Problem, start: Window, depth: float, store: TileStore, 
     if isinstance(problem, list):  # a seed ensemble: the older rule, one target per seed (see locate)
         return [locate_nearest(problem, start, depth, store, seed=k, bar=bar) for k in range(count)]
     search = Search(problem, start, depth, store, budget=budget, bar=bar, bounds=bounds)
-    try:
-        found = search.targets(count)
-    except SearchExhausted as exc:
-        raise LocateError(exc.reached, str(exc)) from None
+    found = search.targets(count)
     if len(found) < count:
         raise LocateError(depth, f"found only {len(found)} distinct target(s); asked for {count}")
     out = []
     for k, t in enumerate(found):
         wins = [search.window(j, t.path[j - 1].x, t.path[j - 1].y) if j else start for j in range(len(t.path))]
-        out.append(LocateResult(t.x, t.y, depth, k, wins, "search", t.score, round(t.flip, 4), t.strict,
-                                [c.to_dict() for c in t.path], search.pixels, (t.strict_from, t.accept, t.scan)))
+        out.append(LocateResult(x=t.x, y=t.y, depth=depth, seed=k, windows=wins, rule="search", score=t.score,
+                                flip=round(t.flip, 4), strict=t.strict, levels=[c.to_dict() for c in t.path],
+                                pixels=search.pixels, tier=(t.strict_from, t.accept, t.scan)))
     return out
 
 
@@ -183,14 +176,10 @@ def locate_nearest(
         if hit is None:
             raise LocateError(reached, f"no converge/diverge boundary left at {d:.2f} decades "
                               f"(reached {reached:.2f}); try another seed or a smaller depth")
-        r, c = hit
-        xs = axis_coords(win.x0, win.x1, resolution)
-        ys = axis_coords(win.y0, win.y1, resolution)
-        px = float(0.5 * (xs[c] + xs[c + 1]))
-        py = float(0.5 * (ys[r] + ys[r + 1]))
+        px, py = block_centre(win, resolution, resolution, *hit)
         windows.append(win)
         reached = d
-    return LocateResult(px, py, depth, seed, windows)
+    return LocateResult(x=px, y=py, depth=depth, seed=seed, windows=windows)
 
 
 def locate_levels(depth: float) -> int:

@@ -70,7 +70,7 @@ import math
 import numpy as np
 
 from fractaltrain import window_scan
-from fractaltrain.boundary_score import ACCEPT, B_HI, B_LO, M_LO, pick, score_blocks
+from fractaltrain.boundary_score import ACCEPT, B_HI, B_LO, M_LO, Hit, pick, score_blocks
 from fractaltrain.boundary import boundary_mask
 from fractaltrain.kernel import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, grid_axes, make_grid
@@ -78,7 +78,7 @@ from fractaltrain.noise import FLIP_MAX_SEARCH, SEARCH_SHIFT, moved_signs
 from fractaltrain.problem import Problem
 from fractaltrain.store import TileStore
 from fractaltrain.target_path import Candidate, Target
-from fractaltrain.window import Window, axis_coords
+from fractaltrain.window import Window, axis_coords, block_centre
 
 CHECK = 48  # pixels across the scored window
 PAD = 8  # how far (pixels) one level may move the point
@@ -137,8 +137,8 @@ def search_params() -> dict:
                            EVERY_CHILDREN]}
 
 
-class SearchExhausted(RuntimeError):
-    """No boundary at all at some level; ``reached`` is the depth that had one."""
+class LocateError(RuntimeError):
+    """No boundary, or no target, at some depth; ``reached`` is the depth in decades that worked."""
 
     def __init__(self, reached: float, message: str):
         self.reached = reached
@@ -195,23 +195,20 @@ class Search:
         bx, by = 0.5 * (xs[:-1] + xs[1:]), 0.5 * (ys[:-1] + ys[1:])
         return ((by >= b.y0) & (by <= b.y1))[:, None] & ((bx >= b.x0) & (bx <= b.x1))[None, :]
 
-    def candidate(self, j, win, values, hx, hy, hit, check_flips: bool) -> Candidate:
-        r, c, score, b, m = hit
+    def candidate(self, j, win, values, hx, hy, hit: Hit) -> Candidate:
+        """The candidate at ``hit``, with the rounding-flip rate of a subsample of its window."""
+        r, c = hit.row, hit.col
         n_rows, n_cols = values.shape  # square, except the scan's opening image
-        xs, ys = axis_coords(win.x0, win.x1, n_cols), axis_coords(win.y0, win.y1, n_rows)
-        px, py = float(0.5 * (xs[c] + xs[c + 1])), float(0.5 * (ys[r] + ys[r + 1]))
-        flip = None
-        if check_flips:
-            half = (CHECK if j > 0 else OPEN_SIZES[0]) // 2
-            stride = FLIP_STRIDE if j > 0 else 1
-            rr = np.arange(max(0, r + 1 - half), min(n_rows, r + 1 + half), stride)
-            cc = np.arange(max(0, c + 1 - half), min(n_cols, c + 1 + half), stride)
-            gx, gy = np.meshgrid(hx[cc], hy[rr])
-            signs = np.sign(values[np.ix_(rr, cc)]).ravel()
-            moved, trained = moved_signs(self.problem, gx, gy, shift=SEARCH_SHIFT, store=self.store)
-            flip = float(np.mean(signs != moved))
-            self.pixels += gx.size if trained else 0
-        return Candidate(px, py, self.depths[j], score, b, m, flip)
+        px, py = block_centre(win, n_cols, n_rows, r, c)
+        half = (CHECK if j > 0 else OPEN_SIZES[0]) // 2
+        stride = FLIP_STRIDE if j > 0 else 1
+        rr = np.arange(max(0, r + 1 - half), min(n_rows, r + 1 + half), stride)
+        cc = np.arange(max(0, c + 1 - half), min(n_cols, c + 1 + half), stride)
+        gx, gy = np.meshgrid(hx[cc], hy[rr])
+        signs = np.sign(values[np.ix_(rr, cc)]).ravel()
+        moved, trained = moved_signs(self.problem, gx, gy, shift=SEARCH_SHIFT, store=self.store)
+        self.pixels += gx.size if trained else 0
+        return Candidate(px, py, self.depths[j], hit.score, hit.b, hit.m, float(np.mean(signs != moved)))
 
     # -- search
     def targets(self, want: int) -> list[Target]:
@@ -219,7 +216,7 @@ class Search:
         values, hx, hy = self.render(self.start, OPEN_PX)
         hits = pick(values, OPEN_SIZES, None, OPEN_SEP, OPEN_CHILDREN, None, self.allowed(self.start, OPEN_PX))
         if not hits:
-            raise SearchExhausted(0.0, "no converge/diverge boundary in the opening view")
+            raise LocateError(0.0, "no converge/diverge boundary in the opening view")
         found: list[Target] = []
         partial: list[tuple[Candidate, ...]] = []
         for strict_from, accept, scan in TIERS:
@@ -231,7 +228,7 @@ class Search:
             else:
                 starts = []
                 for hit in hits:
-                    c0 = self.candidate(0, self.start, values, hx, hy, hit, True)
+                    c0 = self.candidate(0, self.start, values, hx, hy, hit)
                     if c0.flip > FLIP_MAX_SEARCH:
                         partial.append((c0,))
                     else:
@@ -256,7 +253,7 @@ class Search:
                 used.add(p[:2])
                 found.append(self._greedy(p))
         if not found:
-            raise SearchExhausted(0.0, "no target found")
+            raise LocateError(0.0, "no target found")
         return found[:want]
 
     def _children(self, path, j):
@@ -280,7 +277,7 @@ class Search:
             hits = pick(values, (CHECK, CHECK // 2), PAD, sep, limit, self.accept, inside)
         progressed = False
         for hit in hits:
-            cand = self.candidate(j, win, values, hx, hy, hit, True)
+            cand = self.candidate(j, win, values, hx, hy, hit)
             if cand.flip > FLIP_MAX_SEARCH:
                 continue
             if self.scan == "every" and not self.verify(cand.x, cand.y, self.depths[j]):
@@ -353,12 +350,10 @@ class Search:
         n_y = max(8, int(round(SCAN_PX * self.start.height / self.start.width)))
         values, hx0, hy0 = self.render(self.start, n_x, n_y)
         hits = pick(values, (8,), None, SCAN_SEP, SCAN_POINTS, None, self.allowed(self.start, n_x, n_y))
-        xs, ys = axis_coords(self.start.x0, self.start.x1, n_x), axis_coords(self.start.y0, self.start.y1, n_y)
         d = self.depths[2]
         points = []
         for k, hit in enumerate(hits):
-            r, c = hit[0], hit[1]
-            px, py = float(0.5 * (xs[c] + xs[c + 1])), float(0.5 * (ys[r] + ys[r + 1]))
+            px, py = block_centre(self.start, n_x, n_y, hit.row, hit.col)
             points.append((self._probe(px, py, d, PROBE_PX, (PROBE_PX,)), k, px, py))
         points.sort(key=lambda t: (-t[0], t[1]))
         confirmed = [(self._probe(px, py, d, CHECK, (CHECK, CHECK // 2)), k, px, py)
@@ -366,7 +361,7 @@ class Search:
         confirmed.sort(key=lambda t: (-t[0], t[1]))
         starts = []
         for _, k, px, py in confirmed[:SCAN_KEEP]:
-            c0 = self.candidate(0, self.start, values, hx0, hy0, hits[k], True)
+            c0 = self.candidate(0, self.start, values, hx0, hy0, hits[k])
             if c0.flip > FLIP_MAX_SEARCH:
                 partial.append((c0,))
                 continue
@@ -379,7 +374,7 @@ class Search:
         v1, hx1, hy1 = self.render(win1, LEVEL_PX)
         mid = LEVEL_PX // 2 - 1
         sc1, b1, m1 = score_blocks(v1, np.array([mid]), np.array([mid]), (CHECK, CHECK // 2))
-        c1 = self.candidate(1, win1, v1, hx1, hy1, (mid, mid, float(sc1[0]), float(b1[0]), float(m1[0])), True)
+        c1 = self.candidate(1, win1, v1, hx1, hy1, Hit(mid, mid, float(sc1[0]), float(b1[0]), float(m1[0])))
         return dataclasses.replace(c1, x=px, y=py)
 
     def _scan_every(self, partial) -> list[tuple[Candidate, Candidate]]:
@@ -401,11 +396,12 @@ class Search:
         s = 10.0 ** self.depths[2] * CHECK
         sx, sy = self.start.width / s, self.start.height / s
         starts, kept = [], []
-        for score, b, m, px, py in res.hits:
+        for hit in res.hits:
+            px, py = hit.x, hit.y
             if any(abs(px - qx) < EVERY_SEP * sx and abs(py - qy) < EVERY_SEP * sy for qx, qy in kept):
                 continue
             kept.append((px, py))
-            c0 = Candidate(px, py, self.depths[0], score, b, m)
+            c0 = Candidate(px, py, self.depths[0], hit.score, hit.b, hit.m)
             c1 = self._level_one(px, py)
             if c1.flip > FLIP_MAX_SEARCH:
                 partial.append((c0,))
@@ -449,8 +445,6 @@ class Search:
         the strict rule had to start later, the levels in between are still made
         as busy as they can be).
         """
-        n = LEVEL_PX
-        xs, ys = axis_coords(win.x0, win.x1, n), axis_coords(win.y0, win.y1, n)
         first = min((d for d in self.depths[j + 1:] if d >= self.strict_from), default=self.depths[-1])
         probes = [(first, CHECK, (CHECK, CHECK // 2))]
         ahead = min(self.depths[j] + PROBE_AHEAD, self.depths[-1])
@@ -458,9 +452,8 @@ class Search:
             probes.append((ahead, PROBE_PX, (PROBE_PX,)))
         ranked = []
         for k, hit in enumerate(hits):
-            r, c = hit[0], hit[1]
-            px, py = float(0.5 * (xs[c] + xs[c + 1])), float(0.5 * (ys[r] + ys[r + 1]))
-            worst = hit[2] if self.depths[j] >= STRICT_FROM[0] else math.inf
+            px, py = block_centre(win, LEVEL_PX, LEVEL_PX, hit.row, hit.col)
+            worst = hit.score if self.depths[j] >= STRICT_FROM[0] else math.inf
             for d, m, sizes in probes:
                 worst = min(worst, self._probe(px, py, d, m, sizes))
             ranked.append((-worst, k, hit))
@@ -474,9 +467,9 @@ class Search:
             win, values, hx, hy = self._children(path, j)
             hits = pick(values, (CHECK, CHECK // 2), PAD, SEP, MAX_CHILDREN, None, self.allowed(win, LEVEL_PX))
             if not hits:
-                raise SearchExhausted(self.depths[j - 1], f"no converge/diverge boundary left at "
+                raise LocateError(self.depths[j - 1], f"no converge/diverge boundary left at "
                                       f"{self.depths[j]:.2f} decades (reached {self.depths[j - 1]:.2f})")
-            cands = [self.candidate(j, win, values, hx, hy, h, True) for h in hits]
+            cands = [self.candidate(j, win, values, hx, hy, h) for h in hits]
             clean = [c for c in cands if c.flip <= FLIP_MAX_SEARCH]
             path = path + ((clean or sorted(cands, key=lambda c: c.flip))[0],)
             j += 1

@@ -74,6 +74,17 @@ def axis_coords(lo: float, hi: float, n: int) -> np.ndarray:
     return lo + (i + 0.5) * ((hi - lo) / n)
 
 
+def block_centre(win: Window, n_cols: int, n_rows: int, row: int, col: int) -> tuple[float, float]:
+    """Axis coordinates of the centre of 2×2 block (``row``, ``col``) of an ``n_cols × n_rows`` image of ``win``.
+
+    A block is where :func:`~fractaltrain.boundary.boundary_mask` sees a sign
+    change; its centre, midway between pixel centres ``col``, ``col + 1`` and
+    ``row``, ``row + 1``, is the point the target search and ``locate`` move to.
+    """
+    xs, ys = axis_coords(win.x0, win.x1, n_cols), axis_coords(win.y0, win.y1, n_rows)
+    return float(0.5 * (xs[col] + xs[col + 1])), float(0.5 * (ys[row] + ys[row + 1]))
+
+
 def axis_values(lo: float, hi: float, n: int, scale: str) -> np.ndarray:
     """Hyperparameter value at each of ``n`` pixel centres (see module docstring).
 

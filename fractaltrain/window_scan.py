@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -50,11 +51,21 @@ SLAB = 40  # coarse rows scored at a time
 KEEP = 100_000  # best-scoring windows kept (the search uses a dozen)
 
 
+class WindowHit(NamedTuple):
+    """A window of the scanned level whose centre block scores ``score``; ``x``, ``y`` its centre."""
+
+    score: float
+    b: float
+    m: float
+    x: float
+    y: float
+
+
 @dataclass(frozen=True)
 class ScanResult:
     """The scored windows (best first) and what the scan cost."""
 
-    hits: list[tuple[float, float, float, float, float]]  # (score, b, m, x, y): x, y the window centre
+    hits: list[WindowHit]
     pixels: int  # pixels trained (tiles found in the store not counted, as in the search's own count)
     skipped: str | None = None  # why the scan did not run
 
@@ -145,5 +156,5 @@ def scan_windows(problem: Problem, store: TileStore, start: Window, depth: float
             found.append((float(s), float(bb), float(mm), float(x), float(y), int(r), int(c)))
     cr, cc = (n - 1) / 2.0, (n - 1) / 2.0
     found.sort(key=lambda t: (-t[0], (t[5] + 0.5 - cr) ** 2 + (t[6] + 0.5 - cc) ** 2, t[5], t[6]))
-    hits = [t[:5] for t in found[:KEEP]]
+    hits = [WindowHit(*t[:5]) for t in found[:KEEP]]
     return ScanResult(hits, computed)
