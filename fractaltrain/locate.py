@@ -29,7 +29,8 @@ from fractaltrain.columns import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, make_grid
 from fractaltrain.problem import Problem
 from fractaltrain.store import TileStore
-from fractaltrain.targets import LocateError, Search, level_depths, search_params
+from fractaltrain.target_settings import search_params
+from fractaltrain.targets import LocateError, Search, level_depths
 from fractaltrain.window import Window, block_centre
 
 __all__ = ["LocateError", "LocateResult", "candidates", "locate", "locate_levels", "locate_nearest"]
@@ -50,7 +51,7 @@ class LocateResult:
     strict: bool | None = None  # every level met the acceptance rule
     levels: list = field(default_factory=list)  # per-level dicts (Candidate.to_dict)
     pixels: int = field(default=0, compare=False)  # pixels trained (tiles found in the store not counted)
-    tier: tuple | None = None  # (judged from, minimum score, scan) of the search pass that found it (targets.TIERS)
+    tier: tuple | None = None  # (judged from, minimum score, scan) of the search pass that found it (target_settings.TIERS)
 
     def to_dict(self) -> dict:
         return {

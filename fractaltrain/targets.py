@@ -64,13 +64,11 @@ row-major order.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
 
-from fractaltrain import window_scan
-from fractaltrain.boundary_score import ACCEPT, B_HI, B_LO, M_LO, Hit, pick, score_blocks
+from fractaltrain.boundary_score import B_HI, B_LO, M_LO, Hit, pick, score_blocks
 from fractaltrain.boundary import boundary_mask
 from fractaltrain.kernel import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, grid_axes, make_grid
@@ -78,64 +76,12 @@ from fractaltrain.noise import FLIP_MAX_SEARCH, SEARCH_SHIFT, moved_signs
 from fractaltrain.problem import Problem
 from fractaltrain.store import TileStore
 from fractaltrain.target_path import Candidate, Target
+from fractaltrain.target_settings import (CHECK, COARSE_CHILDREN, COARSE_POOL, COARSE_REGION, COARSE_SEP, EVERY_CHILDREN,
+                                          EVERY_SEP, FLIP_STRIDE, LEVEL_PX, MAX_CHILDREN, OPEN_CHILDREN, OPEN_PX,
+                                          OPEN_SEP, OPEN_SIZES, PAD, PROBE_AHEAD, PROBE_PX, SEP, STRICT_FROM, TIERS,
+                                          BUDGET)
+from fractaltrain.target_starts import every_window_starts, sampled_starts
 from fractaltrain.window import Window, axis_coords, block_centre
-
-CHECK = 48  # pixels across the scored window
-PAD = 8  # how far (pixels) one level may move the point
-LEVEL_PX = CHECK + 2 * PAD
-OPEN_PX = 64  # the opening view's image
-OPEN_SIZES = (16, 8)  # neighbourhoods scored in the opening image (its structure is coarse)
-OPEN_CHILDREN = 8
-OPEN_SEP = 6
-MAX_CHILDREN = 3
-SEP = 4
-COARSE_CHILDREN = 4  # branches kept at a coarse level ...
-COARSE_POOL = 12  # ... out of this many candidates, ranked by a look-ahead probe
-COARSE_SEP = 4
-COARSE_REGION = 20  # coarse candidates lie within this many pixels of the image centre
-SCAN_PX = 192  # the scan's opening image, pixels across (a pixel: about half the level-2 window)
-SCAN_SEP = 2  # its boundary points at least this many pixels apart ...
-SCAN_POINTS = 256  # ... and at most this many, busiest first
-SCAN_CONFIRM = 24  # best probes rendered again at CHECK pixels
-SCAN_KEEP = 12  # branches the scan hands to the depth-first search
-PROBE_PX = 24  # look-ahead probe: this many pixels across ...
-PROBE_AHEAD = 2.0  # ... a window this many decades deeper than the level
-# (strict_from, accept, scan) tried in turn until one yields a target within the budget: every level
-# from strict_from decades below the opening view on must score >= accept.  First with the margin, then
-# without it (b in [5%, 35%]: some landscapes, ReLU's, are barely busier than a line there), then from
-# an exhaustive scan of every window along the boundary (some are one smooth curve for 2 decades almost
-# everywhere: dataset size 1; see fractaltrain.window_scan), then judged from 3 decades.  ``scan`` says
-# how the first judged level's starting points are found when the search begins with a scan:
-# "sampled" (Search._scan) or "every" (Search._scan_every).
-TIERS = ((2.0, ACCEPT, "sampled"), (2.0, 0.0, "sampled"), (2.0, 0.0, "every"), (3.0, ACCEPT, "sampled"),
-         (3.0, 0.0, "sampled"))
-STRICT_FROM = tuple(sorted({t[0] for t in TIERS}))
-# The exhaustive scan's tier: its starting points, and each judged level's candidates, at least EVERY_SEP
-# pixels apart and at most EVERY_CHILDREN per level.  Its windows sit at the band's edge, where a
-# fraction of a pixel decides whether a window is in (Search.verify), so it tries more, closer candidates.
-EVERY_SEP = 2
-EVERY_CHILDREN = 8
-FLIP_STRIDE = 2
-BUDGET = 30  # level images per target (plus two per level), far below 5% of any zoom's keyframe pixels
-
-
-def search_params() -> dict:
-    """The settings the search ran with, recorded beside every target.
-
-    Why: a target is a pure function of (config, view, depth, seed) *and these*;
-    two runs that disagree with the same arguments ran different settings (in
-    the Slurm self-test, the code was edited between the reference zoom and the
-    locate job), and the record makes that visible at once.
-    """
-    from fractaltrain.noise import SEARCH_SHIFT, ULPS
-
-    return {"check_px": CHECK, "level_px": LEVEL_PX, "pad": PAD, "band": [B_LO, B_HI, M_LO],
-            "tiers": [[f, round(a, 6), scan] for f, a, scan in TIERS], "flip_max": FLIP_MAX_SEARCH,
-            "flip_stride": FLIP_STRIDE, "ulps": ULPS, "shift": SEARCH_SHIFT, "budget": BUDGET, "verify": True,
-            "coarse": [COARSE_POOL, COARSE_CHILDREN], "probe": [PROBE_PX, PROBE_AHEAD], "scan": [SCAN_PX, SCAN_SEP, SCAN_POINTS, SCAN_CONFIRM, SCAN_KEEP],
-            "scan_every": [window_scan.CELL, window_scan.MAX_SIDE, window_scan.MAX_PIXELS, EVERY_SEP,
-                           EVERY_CHILDREN]}
-
 
 class LocateError(RuntimeError):
     """No boundary, or no target, at some depth; ``reached`` is the depth in decades that worked."""
@@ -224,7 +170,7 @@ class Search:
             self._budget = self.renders + self.budget_per_target * want
             found = []
             if len(self.depths) > 2 and self.depths[1] < strict_from <= self.depths[2]:
-                starts = self._scan(partial) if scan == "sampled" else self._scan_every(partial)
+                starts = sampled_starts(self, partial) if scan == "sampled" else every_window_starts(self, partial)
             else:
                 starts = []
                 for hit in hits:
@@ -329,87 +275,6 @@ class Search:
             if not (B_LO <= b <= B_HI and m >= M_LO):
                 return False
         return True
-
-    def _scan(self, partial) -> list[tuple[Candidate, Candidate]]:
-        """Start paths for the depth-first search from a scan of the whole boundary at the first judged level.
-
-        Why: following the best few opening candidates one branch at a time can
-        miss the only places where the boundary is already busy two decades down
-        (a landscape that is smooth curves for two decades almost everywhere, as
-        the dataset-size-1 and ReLU panels are).  So the opening view is rendered
-        at ``SCAN_PX`` pixels across (a pixel about half the level-2 window), up
-        to ``SCAN_POINTS`` well-separated boundary blocks of it (busiest first)
-        are each probed with a ``PROBE_PX`` image of the level-2 window centred
-        there, the ``SCAN_CONFIRM`` best are rendered at ``CHECK`` pixels and
-        scored exactly as level 2 will be, and the ``SCAN_KEEP`` best start the
-        search: (opening point, level-1 point) both at the scanned point, whose
-        level-2 image the search then renders.  Bounded: about
-        ``SCAN_POINTS·PROBE_PX² + SCAN_CONFIRM·CHECK²`` pixels.
-        """
-        n_x = SCAN_PX
-        n_y = max(8, int(round(SCAN_PX * self.start.height / self.start.width)))
-        values, hx0, hy0 = self.render(self.start, n_x, n_y)
-        hits = pick(values, (8,), None, SCAN_SEP, SCAN_POINTS, None, self.allowed(self.start, n_x, n_y))
-        d = self.depths[2]
-        points = []
-        for k, hit in enumerate(hits):
-            px, py = block_centre(self.start, n_x, n_y, hit.row, hit.col)
-            points.append((self._probe(px, py, d, PROBE_PX, (PROBE_PX,)), k, px, py))
-        points.sort(key=lambda t: (-t[0], t[1]))
-        confirmed = [(self._probe(px, py, d, CHECK, (CHECK, CHECK // 2)), k, px, py)
-                     for _, k, px, py in points[:SCAN_CONFIRM]]
-        confirmed.sort(key=lambda t: (-t[0], t[1]))
-        starts = []
-        for _, k, px, py in confirmed[:SCAN_KEEP]:
-            c0 = self.candidate(0, self.start, values, hx0, hy0, hits[k])
-            if c0.flip > FLIP_MAX_SEARCH:
-                partial.append((c0,))
-                continue
-            starts.append((c0, self._level_one(px, py)))
-        return starts
-
-    def _level_one(self, px: float, py: float) -> Candidate:
-        """Level 1 as the zoom will show it, centred on a scanned point: its statistics for the record."""
-        win1 = self.window(1, px, py)
-        v1, hx1, hy1 = self.render(win1, LEVEL_PX)
-        mid = LEVEL_PX // 2 - 1
-        sc1, b1, m1 = score_blocks(v1, np.array([mid]), np.array([mid]), (CHECK, CHECK // 2))
-        c1 = self.candidate(1, win1, v1, hx1, hy1, Hit(mid, mid, float(sc1[0]), float(b1[0]), float(m1[0])))
-        return dataclasses.replace(c1, x=px, y=py)
-
-    def _scan_every(self, partial) -> list[tuple[Candidate, Candidate]]:
-        """Start paths from every window of the first judged level that scores ``accept`` or more.
-
-        Why: where the boundary is one curve at that depth almost everywhere, the
-        windows in the band are a few pixels wide, and the sampled scan
-        (:meth:`_scan`) steps over them; :func:`fractaltrain.window_scan.scan_windows`
-        scores them all.  The ``SCAN_KEEP`` best of them at least ``EVERY_SEP``
-        of their pixels apart (less any whose level-1 window is rounding-
-        decided) start the search: (opening point, level-1 point) both at the
-        window's centre, a block centre of the level-2 grid, so level 2 sees the
-        window the scan scored.  The opening point's record is the scan's score
-        of that window (no opening image holds it).
-        """
-        res = window_scan.scan_windows(self.problem, self.store, self.start, self.depths[2], CHECK,
-                                       (CHECK, CHECK // 2), self.accept, self.bounds)
-        self.pixels += res.pixels
-        s = 10.0 ** self.depths[2] * CHECK
-        sx, sy = self.start.width / s, self.start.height / s
-        starts, kept = [], []
-        for hit in res.hits:
-            px, py = hit.x, hit.y
-            if any(abs(px - qx) < EVERY_SEP * sx and abs(py - qy) < EVERY_SEP * sy for qx, qy in kept):
-                continue
-            kept.append((px, py))
-            c0 = Candidate(px, py, self.depths[0], hit.score, hit.b, hit.m)
-            c1 = self._level_one(px, py)
-            if c1.flip > FLIP_MAX_SEARCH:
-                partial.append((c0,))
-            else:
-                starts.append((c0, c1))
-            if len(kept) >= SCAN_KEEP:
-                break
-        return starts
 
     def _probe(self, px: float, py: float, depth: float, m: int, sizes) -> float:
         """Score of the centre block of an m × m image of the window ``depth`` decades down, centred on (px, py)."""

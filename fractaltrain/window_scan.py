@@ -6,7 +6,7 @@ at two decades).  The few windows there that are busier than a bare line lie
 where the curve folds or two branches run close, and only some window positions
 catch the second branch: on tanh_dataset1 with the notebook's draws, 2 of about
 7,000 window positions along the boundary inside the config's view.  The
-sampled scan (``Search._scan``) probes boundary points about 25 window pixels
+sampled scan (:func:`fractaltrain.target_starts.sampled_starts`) probes boundary points about 25 window pixels
 apart and cannot see them.
 
 How.  The opening view is rendered at the pixel size of a ``check``-pixel window

@@ -33,9 +33,9 @@ def test_score_rejects_a_bare_line_and_static_and_accepts_structure():
     s_line, b_line, _ = centre_score(line)
     s_static, b_static, _ = centre_score(static)
     s_rings, b_rings, m_rings = centre_score(rings)
-    assert b_line < targets.B_LO and s_line < 0
-    assert b_static > targets.B_HI and s_static < 0
-    assert targets.B_LO < b_rings < targets.B_HI and m_rings > targets.M_LO and s_rings > targets.ACCEPT
+    assert b_line < boundary_score.B_LO and s_line < 0
+    assert b_static > boundary_score.B_HI and s_static < 0
+    assert boundary_score.B_LO < b_rings < boundary_score.B_HI and m_rings > boundary_score.M_LO and s_rings > boundary_score.ACCEPT
 
 
 def test_pick_is_deterministic_and_spreads_candidates():
@@ -236,7 +236,7 @@ def test_tiers_fall_back_to_the_exact_band(tmp_path, monkeypatch):
     pb = build_problem(cfg)
     start = config_window(cfg)
     first = candidates(pb, start, 3.0, TileStore(tmp_path), 1)[0]
-    assert first.strict and first.tier == (2.0, targets.ACCEPT, "sampled")
+    assert first.strict and first.tier == (2.0, boundary_score.ACCEPT, "sampled")
     monkeypatch.setattr(targets, "TIERS", ((2.0, 1e9, "sampled"), (2.0, 0.0, "sampled")))  # nothing scores 1e9
     found = candidates(pb, start, 3.0, TileStore(tmp_path), 1)[0]  # same store: only the search is new
     assert found.strict and found.tier == (2.0, 0.0, "sampled")
@@ -267,7 +267,7 @@ def test_strict_target_is_verified_on_the_windows_centred_on_it(tmp_path, monkey
         assert 0.05 <= boundary_mask(v).mean() <= 0.35
         assert min(np.mean(v < 0), np.mean(v > 0)) >= 0.05
     monkeypatch.setattr(targets, "B_LO", 0.99)  # the verification's band only: no window has 99% sign changes
-    monkeypatch.setattr(targets, "TIERS", ((2.0, targets.ACCEPT, "sampled"),))  # one pass, a small budget: the test's cost
+    monkeypatch.setattr(targets, "TIERS", ((2.0, boundary_score.ACCEPT, "sampled"),))  # one pass, a small budget: the test's cost
     monkeypatch.setattr(targets, "BUDGET", 4)
     relaxed = candidates(pb, start, 3.0, store, 1)[0]
     assert not relaxed.strict
