@@ -64,11 +64,12 @@ def moved_values(values: np.ndarray, scale: str, shift: float = 0.0, ulps: int =
 
 
 def signs_of(problem: Problem, xv: np.ndarray, yv: np.ndarray) -> np.ndarray:
-    """Sign (-1, 0, 1) of the measure of every pixel (``xv[i]``, ``yv[i]``)."""
-    from fractaltrain.kernel import OUT_MEASURE, run_pixels  # here: `status` reads rates without numba
+    """Sign (-1, 0, 1) of the measure of every pixel (``xv[i]``, ``yv[i]``), trained on the chosen device."""
+    from fractaltrain import device
+    from fractaltrain.columns import OUT_MEASURE
     from fractaltrain.problem import pixel_hyperparams
 
-    res = run_pixels(problem, pixel_hyperparams(problem.config, xv, yv))
+    res = device.run_pixels(problem, pixel_hyperparams(problem.config, xv, yv))
     return np.sign(res[:, OUT_MEASURE])
 
 

@@ -70,7 +70,7 @@ import numpy as np
 
 from fractaltrain.boundary_score import B_HI, B_LO, M_LO, Hit, pick, score_blocks
 from fractaltrain.boundary import boundary_mask
-from fractaltrain.kernel import OUT_MEASURE
+from fractaltrain.columns import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, grid_axes, make_grid
 from fractaltrain.noise import FLIP_MAX_SEARCH, SEARCH_SHIFT, moved_signs
 from fractaltrain.problem import Problem

@@ -38,7 +38,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from fractaltrain.boundary_score import score_blocks
 from fractaltrain.boundary import boundary_mask
-from fractaltrain.kernel import OUT_MEASURE
+from fractaltrain.columns import OUT_MEASURE
 from fractaltrain.landscape import assemble, fill_grids, make_grid
 from fractaltrain.problem import Problem
 from fractaltrain.store import TileStore
