@@ -16,12 +16,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from fractaltrain.columns import CHUNK, LANES, N_OUT
 from fractaltrain.errors import ResourceError, physical_memory
 
 MAX_PIXEL_STEPS = 1e15  # ~100 years at 3e5 pixel-steps/s on one 2-core machine; a day on a large cluster
 MAX_FLOPS = 1e19  # ~5 years at 70 GFLOP/s
-LANES = 8  # pixels per kernel block (kernel.LANES; not imported, so config does not load numba)
-N_OUT = 4
 BYTES_PER_IMAGE_PIXEL = 160  # raw results, npz arrays, colour equalisation and RGB
 
 
@@ -58,7 +57,7 @@ def estimate(cfg, images: list[tuple[int, int]] | None = None) -> Estimate:
     hidden = net.width * (net.depth - 1)
     threads = os.cpu_count() or 1
     per_block = 8 * LANES * (2 * n_params + 2 * hidden + 3 * wmax + net.output_dim + 64)
-    per_block += 8 * 16 * LANES * (net.width + net.output_dim) * 4  # depth-2 fast path chunks
+    per_block += 8 * CHUNK * LANES * (net.width + net.output_dim) * 4  # depth-2 fast path chunks
     scratch = threads * per_block
     images = images or [cfg.resolution]
     tile_px = max(min(cfg.tile, w) * min(cfg.tile, h) for w, h in images)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fractaltrain.kernel import loss_and_grad
-from fractaltrain.kernel.block import MAXV, TAIL
+from fractaltrain.columns import MAXV, TAIL
 from fractaltrain.problem import HP_DRIFT, HP_OFFSET, HP_SCALE, Problem
 
 

@@ -31,11 +31,9 @@ import math
 import numpy as np
 from numba import cuda
 
-from fractaltrain.columns import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
+from fractaltrain.columns import MAXV, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS, TAIL
 from fractaltrain.gpu.ops import mul, tanh64
 
-MAXV = 1e6  # as kernel/block.py
-TAIL = 20
 SHARED_BYTES = 40 * 1024  # X and Y go to shared memory up to this size
 
 _KERNELS = {}

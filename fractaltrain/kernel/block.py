@@ -25,10 +25,7 @@ from fractaltrain.columns import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
 from fractaltrain.kernel.cache import JIT
 from fractaltrain.kernel.depth2 import _loss_grad2, depth2_scratch
 from fractaltrain.kernel.general import _forward, _loss_grad, general_scratch
-from fractaltrain.kernel.ir import LANES
-
-MAXV = 1e6  # clip of normalised losses and stand-in for non-finite values
-TAIL = 20  # convergence is judged on the mean of the last TAIL normalised losses
+from fractaltrain.columns import LANES, MAXV, TAIL
 
 
 @nb.njit(**JIT)

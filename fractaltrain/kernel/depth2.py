@@ -17,11 +17,10 @@ import numpy as np
 
 from fractaltrain.kernel.cache import JIT
 from fractaltrain.kernel.general import _activate
-from fractaltrain.kernel.ir import LANES
+from fractaltrain.columns import CHUNK, LANES
 from fractaltrain.kernel.matmul import _forward_mm, _grad_mm, _output_mm
 from fractaltrain.kernel.vtanh import _activate_tanh, tanh_scratch_size
 
-CHUNK = 16  # data points per chunk
 
 
 @nb.njit(**JIT)

@@ -14,7 +14,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-LANES = 8  # pixels trained in lock-step; 8 float64 = one AVX-512 register
+from fractaltrain.columns import LANES  # pixels trained in lock-step: one AVX-512 register
 
 _f64 = ir.DoubleType()
 _vec = ir.VectorType(_f64, LANES)
