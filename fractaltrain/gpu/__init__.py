@@ -1,8 +1,9 @@
 """The CUDA backend: train pixels on an NVIDIA GPU with numba-cuda (``fractaltrain[cuda]``).
 
 Nothing here is imported unless the ``cuda`` device is asked for, and numba-cuda
-is optional: :func:`fractaltrain.device.check` says what is missing, in one
-line, before anything is compiled.
+is optional: :func:`fractaltrain.device.select` (through
+:func:`~fractaltrain.device.cuda_missing`) says what is missing, in one line,
+before anything is compiled.
 
 ========== ==================================================================
 run        ``run_pixels``: host side (transfers, launch, log10 on the host)

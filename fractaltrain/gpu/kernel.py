@@ -7,8 +7,8 @@ Design (for the hardware)
   per network shape (:func:`get_kernel`).  Local memory is interleaved across
   a warp, so lane ``p`` reading ``W[q]`` while its neighbours read theirs is
   one coalesced access.
-* The data (X, Y) go to shared memory when they fit (48 KiB, the tanh baseline
-  is 35 KiB), else they are read from global memory.  Every thread reads the
+* The data (X, Y) go to shared memory when they fit (``SHARED_BYTES``, 40 KiB;
+  the tanh baseline needs 35 KiB), else they are read from global memory.  Every thread reads the
   same element at the same time (same loop position), a broadcast either way.
 * Persistent threads: a thread takes pixels from an atomic counter, and the
   loop body is *one training step* of whatever pixel the thread holds.  When a
