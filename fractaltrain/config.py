@@ -31,6 +31,7 @@ from fractaltrain.config_schema import (  # noqa: F401
     VIEW_SAMPLING, VIEW_UNITS, AxisConfig, Config, DataConfig, EnsembleConfig, NetworkConfig, TrainingConfig,
     ViewConfig,
 )
-from fractaltrain.config_values import check_param, parse_resolution  # noqa: F401
+from fractaltrain.config_hyperparams import check_param  # noqa: F401
+from fractaltrain.config_values import parse_resolution  # noqa: F401
 from fractaltrain.config_yaml import parse_yaml  # noqa: F401
 from fractaltrain.errors import ConfigError  # noqa: F401

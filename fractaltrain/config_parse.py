@@ -24,8 +24,9 @@ from fractaltrain.config_schema import (
     TrainingConfig, ViewConfig, field_defaults, field_names,
 )
 from fractaltrain.config_values import (
-    as_bool, as_choice, as_float, as_int, as_mapping, as_range, check_param, no_unknown, parse_resolution,
+    as_bool, as_choice, as_float, as_int, as_mapping, as_range, no_unknown, parse_resolution,
 )
+from fractaltrain.config_hyperparams import check_param, table_columns
 from fractaltrain.config_yaml import parse_yaml, read_config_text
 from fractaltrain.errors import NAME_HELP, ConfigError, check_name, key_text, short
 
@@ -210,16 +211,8 @@ def check_name_ok(name: str) -> bool:
 
 
 def param_targets(name: str, depth: int) -> set:
-    """What a hyperparameter sets: ('lr', layer) pairs, or the parameter itself."""
-    if name == "lr":
-        return {("lr", k) for k in range(depth)}
-    if name == "lr_input":
-        return {("lr", 0)}
-    if name == "lr_output":
-        return {("lr", depth - 1)}
-    if name.startswith("lr_layer_"):
-        return {("lr", int(name[len("lr_layer_"):]))}
-    return {name}
+    """What a hyperparameter sets: its columns of the per-pixel table (:mod:`fractaltrain.config_hyperparams`)."""
+    return set(table_columns(name, depth))
 
 
 def _check_overlaps(x: AxisConfig, y: AxisConfig, fixed: list, depth: int) -> None:

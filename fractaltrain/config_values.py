@@ -11,7 +11,6 @@ import math
 import re
 from typing import Any
 
-from fractaltrain.config_schema import FIXED_PARAMS, PARAM_HELP
 from fractaltrain.errors import ConfigError, key_text, short
 
 
@@ -96,19 +95,6 @@ def parse_resolution(value: Any, key: str = "resolution") -> tuple[int, int]:
     if w < 2 or h < 2 or w > 65536 or h > 65536:
         raise ConfigError(f"{key}: width and height must be between 2 and 65536, got {w}x{h}")
     return w, h
-
-
-def check_param(name: str, depth: int, key: str) -> str:
-    """Validate a hyperparameter name that an axis or ``fixed`` may set."""
-    if name in FIXED_PARAMS:
-        return name
-    m = re.fullmatch(r"lr_layer_(\d+)", name) if isinstance(name, str) else None
-    if m is not None:
-        k = int(m.group(1))
-        if k >= depth:
-            raise ConfigError(f"{key}: {name} names layer {k} but the network has layers 0..{depth - 1}")
-        return name
-    raise ConfigError(f"{key}: unknown hyperparameter {short(name)}; allowed: {PARAM_HELP}")
 
 
 def as_range(value: Any, key: str) -> tuple[float, float]:

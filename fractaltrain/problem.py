@@ -22,6 +22,7 @@ import numpy as np
 
 from fractaltrain import threefry as tf
 from fractaltrain.config import Config
+from fractaltrain.config_hyperparams import HP_SCALE, table_columns
 from fractaltrain.hashing import stable_hash
 
 NONLIN_CODE = {"tanh": 0, "relu": 1, "identity": 2}
@@ -175,27 +176,9 @@ def notebook_batch_indices(seed: int, steps: int, batch: int, n: int) -> np.ndar
     return tf.randint(keys, (batch,), 0, n)
 
 
-# Columns of the per-pixel hyperparameter table: lr of layers 0..depth-1, then these.
-HP_DRIFT, HP_OFFSET, HP_SCALE = 0, 1, 2
-
-
 def _apply(table: np.ndarray, depth: int, name: str, value) -> None:
-    if name == "lr":
-        table[:, :depth] = value
-    elif name == "lr_input":
-        table[:, 0] = value
-    elif name == "lr_output":
-        table[:, depth - 1] = value
-    elif name.startswith("lr_layer_"):
-        table[:, int(name[len("lr_layer_"):])] = value
-    elif name == "offset_drift":
-        table[:, depth + HP_DRIFT] = value
-    elif name == "offset_init":
-        table[:, depth + HP_OFFSET] = value
-    elif name == "init_scale":
-        table[:, depth + HP_SCALE] = value
-    else:  # validated in config; kept as a guard
-        raise ValueError(f"unknown hyperparameter {name!r}")
+    for col in table_columns(name, depth):
+        table[:, col] = value
 
 
 def pixel_hyperparams(cfg: Config, xv: np.ndarray, yv: np.ndarray) -> np.ndarray:

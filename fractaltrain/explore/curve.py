@@ -20,7 +20,8 @@ import numpy as np
 
 from fractaltrain.kernel import loss_and_grad
 from fractaltrain.columns import MAXV, TAIL
-from fractaltrain.problem import HP_DRIFT, HP_OFFSET, HP_SCALE, Problem
+from fractaltrain.config_hyperparams import HP_DRIFT, HP_OFFSET, HP_SCALE
+from fractaltrain.problem import Problem
 
 
 @dataclass(frozen=True)

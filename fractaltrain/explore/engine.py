@@ -40,6 +40,7 @@ from fractaltrain.outputs import readout_values
 from fractaltrain.problem import Problem, build_problem, pixel_hyperparams
 from fractaltrain.window import config_window
 from fractaltrain.store import Grid, TileStore
+from fractaltrain.config_hyperparams import column_names
 from fractaltrain.window import Window, axis_coords, axis_values, min_relative_spacing
 from fractaltrain.zoom import MIN_ULPS, ZoomOptions, max_depth
 from fractaltrain.zoomplan import ZoomPlan, outer_window
@@ -280,8 +281,7 @@ class Explorer:
                 out = run_pixels(problem, hp)[0]
             curve = loss_curve(problem, hp[0])
         depth = problem.depth
-        names = [f"lr_layer_{k}" for k in range(depth)] + ["offset_drift", "offset_init", "init_scale"]
-        names[0], names[depth - 1] = "lr_input (lr_layer_0)", f"lr_output (lr_layer_{depth - 1})"
+        names = column_names(depth)
         ax = float(axis_coords(p.x0, p.x1, p.w)[pp.px])
         ay = float(axis_coords(p.y0, p.y1, p.h)[row])
         from_curve = measure_from_curve(curve)
