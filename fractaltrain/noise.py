@@ -10,9 +10,12 @@ sign.  In a resolved region almost none do, because neighbouring pixels a whole
 pixel apart already agree; in a rounding-decided one a large fraction do
 (independent random signs would flip ``2p(1-p)`` of them).
 
-``target search`` (:mod:`fractaltrain.targets`) uses the rate to reject
-candidates, and ``zoom`` uses it to stop before its keyframes reach such a
-region (:func:`keyframe_flip_rates`).
+:func:`grid_flip_rate` is *the* rounding test of a view: ``zoom`` uses it to
+stop before its keyframes reach such a region (:func:`keyframe_flip_rates`),
+and ``explore`` to warn about the view on screen, so both call the same view
+rounding-decided or not.  The target search (:mod:`fractaltrain.targets`)
+applies the same move (:func:`moved_signs`) to its candidates' windows, with a
+stricter limit (``FLIP_MAX_SEARCH``) and an extra shift in axis units.
 """
 
 from __future__ import annotations
@@ -118,20 +121,28 @@ def flip_rate(problem: Problem, xv: np.ndarray, yv: np.ndarray, signs: np.ndarra
     return float(np.mean(np.asarray(signs).ravel() != moved))
 
 
-def window_sample(problem: Problem, window: Window, width: int, height: int,
-                  sample: int = SAMPLE) -> tuple[np.ndarray, np.ndarray]:
-    """Hyperparameter values of a ``sample`` × ``sample`` subgrid of a width × height render of ``window``.
-
-    The subgrid picks evenly spaced pixels of the render's own grid, so the
-    sample is made of pixels the render will really contain.
-    """
-    cfg = problem.config
-    xs = axis_values(window.x0, window.x1, width, cfg.x.scale)
-    ys = axis_values(window.y0, window.y1, height, cfg.y.scale)
+def sample_indices(width: int, height: int, sample: int = SAMPLE) -> tuple[np.ndarray, np.ndarray]:
+    """Columns and rows of an evenly spaced ``sample`` × ``sample`` subgrid of a width × height grid."""
     ix = np.unique(np.linspace(0, width - 1, min(sample, width)).round().astype(int))
     iy = np.unique(np.linspace(0, height - 1, min(sample, height)).round().astype(int))
-    gx, gy = np.meshgrid(xs[ix], ys[iy])
-    return gx.ravel(), gy.ravel()
+    return ix, iy
+
+
+def grid_flip_rate(problem: Problem, xv: np.ndarray, yv: np.ndarray, measure: np.ndarray | None = None,
+                   sample: int = SAMPLE) -> float:
+    """The rounding test of a view: the sampled flip rate of the grid with axis values ``xv``, ``yv``.
+
+    A ``sample`` × ``sample`` subgrid of evenly spaced pixels of the grid itself
+    (so the sample is made of pixels a render of it really contains) is trained
+    again with both hyperparameters moved ``ULPS`` ulps.  ``measure`` (rows = y)
+    are the grid's stored values when known, so the unmoved signs are not
+    trained twice; they are the same bits either way.  Above ``NOISE_MAX``,
+    rounding decides the view.
+    """
+    ix, iy = sample_indices(len(xv), len(yv), sample)
+    gx, gy = np.meshgrid(np.asarray(xv)[ix], np.asarray(yv)[iy])
+    signs = None if measure is None else np.sign(np.asarray(measure)[np.ix_(iy, ix)])
+    return flip_rate(problem, gx.ravel(), gy.ravel(), signs)
 
 
 def keyframe_flip_rates(problem: Problem, windows: list[Window], width: int, height: int,
@@ -149,8 +160,9 @@ def keyframe_flip_rates(problem: Problem, windows: list[Window], width: int, hei
         if known is not None and key is not None and key in known:
             rate = float(known[key])
         else:
-            gx, gy = window_sample(problem, win, width, height, sample)
-            rate = flip_rate(problem, gx, gy)
+            cfg = problem.config
+            rate = grid_flip_rate(problem, axis_values(win.x0, win.x1, width, cfg.x.scale),
+                                  axis_values(win.y0, win.y1, height, cfg.y.scale), sample=sample)
         rates.append(rate)
         if on_rate is not None:
             on_rate(k, rate)

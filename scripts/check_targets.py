@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from fractaltrain.config import load_config, parse_resolution
+from fractaltrain import noise
 from fractaltrain.boundary import boundary_mask
 from fractaltrain.kernel import OUT_MEASURE, run_pixels
 from fractaltrain.problem import build_problem, pixel_hyperparams
@@ -80,11 +81,12 @@ def check(config: str, x: float, y: float, at: list[float], size: str, shift: fl
     for k in at:
         s = 10.0**k
         win = Window.around(x, y, 0.5 * opening.width / s, 0.5 * opening.height / s)
-        moved = Window(win.x0 + shift, win.x1 + shift, win.y0 + shift, win.y1 + shift)
-        a, b = render(cfg, problem, win), render(cfg, problem, moved)
+        a = render(cfg, problem, win)
         neg, pos = float(np.mean(a < 0)), float(np.mean(a > 0))
         change = float(boundary_mask(a).mean())
-        flip = float(np.mean(np.sign(a) != np.sign(b)))
+        gx, gy = np.meshgrid(axis_values(win.x0, win.x1, PX, cfg.x.scale), axis_values(win.y0, win.y1, PX, cfg.y.scale))
+        # the rounding test, every pixel moved by ``shift`` axis units (not by ulps)
+        flip = noise.flip_rate(problem, gx.ravel(), gy.ravel(), np.sign(a).ravel(), ulps=0, shift=shift)
         ok = min(neg, pos) >= PHASE_MIN and CHANGE_MIN <= change <= CHANGE_MAX and flip <= FLIP_MAX
         rows.append({"decades": k, "window": win.as_list(), "converged": round(neg, 4), "diverged": round(pos, 4),
                      "sign_change_blocks": round(change, 4), "flipped": round(flip, 4), "pass": ok})

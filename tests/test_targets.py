@@ -62,13 +62,32 @@ def test_nudge_moves_exactly_k_ulps():
     np.testing.assert_array_equal(out, v + 4 * np.spacing(v))
 
 
+def _sample(cfg, n: int, k: int):
+    """Values of a k × k sample of the n × n grid of the opening view, as the rounding test picks it."""
+    from fractaltrain.window import axis_values
+
+    win = config_window(cfg)
+    xv, yv = axis_values(win.x0, win.x1, n, cfg.x.scale), axis_values(win.y0, win.y1, n, cfg.y.scale)
+    ix, iy = noise.sample_indices(n, n, k)
+    gx, gy = np.meshgrid(xv[ix], yv[iy])
+    return gx.ravel(), gy.ravel(), xv, yv
+
+
 def test_flip_rate_of_resolved_pixels_is_small():
     cfg = config_from_dict(TINY)
     pb = build_problem(cfg)
-    xs, ys = noise.window_sample(pb, config_window(cfg), 64, 64, 8)
+    xs, ys, xv, yv = _sample(cfg, 64, 8)
     assert xs.size == 64
     rate = noise.flip_rate(pb, xs, ys)
     assert 0.0 <= rate <= 0.05  # the opening view is resolved
+    # the rounding test of the view: the same sample, the same rate, with or without stored values
+    assert noise.grid_flip_rate(pb, xv, yv, sample=8) == rate
+    from fractaltrain.problem import pixel_hyperparams
+    from fractaltrain.kernel import run_pixels
+
+    XX, YY = np.meshgrid(xv, yv)
+    measure = run_pixels(pb, pixel_hyperparams(cfg, XX.ravel(), YY.ravel()))[:, 0].reshape(64, 64)
+    assert noise.grid_flip_rate(pb, xv, yv, measure, sample=8) == rate
 
 
 def test_candidates_are_distinct_on_the_boundary_and_deterministic(tmp_path):
@@ -91,7 +110,7 @@ def test_candidates_are_distinct_on_the_boundary_and_deterministic(tmp_path):
 def test_moved_signs_are_kept_verified_and_recomputed_when_damaged(tmp_path):
     cfg = config_from_dict(TINY)
     pb = build_problem(cfg)
-    xs, ys = noise.window_sample(pb, config_window(cfg), 64, 64, 6)
+    xs, ys, _, _ = _sample(cfg, 64, 6)
     store = TileStore(tmp_path)
     first, trained = noise.moved_signs(pb, xs, ys, shift=1e-14, store=store)
     assert trained

@@ -34,7 +34,9 @@ from fractaltrain import colour
 from fractaltrain.config import Config
 from fractaltrain.explore.curve import loss_curve, measure_from_curve
 from fractaltrain.explore.params import Limits, PixelParams, RequestError, ViewParams
-from fractaltrain.kernel import N_OUT, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS, run_pixels
+from fractaltrain import device
+from fractaltrain.columns import N_OUT, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
+from fractaltrain.noise import NOISE_MAX, ULPS, grid_flip_rate
 from fractaltrain.landscape import compute_tile, grid_axes, make_grid
 from fractaltrain.outputs import readout_values
 from fractaltrain.problem import Problem, build_problem, pixel_hyperparams
@@ -46,8 +48,6 @@ from fractaltrain.zoom import MIN_ULPS, ZoomOptions, max_depth
 from fractaltrain.zoomplan import ZoomPlan, outer_window
 
 NEAR_FLOOR_DECADES = 2.0  # warn this many decades before the float64 floor
-NOISE_SAMPLES = 10  # the rounding-noise check trains NOISE_SAMPLES² pixels nudged by one ulp
-NOISE_WARN = 0.05  # ... and warns when more than this fraction changes phase
 KEEP_CLIENTS = 256
 
 
@@ -218,10 +218,11 @@ class Explorer:
         warnings = precision_warnings(cfg, win, p.w, p.h)
         noise = None
         if p.final:
-            noise = self.rounding_noise(p, problem, xv, yv, raw[..., OUT_MEASURE])
-            if noise > NOISE_WARN:
+            with self.kernel_slot(p):
+                noise = grid_flip_rate(problem, xv, yv, raw[..., OUT_MEASURE])
+            if noise > NOISE_MAX:
                 warnings.append(f"rounding noise: {100 * noise:.0f}% of sampled pixels change phase when both "
-                                "hyperparameters move by one ulp; here float64 rounding, not the "
+                                f"hyperparameters move by {ULPS} ulps; here float64 rounding, not the "
                                 "hyperparameters, decides the pattern")
         return {
             "image": "data:image/png;base64," + _b64(png_bytes(colour.to_image(values, palette=p.palette))),
@@ -237,22 +238,6 @@ class Explorer:
             "warnings": warnings,
             "commands": {"render": self.render_command(p), "zoom": self.zoom_command(p, *win.center)},
         }
-
-    def rounding_noise(self, p: ViewParams, problem: Problem, xv, yv, measure: np.ndarray) -> float:
-        """Fraction of a regular sample of pixels whose phase flips when both values move by one ulp.
-
-        Deep in some regions the sign of the measure is set by float64 rounding
-        (docs/reproduction.md): there a one-ulp nudge flips many pixels, while
-        on a resolved boundary almost none flip.
-        """
-        cols = np.unique(np.linspace(0, p.w - 1, NOISE_SAMPLES).round().astype(int))
-        rows = np.unique(np.linspace(0, p.h - 1, NOISE_SAMPLES).round().astype(int))
-        C, R = np.meshgrid(cols, rows)
-        xs, ys = xv[C.ravel()], yv[R.ravel()]
-        hp = pixel_hyperparams(problem.config, np.nextafter(xs, np.inf), np.nextafter(ys, np.inf))
-        with self.kernel_slot(p):
-            nudged = run_pixels(problem, hp)[:, OUT_MEASURE]
-        return float(np.mean((measure[R.ravel(), C.ravel()] < 0) != (nudged < 0)))
 
     def labels(self, win: Window) -> dict:
         """The window in the hyperparameters' own units and the zoom depth, as the video overlay prints them."""
@@ -278,7 +263,7 @@ class Explorer:
         out = self._stored_pixel(p, row, pp.px)
         with self.kernel_slot():
             if out is None:
-                out = run_pixels(problem, hp)[0]
+                out = device.run_pixels(problem, hp)[0]
             curve = loss_curve(problem, hp[0])
         depth = problem.depth
         names = column_names(depth)

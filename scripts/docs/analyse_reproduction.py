@@ -40,6 +40,7 @@ import numpy as np
 from fractaltrain import dimension, dimension_inputs
 from fractaltrain.config import load_config
 from fractaltrain.columns import OUT_MEASURE
+from fractaltrain import noise
 from fractaltrain.kernel import run_pixels
 from fractaltrain.problem import build_problem, pixel_hyperparams
 
@@ -66,9 +67,9 @@ def rounding_flips(cfg, problem, file: Path, sample: int) -> dict:
     gx, gy = np.meshgrid(xv[ix], yv[iy])
     gx, gy = gx.ravel(), gy.ravel()
     a = run_pixels(problem, pixel_hyperparams(cfg, gx, gy))[:, OUT_MEASURE]
-    b = run_pixels(problem, pixel_hyperparams(cfg, np.nextafter(gx, np.inf), np.nextafter(gy, np.inf)))[:, OUT_MEASURE]
     p = float(np.mean(a < 0))
-    return {"keyframe": file.name, "flipped": round(float(np.mean((a < 0) != (b < 0))), 4),
+    flipped = noise.flip_rate(problem, gx, gy, np.sign(a), ulps=1)  # the rounding test, moved by one ulp
+    return {"keyframe": file.name, "flipped": round(flipped, 4),
             "negative": round(p, 4), "random_signs_would_flip": round(2 * p * (1 - p), 4)}
 
 
