@@ -82,7 +82,6 @@ from fractaltrain.kernel import LANES  # noqa: E402
 from fractaltrain.problem import build_problem, pixel_hyperparams  # noqa: E402
 from fractaltrain.window import axis_values  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "scripts"))
 
 CPU_CORE_PEAK_GFLOPS = 118.0  # Zen 5 at ~3.75 GHz: 2 FMA x 8 doubles x 2 flops per cycle
 GPU_PEAK_GFLOPS = {"H200": 34_000.0, "H100": 34_000.0, "A100": 9_700.0, "V100": 7_800.0}  # vector float64
@@ -110,7 +109,7 @@ def jax_anchor(cfg, hx: np.ndarray, hy: np.ndarray, device: str, flops: int) -> 
         import jax
     except ImportError:
         return {"skipped": "JAX not installed (pip install 'fractaltrain[jax]')"}
-    from notebook_reference import notebook_trainer
+    from fractaltrain.jax_reference import notebook_trainer
 
     platform = "gpu" if device == "cuda" else "cpu"
     try:
