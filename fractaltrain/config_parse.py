@@ -194,9 +194,12 @@ def config_from_dict(raw: Any, name: str = "experiment") -> Config:
     )
     if raw.get("ensemble") is not None:
         cfg = dataclasses.replace(cfg, ensemble=parse_ensemble(raw["ensemble"], cfg.batch_size is not None))
-    if cfg.zoom_target is not None and cfg.view(cfg.zoom_target) is None:
+    if cfg.zoom_target is not None and (not isinstance(cfg.zoom_target, str) or cfg.view(cfg.zoom_target) is None):
+        # a view's name is a string; a list or mapping would not even be hashable for the lookup
         names = ", ".join(k for k, _ in cfg.views) or "none defined"
-        raise ConfigError(f"zoom_target: must name one of the config's views ({short(names, 200)}); got {short(cfg.zoom_target)}")
+        kind = "" if isinstance(cfg.zoom_target, str) else f"{type(cfg.zoom_target).__name__} "
+        raise ConfigError(f"zoom_target: must be a string naming one of the config's views ({short(names, 200)}); "
+                          f"got {kind}{short(cfg.zoom_target)}")
     check_consistency(cfg)
     return cfg
 

@@ -86,6 +86,15 @@ def parse_yaml(text: str, where: str) -> Any:
         where_line = f" (line {line + 1})" if line is not None else ""
         problem = getattr(exc, "problem", None)
         detail = f": {short(problem, 80).strip(chr(39))}" if problem else ""
+        context = getattr(exc, "context", None) or ""
+        first = getattr(exc, "context_mark", None)
+        if context.startswith("found duplicate anchor") and first is not None and line is not None:
+            # PyYAML names the anchor only in the context ("...; first occurrence") and says just
+            # "second occurrence" as the problem, which alone does not tell which anchor.
+            anchor = context[len("found duplicate anchor "):].rsplit("; first occurrence", 1)[0]
+            raise ConfigError(
+                f"config: {where} is not valid YAML: anchor &{short(anchor, 40).strip(chr(34) + chr(39))} is "
+                f"defined twice ({_lines(first.line, line)}); give each anchor its own name") from None
         raise ConfigError(f"config: {where} is not valid YAML{where_line}{detail}") from None
     except RecursionError:
         raise ConfigError(f"config: {where} is nested too deeply to be a config") from None

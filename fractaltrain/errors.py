@@ -122,8 +122,17 @@ def _bounded_repr(value: Any, budget: int) -> str:
 
 
 def check_name(name: Any, key: str = "name") -> str:
-    """A job name: one path component that is safe as a file-name prefix."""
-    if not isinstance(name, str) or len(name) > NAME_MAX or NAME_RE.fullmatch(name) is None:
+    """A job name: one path component that is safe as a file-name prefix.
+
+    A non-string (YAML reads ``name: 123`` as an int and ``name: yes`` as a bool)
+    is named as such first: "expected letters and digits, got 123" would read as
+    if 123 were not digits.
+    """
+    if not isinstance(name, str):
+        got = "null (an empty value)" if name is None else f"{type(name).__name__} {short(name)}"
+        raise ConfigError(f"{key}: must be a string ({NAME_HELP}); got {got}"
+                          + (" (quote it in YAML)" if isinstance(name, (int, float)) else ""))
+    if len(name) > NAME_MAX or NAME_RE.fullmatch(name) is None:
         raise ConfigError(f"{key}: expected {NAME_HELP}; got {short(name)}")
     return name
 

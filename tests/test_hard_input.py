@@ -505,3 +505,32 @@ def test_help_texts_keep_their_brackets():
     assert "fractaltrain[cuda]" in render_help
     zoom_help = runner.invoke(app, ["zoom", "--help"], terminal_width=200).output
     assert "[default: 10, or the zoom_target view's depth]" in zoom_help
+
+
+# --------------------------------------------------------------------------- unhandled states and unclear messages (issue 29)
+
+
+@pytest.mark.parametrize("target", [["p"], [["p"]], 5, 1.5, True, {"x": 1}, {"p": 1}, "q"])
+def test_zoom_target_of_the_wrong_type_is_one_line(tmp_path, target):
+    raw = {**TINY, "views": {"p": {"x": [0, 1], "y": [0, 1]}}, "zoom_target": target}
+    with pytest.raises(ConfigError, match=r"^zoom_target: must be a string naming one of the config's views \('p'\)"):
+        config_from_dict(raw)
+    if isinstance(target, list):  # through the CLI too: once "internal error (TypeError: unhashable type)"
+        code, _, err = cli("zoom", write_cfg(tmp_path / "z.yaml", raw), "--out", tmp_path / "o")
+        assert_one_line_error(code, err, "zoom_target", "string")
+        assert not (tmp_path / "o").exists()
+
+
+def test_duplicate_yaml_anchor_is_named(tmp_path):
+    cfg = write_cfg(tmp_path / "a.yaml", "network: &net {width: 2}\ndata: &net {size: 12}\ntraining: *net\n")
+    code, _, err = cli("render", cfg, "--out", tmp_path / "o")
+    assert_one_line_error(code, err, "anchor &net", "lines 1 and 2")
+
+
+@pytest.mark.parametrize("text, got", [
+    ("123", "int 123"), ("[a]", "list ['a']"), ("true", "bool True"), ("null", "null"), ("1.5", "float 1.5"),
+])
+def test_a_name_that_is_not_a_string_says_so(tmp_path, text, got):
+    cfg = write_cfg(tmp_path / "n.yaml", yaml.safe_dump(TINY) + f"name: {text}\n")
+    code, _, err = cli("render", cfg, "--out", tmp_path / "o")
+    assert_one_line_error(code, err, "name: must be a string (letters, digits", f"got {got}")
