@@ -71,6 +71,22 @@ def _check_2d(path: Path, a: np.ndarray, what: str) -> np.ndarray:
     return a
 
 
+REAL_KINDS = "biuf"  # numpy dtype kinds of real values: bool, signed and unsigned integer, float
+
+
+def _real(path: Path, a: np.ndarray, what: str) -> np.ndarray:
+    """``a`` if its dtype holds real numbers, else a :class:`DataError` naming the file and the array.
+
+    Checked by dtype kind before any cast: ``astype(float64)`` would drop a complex
+    array's imaginary part with a ComplexWarning, read a timedelta (which numpy counts
+    as an integer) as counts of its unit, and fail with a TypeError on a structured one.
+    """
+    if a.dtype.kind not in REAL_KINDS:
+        raise DataError(f"{path}: {what} has dtype {str(a.dtype)[:60]}; expected real numbers (boolean, "
+                        "integer or float)")
+    return a
+
+
 def _npz_names(path: Path) -> set:
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -93,8 +109,9 @@ def _ensemble_field(path: Path, member: int | None) -> np.ndarray | None:
         raise DataError(str(exc)) from None
     if member is None:
         # the sign convention of a measure: negative where most members converge
-        return _check_2d(path, 0.5 - arrays["p_converged"].astype(np.float64), "'p_converged'")
-    members = arrays["members"]
+        p = _check_2d(path, _real(path, arrays["p_converged"], "'p_converged'"), "'p_converged'")
+        return 0.5 - p.astype(np.float64)
+    members = _real(path, arrays["members"], "'members'")
     if members.ndim != 3:
         raise DataError(f"{path}: 'members' should be a K x rows x cols array, got shape {members.shape}")
     if not 0 <= member < members.shape[0]:
@@ -121,21 +138,17 @@ def read_image(path: Path, member: int | None = None) -> np.ndarray:
             if "has no array 'measure'" in msg:
                 msg = f"{path}: has no 'measure' array; expected a render or keyframe .npz from fractaltrain"
             raise DataError(msg) from None
-        m = arrays["measure"]
-        if not np.issubdtype(m.dtype, np.number) and m.dtype != bool:
-            raise DataError(f"{path}: 'measure' is not numeric (dtype {m.dtype})")
-        return _check_2d(path, m if m.dtype == bool else m.astype(np.float64), "'measure'")
+        m = _check_2d(path, _real(path, arrays["measure"], "'measure'"), "'measure'")
+        return m if m.dtype == bool else m.astype(np.float64)
     if head.startswith(b"\x93NUMPY"):
         try:
             a = np.load(path, allow_pickle=False, mmap_mode="r")
         except Exception as exc:
             raise DataError(f"{path}: cannot be read as a .npy array ({type(exc).__name__})") from None
-        _check_2d(path, a, "the array")
-        if a.dtype == bool or np.issubdtype(a.dtype, np.integer):
+        _check_2d(path, _real(path, a, "the array"), "the array")
+        if a.dtype.kind in "biu":
             return np.asarray(a) != 0
-        if np.issubdtype(a.dtype, np.floating):
-            return np.asarray(a, dtype=np.float64)
-        raise DataError(f"{path}: the array has dtype {a.dtype}; expected boolean, integer or float")
+        return np.asarray(a, dtype=np.float64)
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         import imageio.v3 as iio
 

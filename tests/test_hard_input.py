@@ -534,3 +534,62 @@ def test_a_name_that_is_not_a_string_says_so(tmp_path, text, got):
     cfg = write_cfg(tmp_path / "n.yaml", yaml.safe_dump(TINY) + f"name: {text}\n")
     code, _, err = cli("render", cfg, "--out", tmp_path / "o")
     assert_one_line_error(code, err, "name: must be a string (letters, digits", f"got {got}")
+
+
+# --------------------------------------------------------------------------- unhandled states and unclear messages (issue 29)
+
+
+@pytest.mark.parametrize("target", [["p"], [["p"]], 5, 1.5, True, {"x": 1}, {"p": 1}, "q"])
+def test_zoom_target_of_the_wrong_type_is_one_line(tmp_path, target):
+    raw = {**TINY, "views": {"p": {"x": [0, 1], "y": [0, 1]}}, "zoom_target": target}
+    with pytest.raises(ConfigError, match=r"^zoom_target: must be a string naming one of the config's views \('p'\)"):
+        config_from_dict(raw)
+    if isinstance(target, list):  # through the CLI too: once "internal error (TypeError: unhashable type)"
+        code, _, err = cli("zoom", write_cfg(tmp_path / "z.yaml", raw), "--out", tmp_path / "o")
+        assert_one_line_error(code, err, "zoom_target", "string")
+        assert not (tmp_path / "o").exists()
+
+
+ARRAYS = {
+    "complex": np.ones((16, 16), complex), "timedelta": np.ones((16, 16), "m8[s]"),
+    "datetime": np.ones((16, 16), "M8[s]"), "text": np.full((16, 16), "a"), "bytes": np.full((16, 16), b"a"),
+    "structured": np.zeros((16, 16), [("a", "f8"), ("b", "i4")]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ARRAYS))
+def test_dimension_refuses_arrays_that_are_not_real_numbers(tmp_path, kind):
+    import warnings
+
+    a = ARRAYS[kind]
+    np.savez(tmp_path / "m.npz", measure=a)
+    np.savez(tmp_path / "p.npz", p_converged=a)
+    np.save(tmp_path / "a.npy", a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning (or any other) before the error line
+        for name, array in (("m.npz", "'measure'"), ("p.npz", "'p_converged'"), ("a.npy", "the array")):
+            code, _, err = cli("dimension", tmp_path / name)
+            assert_one_line_error(code, err, str(tmp_path / name), array, "expected real numbers")
+
+
+@pytest.mark.parametrize("a", [np.float64(1.0), np.zeros((2, 16, 16)), np.zeros(16)], ids=["0-d", "3-d", "1-d"])
+def test_dimension_refuses_arrays_that_are_not_2d(tmp_path, a):
+    np.savez(tmp_path / "m.npz", measure=a)
+    np.savez(tmp_path / "p.npz", p_converged=a)
+    for name, array in (("m.npz", "'measure'"), ("p.npz", "'p_converged'")):
+        assert_one_line_error(*cli("dimension", tmp_path / name)[::2], str(tmp_path / name), array, "2-D")
+
+
+def test_duplicate_yaml_anchor_is_named(tmp_path):
+    cfg = write_cfg(tmp_path / "a.yaml", "network: &net {width: 2}\ndata: &net {size: 12}\ntraining: *net\n")
+    code, _, err = cli("render", cfg, "--out", tmp_path / "o")
+    assert_one_line_error(code, err, "anchor &net", "lines 1 and 2")
+
+
+@pytest.mark.parametrize("text, got", [
+    ("123", "int 123"), ("[a]", "list ['a']"), ("true", "bool True"), ("null", "null"), ("1.5", "float 1.5"),
+])
+def test_a_name_that_is_not_a_string_says_so(tmp_path, text, got):
+    cfg = write_cfg(tmp_path / "n.yaml", yaml.safe_dump(TINY) + f"name: {text}\n")
+    code, _, err = cli("render", cfg, "--out", tmp_path / "o")
+    assert_one_line_error(code, err, "name: must be a string (letters, digits", f"got {got}")
