@@ -1,6 +1,10 @@
-"""Allow ``python -m fractaltrain``."""
+"""Allow ``python -m fractaltrain``.
 
-from fractaltrain.cli import main
+Only :mod:`fractaltrain.entry` is imported here, so its Ctrl-C handler is in
+place before the command line's heavy imports start.
+"""
+
+from fractaltrain.entry import main
 
 if __name__ == "__main__":
     main()

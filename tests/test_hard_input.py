@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -510,33 +511,10 @@ def test_help_texts_keep_their_brackets():
 # --------------------------------------------------------------------------- unhandled states and unclear messages (issue 29)
 
 
-@pytest.mark.parametrize("target", [["p"], [["p"]], 5, 1.5, True, {"x": 1}, {"p": 1}, "q"])
-def test_zoom_target_of_the_wrong_type_is_one_line(tmp_path, target):
-    raw = {**TINY, "views": {"p": {"x": [0, 1], "y": [0, 1]}}, "zoom_target": target}
-    with pytest.raises(ConfigError, match=r"^zoom_target: must be a string naming one of the config's views \('p'\)"):
-        config_from_dict(raw)
-    if isinstance(target, list):  # through the CLI too: once "internal error (TypeError: unhashable type)"
-        code, _, err = cli("zoom", write_cfg(tmp_path / "z.yaml", raw), "--out", tmp_path / "o")
-        assert_one_line_error(code, err, "zoom_target", "string")
-        assert not (tmp_path / "o").exists()
-
-
-def test_duplicate_yaml_anchor_is_named(tmp_path):
-    cfg = write_cfg(tmp_path / "a.yaml", "network: &net {width: 2}\ndata: &net {size: 12}\ntraining: *net\n")
-    code, _, err = cli("render", cfg, "--out", tmp_path / "o")
-    assert_one_line_error(code, err, "anchor &net", "lines 1 and 2")
-
-
-@pytest.mark.parametrize("text, got", [
-    ("123", "int 123"), ("[a]", "list ['a']"), ("true", "bool True"), ("null", "null"), ("1.5", "float 1.5"),
-])
-def test_a_name_that_is_not_a_string_says_so(tmp_path, text, got):
-    cfg = write_cfg(tmp_path / "n.yaml", yaml.safe_dump(TINY) + f"name: {text}\n")
-    code, _, err = cli("render", cfg, "--out", tmp_path / "o")
-    assert_one_line_error(code, err, "name: must be a string (letters, digits", f"got {got}")
-
-
-# --------------------------------------------------------------------------- unhandled states and unclear messages (issue 29)
+def ft(*args, env=None, stdout=subprocess.PIPE, timeout=60):
+    """Run ``python -m fractaltrain`` in a fresh process (the entry point's own handling is under test)."""
+    return subprocess.run([sys.executable, "-m", "fractaltrain", *map(str, args)], stdout=stdout,
+                          stderr=subprocess.PIPE, text=True, env=env, timeout=timeout, cwd=ROOT)
 
 
 @pytest.mark.parametrize("target", [["p"], [["p"]], 5, 1.5, True, {"x": 1}, {"p": 1}, "q"])
@@ -548,6 +526,48 @@ def test_zoom_target_of_the_wrong_type_is_one_line(tmp_path, target):
         code, _, err = cli("zoom", write_cfg(tmp_path / "z.yaml", raw), "--out", tmp_path / "o")
         assert_one_line_error(code, err, "zoom_target", "string")
         assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "abc", "-1", "", "1.5", "9999999"])
+def test_bad_numba_num_threads_is_one_line_before_numba_loads(tmp_path, value):
+    cfg = write_cfg(tmp_path / "t.yaml", TINY)
+    r = ft("render", cfg, "--out", tmp_path / "o", "-q", env=dict(os.environ, NUMBA_NUM_THREADS=value))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.splitlines() == [r.stderr.strip()] and r.stderr.startswith(f"error: NUMBA_NUM_THREADS={value}:")
+    assert "whole number" in r.stderr and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.5, 1.0, 2.0])
+def test_ctrl_c_at_any_time_exits_130_in_one_line(tmp_path, delay):
+    """Start-up (imports, numba), the first tile and the middle of the job: 130, no traceback, no abort."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fractaltrain", "render", "configs/demo.yaml", "--resolution", "16x16",
+         "--steps", "30000", "--out", str(tmp_path / "o")],  # ~5 s of work: still running at 2 s
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        time.sleep(delay)
+        assert proc.poll() is None, "finished before Ctrl-C: make the job longer"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "Traceback" not in err and "Fatal Python error" not in err, err
+    messages = [ln for ln in err.splitlines() if "%|" not in ln and ln.strip()]  # all but the progress bar
+    assert len(messages) == 1 and messages[0].startswith("interrupted"), err
+
+
+def test_full_stdout_is_named_not_an_output(tmp_path):
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    cfg = write_cfg(tmp_path / "f.yaml", {**TINY, "name": "f"})
+    with open("/dev/full", "w") as full:
+        r = ft("render", cfg, "--out", tmp_path / "o", "-q", stdout=full)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == "error: could not write to standard output: No space left on device", r.stderr
+    assert (tmp_path / "o" / "f.png").exists()  # the outputs were fine; only the "wrote ..." line was lost
 
 
 ARRAYS = {

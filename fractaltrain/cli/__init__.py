@@ -5,7 +5,8 @@ One place handles every failure (:func:`~fractaltrain.cli.common.guarded` and
 files, folders, a full or read-only disk, the encoder, a job too large for the machine,
 and the parser's own usage errors) becomes one line ``error: ...`` on stderr naming the
 thing and what is allowed, with exit code 2 and no traceback.  Ctrl-C exits 130 keeping
-finished tiles.  Anything else is a bug: one line ``error: internal error ...`` and exit
+finished tiles (before a command starts, at once with one line ``interrupted``:
+:mod:`fractaltrain.entry`).  Anything else is a bug: one line ``error: internal error ...`` and exit
 code 1 (``FRACTALTRAIN_DEBUG=1`` shows the traceback).
 
 Each subcommand is a plain function in a module of its own (``jobs`` holds assemble and
@@ -50,8 +51,10 @@ del command
 
 
 def main() -> None:
-    """Console entry point."""
-    app(prog_name="fractaltrain")
+    """Console entry point (kept for installs whose script names it): see :func:`fractaltrain.entry.main`."""
+    from fractaltrain.entry import main as entry_main
+
+    entry_main()
 
 
 if __name__ == "__main__":  # pragma: no cover

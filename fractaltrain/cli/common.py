@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from fractaltrain.config import ConfigError
+from fractaltrain.entry import interruptible, note_interrupted
 from fractaltrain.errors import InputError, describe_os_error, one_line
 
 try:  # typer >= 0.20 ships its own copy of click
@@ -43,6 +44,9 @@ def error_line(exc: BaseException) -> str:
     from fractaltrain.store import DamagedFile
 
     if isinstance(exc, OSError):
+        if _from_stdout(exc):
+            # no file name and the --out hint would blame an output file, which was written fine
+            return f"could not write to standard output: {exc.strerror or exc}"
         return describe_os_error(exc)
     if isinstance(exc, MemoryError):
         return "not enough memory for this job; lower the resolution, the tile size or the network's size"
@@ -55,6 +59,30 @@ def error_line(exc: BaseException) -> str:
     if isinstance(exc, DamagedFile):
         msg += "; delete it and rerun the job"
     return msg
+
+
+def _from_stdout(exc: OSError) -> bool:
+    """Whether ``exc`` was raised writing to standard output (redirected to a full disk, a closed pipe).
+
+    Such an error carries no file name, so it would read as if an output file had failed;
+    it is recognised by where it was raised: inside ``echo`` writing to standard output.
+    """
+    if exc.filename is not None:
+        return False
+    tb, frame = exc.__traceback__, None
+    while tb is not None:
+        frame, tb = tb.tb_frame, tb.tb_next
+    if frame is None or frame.f_code.co_name != "echo":
+        return False
+    stream = frame.f_locals.get("file")
+    if stream is None:
+        return False
+    if stream is sys.stdout or stream is sys.__stdout__:
+        return True
+    try:
+        return stream.fileno() == 1
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def fail(message: str, code: int = 2):
@@ -71,10 +99,12 @@ def guarded(fn):
         from fractaltrain.store import DamagedFile
 
         try:
-            return fn(*args, **kwargs)
+            with interruptible():  # Ctrl-C raises here, so partial files are cleaned up on the way out
+                return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, click.exceptions.ClickException):
             raise
         except KeyboardInterrupt:
+            note_interrupted()
             typer.echo("interrupted: finished tiles are kept; rerun the same command to resume", err=True)
             raise typer.Exit(130)
         except (InputError, UsageError, OSError, MemoryError, IncompleteError, DamagedFile) as exc:
@@ -104,9 +134,13 @@ class OneLineErrors(TyperGroup):
         except click.exceptions.ClickException as exc:
             typer.echo(f"error: {one_line(exc.format_message())}", err=True)
             rv = 2
-        except typer.Abort:
-            typer.echo("error: aborted", err=True)
-            rv = 1
+        except typer.Abort as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+                typer.echo("interrupted", err=True)
+                rv = 130
+            else:
+                typer.echo("error: aborted", err=True)
+                rv = 1
         code = rv if isinstance(rv, int) else 0
         if standalone_mode:
             sys.exit(code)
