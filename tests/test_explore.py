@@ -127,6 +127,13 @@ def test_other_methods_and_hosts_refused(served):
     ({"w": "100", "h": "100"}, 413, "larger than this explorer allows"),
     ({"w": "99999999999999"}, 400, "w: "),
     ({"steps": "5000"}, 413, "steps: 5000 is more than"),
+    # pixel values float64 cannot hold: beyond 10**±300 (subnormal at -307.9, inf at 308.5), inf, 1e999
+    ({"x0": "-400", "x1": "200"}, 400, "300 decades"),
+    ({"x0": "-307.9"}, 400, "300 decades"),
+    ({"y1": "308.5"}, 400, "300 decades"),
+    ({"x0": "-1e308", "x1": "1e308"}, 400, "wider than float64 can represent"),
+    ({"x0": "-inf"}, 400, "x0: must be finite"),
+    ({"y0": "1e999"}, 400, "y0: must be finite"),
 ])
 def test_bad_parameters_are_4xx_with_a_message(served, change, status, word):
     ex, port, _, out = served
@@ -139,6 +146,59 @@ def test_bad_parameters_are_4xx_with_a_message(served, change, status, word):
     got, body = api(port, "view", **params)
     assert got == status and word in body["error"], body
     assert not (out / "tiles").exists()  # nothing computed or written for a refused request
+
+
+def test_widest_log_view_is_representable(served):
+    """±300 decades (a window 600 decades wide) is the widest allowed, and every pixel value is a float64."""
+    _, port, _, _ = served
+    status, r = api(port, "view", x0=-300, x1=300, y0=-300, y1=300, w=8, h=8, steps=5)
+    assert status == 200 and "1.000e-300" in r["labels"]["x"] and "1.000e+300" in r["labels"]["y"], r
+
+
+def test_two_host_headers_are_refused(served):
+    _, port, _, _ = served
+    for second in ("evil.example", f"127.0.0.1:{port}"):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.putrequest("GET", "/api/config", skip_host=True)
+            conn.putheader("Host", f"127.0.0.1:{port}")
+            conn.putheader("Host", second)
+            conn.endheaders()
+            r = conn.getresponse()
+            assert r.status == 400 and b"more than one Host header" in r.read()
+        finally:
+            conn.close()
+
+
+def test_request_failures_are_short_messages_never_tracebacks(served, capfd, monkeypatch):
+    """A tile path that is a folder, a full disk, a bug: 5xx with one line, the server keeps serving."""
+    import errno
+
+    ex, port, _, out = served
+    monkeypatch.delenv("FRACTALTRAIN_DEBUG", raising=False)
+    assert api(port, "view", **VIEW, steps=5)[0] == 200
+    tile = sorted((out / "tiles").rglob("*.npz"))[-1]
+    tile.unlink()
+    tile.mkdir()  # a folder where the tile is written
+    status, body = api(port, "view", **VIEW, steps=5)
+    assert status == 500 and "cannot store tiles" in body["error"] and "Is a directory" in body["error"], body
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tile))
+
+    monkeypatch.setattr(ex.store, "save", full)
+    status, body = api(port, "view", **VIEW, steps=6)
+    assert status == 507 and "No space left on device" in body["error"], body
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ex, "view", bug)
+    status, body = api(port, "view", **VIEW)
+    assert status == 500 and body["error"].startswith("internal error (RuntimeError: boom)"), body
+    assert get(port, "/")[0] == 200  # still serving
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 3, err  # one line per failed request
 
 
 def test_malformed_queries(served):
@@ -296,6 +356,48 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, args, word):
     res = CliRunner().invoke(app, ["explore", str(cfg_path), "--no-browser", *args])
     assert res.exit_code == 2
     assert word in res.output and "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("make, word", [
+    (lambda t: (t / "afile").write_text("x") and t / "afile", "exists and is not a folder"),
+    (lambda t: (t / "afile").write_text("x") and t / "afile" / "sub", "Not a directory"),
+    (lambda t: (t / "o" / "tiles").parent.mkdir() or (t / "o" / "tiles").write_text("x") and t / "o",
+     "tiles exists and is not a folder"),
+    (lambda t: Path("/proc/fractaltrain-test/out"), "cannot write tiles into"),
+])
+def test_cli_refuses_a_bad_out_before_serving(tmp_path, make, word):
+    """--out must be a folder that can be created and written, checked before the server starts."""
+    from typer.testing import CliRunner
+
+    from fractaltrain.cli import app
+
+    cfg_path = tmp_path / "small.yaml"
+    cfg_path.write_text(yaml.safe_dump(SMALL))
+    out = make(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    res = CliRunner().invoke(app, ["explore", str(cfg_path), "--no-browser", "--port", "0", "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith("error: --out:") and word in res.output and "serving" not in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
+def test_cli_refuses_a_read_only_out(tmp_path):
+    from typer.testing import CliRunner
+
+    from fractaltrain.cli import app
+
+    cfg_path = tmp_path / "small.yaml"
+    cfg_path.write_text(yaml.safe_dump(SMALL))
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        res = CliRunner().invoke(app, ["explore", str(cfg_path), "--no-browser", "--port", "0", "--out", str(ro)])
+    finally:
+        ro.chmod(0o755)
+    assert res.exit_code == 2 and res.output.startswith("error: --out:") and "serving" not in res.output
 
 
 def test_named_views_are_offered(tmp_path):

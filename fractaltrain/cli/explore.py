@@ -7,14 +7,48 @@ from typing import Optional
 
 import typer
 
-from fractaltrain.cli.common import CONFIG_ARG, OUT_OPT, THREADS_OPT, UsageError, guarded, set_threads
+from fractaltrain.cli.common import (
+    CONFIG_ARG,
+    OUT_OPT,
+    THREADS_OPT,
+    UsageError,
+    guarded,
+    out_folder,
+    set_threads,
+)
 from fractaltrain.config import load_config
+
+
+def tiles_folder(out: str) -> Path:
+    """``OUT/tiles``, created and checked writable before the server starts.
+
+    Every view the page asks for writes tiles there, so an ``--out`` that is a
+    file, cannot be created or is read-only is refused now, in one line, rather
+    than answered 500 on every request after the page has opened.  The check
+    creates the folders (which the first view would) and a nameless temporary
+    file (``O_TMPFILE`` where available), so it leaves nothing else behind and
+    works for root on read-only file systems, where ``os.access`` would not.
+    """
+    import tempfile
+
+    outdir = out_folder(out)
+    tiles = outdir / "tiles"
+    if tiles.exists() and not tiles.is_dir():
+        raise UsageError(f"--out: {tiles} exists and is not a folder; choose another --out")
+    try:
+        tiles.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=tiles):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write tiles into {tiles}: {exc.strerror or exc}; choose a folder you can "
+                         "write to") from None
+    return tiles
 
 
 @guarded
 def explore(
     config: str = CONFIG_ARG,
-    out: Path = OUT_OPT,
+    out: str = OUT_OPT,
     port: int = typer.Option(8765, "--port", help="Port to listen on (0 = any free port)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; anything but loopback exposes it."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser, just print the address."),
@@ -34,6 +68,7 @@ def explore(
     from fractaltrain.explore.server import make_server
 
     cfg = load_config(config)
+    out_folder(out)  # the checks that write nothing first; tiles_folder below, once every flag is valid
     if not 0 <= port <= 65535:
         raise UsageError(f"--port: must be between 0 and 65535, got {port}")
     if max_pixels is not None and max_pixels < 1:
@@ -44,6 +79,11 @@ def explore(
         server = make_server(explorer, host, port, verbose=verbose)
     except OSError as exc:
         raise UsageError(f"--host/--port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        tiles_folder(out)
+    except UsageError:
+        server.server_close()
+        raise
     typer.echo(f"fractaltrain explore: serving {server.url} (Ctrl-C to stop)")
     if not no_browser:
         import webbrowser

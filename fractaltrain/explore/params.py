@@ -136,7 +136,8 @@ def parse_view(q: dict[str, str], cfg: Config, limits: Limits) -> ViewParams:
         if not lo < hi:
             raise RequestError(400, f"{a}0, {a}1: need {a}0 < {a}1, got {lo!r}, {hi!r}")
         if not math.isfinite(hi - lo):
-            raise RequestError(400, f"{a}0, {a}1: the window is too wide")
+            raise RequestError(
+                400, f"{a}0, {a}1: the window is wider than float64 can represent ({a}1 - {a}0 overflows)")
         if axis.scale == "log10" and max(abs(lo), abs(hi)) > LOG10_LIMIT:
             raise RequestError(400, f"{a}0, {a}1: a log10 axis must stay within ±{LOG10_LIMIT:g} decades")
     w = _int(q, "w", 1, 10**12)

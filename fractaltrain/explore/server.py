@@ -14,8 +14,11 @@ elsewhere cannot make the browser talk to the explorer under its own origin.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import ipaddress
 import json
+import os
 import socket
 import sys
 import traceback
@@ -23,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
+from fractaltrain.errors import InputError, describe_os_error, one_line
 from fractaltrain.explore.engine import Explorer
 from fractaltrain.explore.params import (
     PIXEL_KEYS,
@@ -94,21 +98,46 @@ class Handler(BaseHTTPRequestHandler):
         self.send(status, json.dumps(obj, allow_nan=False).encode(), "application/json")
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        """Answer one request; every failure is a status and a one-line JSON message, never a traceback.
+
+        A failure of the tile store (a disk that filled up or turned read-only, a
+        tile path that is a folder) is the machine's, not the request's: 507 or
+        500 with what went wrong, and one line on stderr for whoever runs the
+        server.  Anything else is a bug: 500 and one line (the traceback only
+        with ``FRACTALTRAIN_DEBUG=1``), and the server keeps serving.
+        """
         try:
             self.route()
         except RequestError as exc:
             self.send_json(exc.status, {"error": exc.message})
         except (BrokenPipeError, ConnectionResetError):
             pass  # the page went away (an aborted fetch); nothing to answer
+        except OSError as exc:
+            status = 507 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else 500
+            self.fail(status, f"cannot store tiles: {one_line(describe_os_error(exc), 300)}")
+        except InputError as exc:  # the library refused the request's values
+            self.fail(400, one_line(str(exc), 300))
         except Exception as exc:  # a bug: answer 500 and keep serving
-            traceback.print_exc(file=sys.stderr)
-            self.send_json(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+            if os.environ.get("FRACTALTRAIN_DEBUG"):
+                traceback.print_exc(file=sys.stderr)
+            self.fail(500, f"internal error ({type(exc).__name__}: {one_line(str(exc), 200)}); this is a bug, "
+                      "please report it (FRACTALTRAIN_DEBUG=1 shows the traceback)")
+
+    def fail(self, status: int, message: str) -> None:
+        """Answer ``status`` with ``message`` and say it on stderr once, in one line."""
+        path = "".join(c if c.isprintable() else "?" for c in self.path[:200])  # no terminal escapes
+        print(f"error: {self.command} {path}: {message}", file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError):  # the page may have gone away meanwhile
+            self.send_json(status, {"error": message})
 
     def route(self) -> None:
         if not self.path.startswith("/"):
             raise RequestError(404, "not found")
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) > 1:  # which one would a proxy or the browser have meant? (RFC 9112: answer 400)
+            raise RequestError(400, "more than one Host header")
         allowed = self.server.allowed_hosts
-        if allowed is not None and self.headers.get("Host", "") not in allowed:
+        if allowed is not None and (hosts[0] if hosts else "") not in allowed:
             raise RequestError(403, "unexpected Host header")
         parts = urlsplit(self.path)
         path = parts.path
