@@ -508,7 +508,7 @@ def test_help_texts_keep_their_brackets():
     assert "[default: 10, or the zoom_target view's depth]" in zoom_help
 
 
-# --------------------------------------------------------------------------- unhandled states and unclear messages (issue 29)
+# ------------------------------------------------------------- unhandled states and unclear messages (issue 29)
 
 
 def ft(*args, env=None, stdout=subprocess.PIPE, timeout=60):
