@@ -43,7 +43,7 @@ from fractaltrain import threefry as tf
 from fractaltrain.columns import OUT_MEASURE, OUT_STEPS
 from fractaltrain.config import Config, ConfigError, parse_ensemble
 from fractaltrain.errors import check_name, output_file
-from fractaltrain.jobs import Manifest, require_complete, write_manifest
+from fractaltrain.jobs import Manifest, check_grids, require_complete, write_manifest
 from fractaltrain.landscape import Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels
 from fractaltrain.outputs import claim, save_json, save_png, sidecar
 from fractaltrain.problem import Problem, build_problem
@@ -172,6 +172,7 @@ def render_ensemble(
     shard: Shard = Shard(),
     palette: str = "spectral",
     compute: bool = True,
+    expect_grids: list[str] | None = None,
 ) -> EnsembleResult:
     """Compute (or resume) every member of ``cfg.ensemble`` and write NAME.png/.npz/.json.
 
@@ -190,6 +191,8 @@ def render_ensemble(
     window = config_window(cfg)
     grids = [make_grid(p, window, cfg.resolution[0], cfg.resolution[1], cfg.tile) for p in problems]
     keys = [g.key for g in grids]
+    if expect_grids is not None:  # a job manifest's (assemble): refused before anything is written
+        check_grids(expect_grids, grids)
     claim(output_file(outdir, cfg.name, ".json"), "ensemble", grids)  # before any work
     store = TileStore(outdir / "tiles")
     for g in grids:

@@ -10,9 +10,11 @@ folder alone.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from fractaltrain.errors import DataError, InputError, short
 from fractaltrain.hashing import stable_hash
 from fractaltrain.store import Grid, TileStore, atomic_write_bytes, grid_from_identity
 
@@ -40,31 +42,94 @@ def write_manifest(outdir: Path, manifest: Manifest) -> Path:
 
 
 KINDS = ("render", "zoom", "ensemble")
+MAX_SHARDS = 1_000_000  # as many tasks as --shard allows
 
 
-def _check_manifest(raw) -> Manifest:
-    """A Manifest from parsed JSON; raises ValueError saying what is wrong."""
-    import re
+def check_manifest(raw) -> Manifest:
+    """A Manifest from parsed JSON, checked as strictly as the command that wrote it.
+
+    ``assemble`` replays a manifest and ``status`` reports on it, so every field is
+    held to the limits of the option or config key it records
+    (:mod:`fractaltrain.job_options`, :func:`fractaltrain.config.config_from_dict`)
+    before anything is written: an edited or damaged manifest must not start a
+    four-hour encode the flag would have refused, nor rewrite outputs before failing.
+    Raises :class:`~fractaltrain.errors.InputError` (one line naming the field and
+    what is allowed); loads no numba.
+    """
+    from fractaltrain.job_options import render_options_from_manifest, zoom_options_from_manifest
 
     if not isinstance(raw, dict):
-        raise ValueError("expected a JSON object")
+        raise DataError(f"expected a JSON object, got {type(raw).__name__}")
     fields = {"kind", "name", "config", "options", "grids", "shards"}
     if set(raw) != fields:
         missing, extra = fields - set(raw), set(raw) - fields
-        raise ValueError("fields " + ", ".join(
+        raise DataError("fields " + ", ".join(
             [f"missing {', '.join(sorted(missing))}"] * bool(missing) + [f"unknown {', '.join(sorted(map(str, extra)))[:80]}"] * bool(extra)))
     if raw["kind"] not in KINDS:
-        raise ValueError(f"unknown job kind {str(raw['kind'])[:40]!r} (expected {', '.join(KINDS[:-1])} or {KINDS[-1]})")
+        raise DataError(f"unknown job kind {str(raw['kind'])[:40]!r} (expected {', '.join(KINDS[:-1])} or {KINDS[-1]})")
     if not isinstance(raw["name"], str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}", raw["name"]):
-        raise ValueError("its name is not a valid job name")
+        raise DataError("its name is not a valid job name")
     if not isinstance(raw["config"], dict) or not isinstance(raw["options"], dict):
-        raise ValueError("config and options must be JSON objects")
+        raise DataError("config and options must be JSON objects")
     grids = raw["grids"]
     if not isinstance(grids, list) or not all(isinstance(g, str) and re.fullmatch(r"[0-9a-f]{20}", g) for g in grids):
-        raise ValueError("grids must be a list of grid keys")
-    if isinstance(raw["shards"], bool) or not isinstance(raw["shards"], int) or raw["shards"] < 1:
-        raise ValueError("shards must be a whole number >= 1")
-    return Manifest(**raw)
+        raise DataError("grids must be a list of grid keys")
+    if isinstance(raw["shards"], bool) or not isinstance(raw["shards"], int) or not 1 <= raw["shards"] <= MAX_SHARDS:
+        raise DataError(f"shards must be a whole number between 1 and {MAX_SHARDS}")
+    m = Manifest(**raw)
+    if raw["config"].get("name") != m.name:
+        raise DataError(f"config.name: must be the manifest's name {m.name!r}, got {short(raw['config'].get('name'))}")
+    cfg = manifest_config(m)
+    if m.kind == "zoom":
+        zoom_options_from_manifest(m.options)
+        members = 1 if cfg.ensemble is None else cfg.ensemble.members
+        if not grids or len(grids) % members:
+            raise DataError(f"grids: a zoom of {members} member(s) lists a whole number of keyframe grids per "
+                            f"member, got {len(grids)}")
+        return m
+    member = render_options_from_manifest(m.options, m.kind)["member"]
+    if m.kind == "ensemble" and cfg.ensemble is None:
+        raise DataError("config.ensemble: an ensemble job's config must have an ensemble")
+    if m.kind == "render" and cfg.ensemble is not None and member is None:
+        raise DataError("options.member: a render of an ensemble config renders one member; "
+                        "an ensemble job has kind 'ensemble'")
+    if member is not None:
+        from fractaltrain.ensemble import check_member
+
+        try:
+            check_member(cfg, member)
+        except InputError as exc:
+            raise DataError(f"options.{exc}") from None
+    want = 1 if m.kind == "render" else cfg.ensemble.members
+    if len(grids) != want:
+        raise DataError(f"grids: a{'n' * (m.kind == 'ensemble')} {m.kind} job lists {want} grid(s), got {len(grids)}")
+    return m
+
+
+_check_manifest = check_manifest  # the name earlier callers use
+
+
+def manifest_config(manifest: Manifest):
+    """The manifest's config, validated as a config file is; errors name ``config.<key>``."""
+    from fractaltrain.config import config_from_dict
+
+    try:
+        return config_from_dict(manifest.config, name=manifest.name)
+    except InputError as exc:
+        msg = str(exc)
+        raise DataError(f"config.{msg}" if re.match(r"[A-Za-z_][\w.\[\]]*:", msg) else f"config: {msg}") from None
+
+
+def check_grids(listed: list[str], grids: list[Grid]) -> None:
+    """Refuse a manifest whose config and options give other grids than the ones it lists.
+
+    Such a manifest was edited (or written by another version): replaying it would
+    register grids and record noise rates no command asked for.  A grid key of the
+    version before exact pixel values (``Grid.earlier_key``) is the same job.
+    """
+    if len(listed) != len(grids) or any(k not in (g.key, g.earlier_key) for k, g in zip(listed, grids)):
+        raise DataError(f"grids: its config and options give {len(grids)} other grid(s) than the {len(listed)} it "
+                        "lists (edited or damaged); rerun the command that made the job to rewrite it")
 
 
 def read_manifests(outdir: Path, errors: list | None = None) -> list[tuple[Path, Manifest]]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from fractaltrain import colour
 from fractaltrain.config import Config
-from fractaltrain.jobs import Manifest, require_complete, write_manifest
+from fractaltrain.jobs import Manifest, check_grids, check_manifest, manifest_config, require_complete, write_manifest
 from fractaltrain.landscape import (Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels,
                                     progress_bar)
 from fractaltrain.errors import check_name, output_file
@@ -47,6 +47,7 @@ def render(
     palette: str = "spectral",
     compute: bool = True,
     member: int | None = None,
+    expect_grids: list[str] | None = None,
 ) -> RenderResult:
     """Compute (or resume) ``cfg``'s window and write NAME.png/.npz/.json into ``outdir``.
 
@@ -57,12 +58,14 @@ def render(
 
     A config with an ``ensemble`` renders all its members
     (:func:`fractaltrain.ensemble.render_ensemble`), unless ``member`` picks one,
-    which is then rendered as a normal image from that member's draws.
+    which is then rendered as a normal image from that member's draws.  ``expect_grids`` (a
+    job manifest's grid keys) refuses, before anything is written, a job that gives other grids.
     """
     if cfg.ensemble is not None and member is None:
         from fractaltrain.ensemble import render_ensemble
 
-        return render_ensemble(cfg, outdir, quiet=quiet, shard=shard, palette=palette, compute=compute)
+        return render_ensemble(cfg, outdir, quiet=quiet, shard=shard, palette=palette, compute=compute,
+                               expect_grids=expect_grids)
     outdir = Path(outdir)
     check_name(cfg.name)
     if member is None:
@@ -73,6 +76,8 @@ def render(
         problem = member_problem(cfg, check_member(cfg, member))
     options = {"palette": palette} if member is None else {"palette": palette, "member": member}
     grid = make_grid(problem, config_window(cfg), cfg.resolution[0], cfg.resolution[1], cfg.tile)
+    if expect_grids is not None:
+        check_grids(expect_grids, [grid])
     claim(output_file(outdir, cfg.name, ".json"), "render", [grid])  # before any work
     store = TileStore(outdir / "tiles")
     store.register(grid)
@@ -117,3 +122,20 @@ def render(
     save_raw_npz(npz, problem, grid, raw, xv, yv)
     save_png(png, colour.to_image(readout_values(raw, cfg.readout), palette=palette))
     return RenderResult(grid, png, npz, js, prog)
+
+
+def render_from_manifest(outdir: str | Path, manifest: Manifest, quiet: bool = True):
+    """Finish a render or ensemble recorded in a job manifest, without training (see :mod:`fractaltrain.jobs`).
+
+    The manifest is checked again (:func:`~fractaltrain.jobs.check_manifest`), so one
+    :class:`~fractaltrain.errors.InputError` comes before anything is written, and its
+    grids must be the ones its config gives.
+    """
+    from dataclasses import asdict
+
+    from fractaltrain.job_options import render_options_from_manifest
+
+    check_manifest(asdict(manifest))
+    o = render_options_from_manifest(manifest.options, manifest.kind)
+    return render(manifest_config(manifest), outdir, quiet=quiet, palette=o["palette"], compute=False,
+                  shard=Shard(0, manifest.shards), member=o["member"], expect_grids=list(manifest.grids))

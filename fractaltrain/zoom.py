@@ -24,7 +24,9 @@ from fractaltrain import ensemble as ens
 from fractaltrain.config import Config, ConfigError, view_window
 from fractaltrain.errors import InputError, OutputError, check_name, output_file
 from fractaltrain.encoding import encode
-from fractaltrain.jobs import Manifest, require_complete, write_manifest
+from fractaltrain.job_options import NOT_RECORDED, ZoomOptions, zoom_options_from_manifest
+from fractaltrain.jobs import (Manifest, check_grids, check_manifest, manifest_config, require_complete,
+                              write_manifest)
 from fractaltrain.landscape import (Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels,
                                     progress_bar)
 from fractaltrain.locate import LocateError, LocateResult, locate, locate_levels
@@ -32,36 +34,11 @@ from fractaltrain.outputs import claim, readout_values, save_json, save_png, sav
 from fractaltrain.problem import Problem, build_problem
 from fractaltrain.store import DamagedFile, Grid, TileStore, read_verified_npz
 from fractaltrain.window import MIN_ULPS, config_window, min_relative_spacing
-from fractaltrain.video import DEFAULT_PRESET
 from fractaltrain.zoomplan import ZoomPlan, even, outer_window
 
 DEFAULT_DEPTH = 10.0  # decades, when neither the caller nor a zoom_target view sets the depth
 PREVIEW_WIDTH = 320
 PREVIEW_STEPS = 60
-
-
-@dataclass(frozen=True)
-class ZoomOptions:
-    """Everything about a zoom except the experiment itself."""
-
-    frames: int = 300
-    fps: float = 30.0
-    size: tuple[int, int] = (1280, 720)
-    depth: float | None = None  # None: the zoom_target view's depth, else DEFAULT_DEPTH
-    center: tuple[float, float] | None = None  # None: the zoom_target view's centre, else locate
-    auto_center: bool = False  # locate a target even when the config names a zoom_target
-    factor: float = 2.0
-    palette: str = "spectral"
-    crf: int = 18
-    codec: str = "libx264"
-    preset: str = DEFAULT_PRESET
-    frame_range: tuple[int, int] | None = None
-    overlay: bool = False
-    recolor: bool = False
-    preview: bool = False
-    seed: int = 0
-    video: bool = True  # False: keyframes, poster and sidecar only
-    allow_noise: bool = False  # compute keyframes past the first rounding-decided one
 
 
 @dataclass(frozen=True)
@@ -261,22 +238,25 @@ class ZoomJob:
         return [g for grids in self.member_grids for g in grids]
 
 
-def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = True, shard: Shard = Shard()) -> ZoomResult:
+def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = True, shard: Shard = Shard(),
+         expect_grids: list[str] | None = None) -> ZoomResult:
     """Compute (or resume) the keyframes of a zoom and encode its MP4 into ``outdir``.
 
     The pipeline, one stage each: plan (target, keyframe windows, the float64
     and rounding-noise guards, the job manifest) → keyframes (tiles through the
     store: resumable, shardable) → outputs (keyframe npz files, poster, frames
-    encoded to MP4, sidecar).
+    encoded to MP4, sidecar).  ``expect_grids`` (a job manifest's grid keys) refuses, before
+    anything is written, a job whose config and options give other keyframe grids.
     """
-    job = plan_zoom(cfg, Path(outdir), opts, quiet, shard)
+    job = plan_zoom(cfg, Path(outdir), opts, quiet, shard, expect_grids)
     prog = compute_keyframes(job, shard, quiet)
     if shard.count > 1 and not job.opts.recolor:
         return ZoomResult(job.plan, None, None, None, prog)
     return write_outputs(job, prog, quiet)
 
 
-def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: Shard = Shard()) -> ZoomJob:
+def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: Shard = Shard(),
+              expect_grids: list[str] | None = None) -> ZoomJob:
     """Settle the target and the keyframes, check them against float64 and rounding noise, record the job."""
     was_preview = opts.preview
     if opts.preview:  # the manifest keeps the already-reduced settings
@@ -305,6 +285,8 @@ def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: 
     member_grids = [keyframe_grids(p, plan) for p in problems]
     grids = member_grids[0]
     keys = [g.key for mg in member_grids for g in mg]
+    if expect_grids is not None:
+        check_grids(expect_grids, [g for mg in member_grids for g in mg])
     t_locate = time.perf_counter() - t0
     rates = noise_rates(problem, plan, grids, outdir, opts.allow_noise or opts.recolor)
     t_noise = time.perf_counter() - t0 - t_locate
@@ -317,7 +299,7 @@ def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: 
         for g in mg:
             store.register(g)
     job_opts = {k: v for k, v in asdict(replace(opts, center=plan.target)).items()
-                if k not in ("recolor", "allow_noise")}
+                if k not in NOT_RECORDED}
     write_manifest(outdir, Manifest("zoom", cfg.name, cfg.to_dict(), job_opts, keys, shard.count))
     timing = {"locate_seconds": t_locate, "noise_seconds": t_noise}
     return ZoomJob(cfg, outdir, opts, problems, store, target, plan, member_grids, rates, js, (a, b), suffix,
@@ -460,14 +442,14 @@ def stored_target(outdir: Path, cfg: Config, opts: ZoomOptions) -> tuple[float, 
 
 
 def zoom_from_manifest(outdir: str | Path, manifest, quiet: bool = True) -> ZoomResult:
-    """Finish a zoom recorded in a job manifest, without training (see :mod:`fractaltrain.jobs`)."""
-    from fractaltrain.config import config_from_dict
+    """Finish a zoom recorded in a job manifest, without training (see :mod:`fractaltrain.jobs`).
 
-    cfg = config_from_dict(manifest.config, name=manifest.name)
-    o = dict(manifest.options)
-    o["size"] = tuple(o["size"])
-    o["center"] = tuple(o["center"])
-    if o.get("frame_range") is not None:
-        o["frame_range"] = tuple(o["frame_range"])
-    opts = ZoomOptions(**o, recolor=True)
-    return zoom(cfg, outdir, opts, quiet=quiet, shard=Shard(0, manifest.shards))
+    The manifest is checked again here (:func:`fractaltrain.jobs.check_manifest`), so a
+    caller holding an unchecked :class:`~fractaltrain.jobs.Manifest` still gets one
+    :class:`InputError` before anything is written, and its grids must be the ones its
+    config and options give (an edited manifest must not register grids or write noise rates).
+    """
+    check_manifest(asdict(manifest))
+    cfg = manifest_config(manifest)
+    opts = replace(zoom_options_from_manifest(manifest.options), recolor=True)
+    return zoom(cfg, outdir, opts, quiet=quiet, shard=Shard(0, manifest.shards), expect_grids=list(manifest.grids))

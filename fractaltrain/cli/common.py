@@ -30,7 +30,9 @@ except ImportError:  # pragma: no cover - older typer
 FLAGS = {
     "resolution": "--resolution", "steps": "--steps", "window": "--window", "depth": "--depth",
     "center": "--center", "recolor": "--recolor", "size": "--size", "device": "--device",
-    "ensemble": "--ensemble", "member": "--member",
+    "ensemble": "--ensemble", "member": "--member", "frames": "--frames", "fps": "--fps",
+    "factor": "--keyframe-factor", "crf": "--crf", "codec": "--codec", "preset": "--preset", "palette": "--palette",
+    "seed": "--seed", "frame_range": "--frame-range",
 }
 
 
@@ -198,8 +200,10 @@ def parse_shard(text: Optional[str]):
             raise UsageError(f"--shard: expected K/N (task K of N, 0-based) or 'slurm', got {text[:40]!r}") from None
     if n < 1 or not 0 <= k < n:
         raise UsageError(f"--shard: need 0 <= K < N, got {k}/{n}")
-    if n > 1_000_000:
-        raise UsageError(f"--shard: at most 1000000 tasks, got {n}")
+    from fractaltrain.jobs import MAX_SHARDS
+
+    if n > MAX_SHARDS:
+        raise UsageError(f"--shard: at most {MAX_SHARDS} tasks, got {n}")
     return Shard(k, n)
 
 
@@ -257,11 +261,9 @@ PALETTE_OPT = typer.Option("spectral", "--palette", help="spectral | rdylbu | pu
 
 
 def check_palette(palette: str) -> str:
-    from fractaltrain.colour import PALETTES
+    from fractaltrain.job_options import check_palette as check
 
-    if palette.lower() not in PALETTES:
-        raise UsageError(f"--palette: must be one of {', '.join(PALETTES)}; got {palette[:40]!r}")
-    return palette.lower()
+    return check(palette)
 
 
 def shard_line(sh, progress) -> str:
@@ -273,17 +275,19 @@ def wrote(paths) -> str:
     return "wrote " + ", ".join(str(p) for p in paths if p is not None)
 
 
-# checks that zoom and locate share, made in one place each
+# checks that zoom and locate share; the limits are job_options', which job manifests are held to too
 
 
 def check_depth_flag(depth: float) -> None:
-    if not 0 < depth <= 40:  # also refuses nan
-        raise UsageError(f"--depth: must be between 0 and 40 decades, got {depth}")
+    from fractaltrain.job_options import check_depth
+
+    check_depth(depth)
 
 
 def check_seed(seed: int) -> None:
-    if seed < 0:
-        raise UsageError(f"--seed: must be >= 0, got {seed}")
+    from fractaltrain.job_options import check_seed as check
+
+    check(seed)
 
 
 def parse_size(size: str) -> tuple[int, int]:

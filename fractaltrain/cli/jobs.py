@@ -26,10 +26,9 @@ def assemble(
     (or the same render/zoom command without --shard) and assemble again.  A damaged job
     manifest is named and skipped; the other jobs are still assembled (exit code 2 at the end).
     """
-    from fractaltrain.config import config_from_dict
     from fractaltrain.jobs import IncompleteError, read_manifests
-    from fractaltrain.landscape import Shard
-    from fractaltrain.render import render as do_render
+    from fractaltrain.render import render_from_manifest
+    from fractaltrain.store import DamagedFile
     from fractaltrain.zoom import zoom_from_manifest
 
     folder = in_folder(outdir, "assemble")
@@ -45,9 +44,7 @@ def assemble(
     for path, m in jobs:
         try:
             if m.kind in ("render", "ensemble"):
-                res = do_render(config_from_dict(m.config, name=m.name), folder, quiet=quiet,
-                                palette=str(m.options.get("palette", "spectral")), compute=False,
-                                shard=Shard(0, m.shards), member=m.options.get("member"))
+                res = render_from_manifest(folder, m, quiet=quiet)
                 typer.echo(f"{m.name}: {wrote([res.png, res.npz, res.json])}")
             else:
                 res = zoom_from_manifest(folder, m, quiet=quiet)
@@ -55,7 +52,7 @@ def assemble(
         except IncompleteError as exc:
             incomplete += 1
             typer.echo(f"{m.name} ({path.name}): {exc}", err=True)
-        except (InputError, OSError, MemoryError, KeyError, TypeError, ValueError) as exc:
+        except (InputError, DamagedFile, OSError, MemoryError) as exc:  # manifests are checked first
             failed += 1
             typer.echo(f"error: {path}: {one_line(error_line(exc), 300)}", err=True)
     if failed or bad:

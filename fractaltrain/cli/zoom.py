@@ -7,9 +7,8 @@ from typing import Optional
 import typer
 
 from fractaltrain.cli.common import (
-    CONFIG_ARG, DEVICE_OPT, OUT_OPT, PALETTE_OPT, QUIET_OPT, SHARD_OPT, THREADS_OPT, UsageError, check_depth_flag,
-    check_palette, check_seed, error_line, guarded, out_folder, parse_shard, parse_size, set_device, set_threads,
-    shard_line, wrote,
+    CONFIG_ARG, DEVICE_OPT, OUT_OPT, PALETTE_OPT, QUIET_OPT, SHARD_OPT, THREADS_OPT, UsageError, error_line, guarded,
+    out_folder, parse_shard, parse_size, set_device, set_threads, shard_line, wrote,
 )
 from fractaltrain.config import load_config, with_overrides
 
@@ -33,6 +32,8 @@ def parse_pair(text: Optional[str], flag: str) -> Optional[tuple[float, float]]:
 
 
 def parse_range(text: Optional[str], frames: int) -> Optional[tuple[int, int]]:
+    from fractaltrain.job_options import check_frame_range
+
     if text is None:
         return None
     try:
@@ -41,44 +42,26 @@ def parse_range(text: Optional[str], frames: int) -> Optional[tuple[int, int]]:
         b = int(b_s) if b_s else frames
     except ValueError:
         raise UsageError(f"--frame-range: expected A:B (frames A to B-1), got {text[:40]!r}") from None
-    if not 0 <= a < b <= frames:
-        raise UsageError(f"--frame-range: need 0 <= A < B <= {frames} (the number of frames), got {text[:40]!r}")
-    return a, b
+    return check_frame_range(a, b, frames)
 
 
 def zoom_options(*, frames, fps, size, depth, center, factor, palette, crf, codec, frame_range, overlay, recolor,
                  preview, seed, video=True, allow_noise=False, preset=None):
-    """Every zoom flag checked here, once, before any work (locate, keyframes, encoding)."""
-    from fractaltrain.video import ALLOWED_CODECS, DEFAULT_PRESET, PRESETS
-    from fractaltrain.zoom import ZoomOptions
+    """Every zoom flag checked here, once, before any work (locate, keyframes, encoding).
 
-    if not 1 <= frames <= 1_000_000:
-        raise UsageError(f"--frames: must be between 1 and 1000000, got {frames}")
-    if not 0.01 <= fps <= 1000:  # also refuses nan and inf
-        raise UsageError(f"--fps: must be a number between 0.01 and 1000, got {fps}")
-    w, h = parse_size(size)
-    if w % 2 or h % 2:
-        raise UsageError(f"--size: width and height must be even for H.264/yuv420p, got {w}x{h}")
-    if w > 16384 or h > 16384:
-        raise UsageError(f"--size: width and height must be at most 16384 (keyframes are larger still), got {w}x{h}")
-    if depth is not None:
-        check_depth_flag(depth)
-    if not 1.1 <= factor <= 16:
-        raise UsageError(f"--keyframe-factor: must be between 1.1 and 16, got {factor}")
-    if not 0 <= crf <= 51:
-        raise UsageError(f"--crf: must be between 0 and 51, got {crf}")
-    if codec not in ALLOWED_CODECS:
-        raise UsageError(f"--codec: must be one of {', '.join(ALLOWED_CODECS)}; got {codec[:40]!r}")
-    preset = DEFAULT_PRESET if preset is None else preset
-    if preset not in PRESETS:
-        raise UsageError(f"--preset: must be one of {', '.join(PRESETS)}; got {preset[:40]!r}")
-    check_seed(seed)
-    return ZoomOptions(
-        frames=frames, fps=fps, size=(w, h), depth=depth, factor=factor,
+    The limits are :mod:`fractaltrain.job_options`', the same a job manifest is held to.
+    """
+    from fractaltrain import job_options as jo
+
+    preset = jo.ZoomOptions.preset if preset is None else preset
+    return jo.ZoomOptions(
+        frames=jo.check_frames(frames), fps=jo.check_fps(fps), size=jo.check_size(parse_size(size)),
+        depth=None if depth is None else jo.check_depth(depth), factor=jo.check_factor(factor),
         center=None if center == "auto" else parse_pair(center, "--center"), auto_center=center == "auto",
-        palette=check_palette(palette), crf=crf, codec=codec, preset=preset,
-        frame_range=parse_range(frame_range, frames),
-        overlay=overlay, recolor=recolor, preview=preview, seed=seed, video=video, allow_noise=allow_noise,
+        palette=jo.check_palette(palette), crf=jo.check_crf(crf), codec=jo.check_codec(codec),
+        preset=jo.check_preset(preset), frame_range=parse_range(frame_range, frames),
+        overlay=overlay, recolor=recolor, preview=preview, seed=jo.check_seed(seed), video=video,
+        allow_noise=allow_noise,
     )
 
 
