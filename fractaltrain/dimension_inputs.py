@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from fractaltrain.errors import DataError
-from fractaltrain.store import DamagedFile, read_verified_npz
+from fractaltrain.files import DamagedFile, check_regular, read_verified_npz
 
 MAX_PIXELS = 1 << 30  # a 32768^2 mask; larger is certainly not what the user meant
 
@@ -104,7 +104,7 @@ def _ensemble_field(path: Path, member: int | None) -> np.ndarray | None:
         return None
     want = ["p_converged"] if member is None else ["members"]
     try:
-        arrays = read_verified_npz(path, want, require_checksums=False)
+        arrays = read_verified_npz(path, want, require_checksums=False, follow=True)
     except DamagedFile as exc:
         raise DataError(str(exc)) from None
     if member is None:
@@ -123,8 +123,11 @@ def read_image(path: Path, member: int | None = None) -> np.ndarray:
     """The image in ``path``: a boolean mask, or float64 signed values (see module docstring)."""
     path = Path(path)
     try:
+        check_regular(path, follow=True)  # a FIFO or a device (a link to /dev/zero) is never opened to read
         with open(path, "rb") as f:
             head = f.read(8)
+    except DamagedFile as exc:
+        raise DataError(str(exc)) from None
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if head.startswith(b"PK"):
@@ -132,7 +135,7 @@ def read_image(path: Path, member: int | None = None) -> np.ndarray:
         if field is not None:
             return field
         try:
-            arrays = read_verified_npz(path, ["measure"], require_checksums=False)
+            arrays = read_verified_npz(path, ["measure"], require_checksums=False, follow=True)
         except DamagedFile as exc:
             msg = str(exc)
             if "has no array 'measure'" in msg:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fractaltrain.dimension import DimensionResult
-from fractaltrain.store import atomic_write_bytes
+from fractaltrain.files import atomic_write_bytes
 
 # ---------------------------------------------------------------------------
 # Text report

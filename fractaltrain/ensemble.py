@@ -47,7 +47,8 @@ from fractaltrain.jobs import Manifest, check_grids, require_complete, write_man
 from fractaltrain.landscape import Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels
 from fractaltrain.outputs import claim, save_json, save_png, sidecar
 from fractaltrain.problem import Problem, build_problem
-from fractaltrain.store import Grid, TileStore, atomic_save_npz
+from fractaltrain.files import atomic_save_npz
+from fractaltrain.store import Grid, TileStore
 
 BAND = 0.05  # palette positions within BAND of the centre are left out, so the ½ level is a visible jump
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from fractaltrain.errors import DataError, InputError, short
 from fractaltrain.hashing import stable_hash
-from fractaltrain.store import Grid, TileStore, atomic_write_bytes, grid_from_identity
+from fractaltrain.files import MAX_JSON_BYTES, DamagedFile, atomic_write_bytes, read_json, read_regular
+from fractaltrain.store import Grid, TileStore, grid_from_identity
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,12 @@ class Manifest:
 def write_manifest(outdir: Path, manifest: Manifest) -> Path:
     path = Path(outdir) / "jobs" / f"{manifest.name}-{manifest.kind}-{manifest.key}.json"
     data = (json.dumps(asdict(manifest), sort_keys=True, indent=1) + "\n").encode()
-    if not path.exists() or path.read_bytes() != data:
-        atomic_write_bytes(path, data)
+    try:
+        same = read_regular(path, MAX_JSON_BYTES) == data
+    except (FileNotFoundError, DamagedFile):
+        same = False
+    if not same:
+        atomic_write_bytes(path, data, inside=Path(outdir))
     return path
 
 
@@ -141,7 +146,7 @@ def read_manifests(outdir: Path, errors: list | None = None) -> list[tuple[Path,
     out = []
     for p in sorted((Path(outdir) / "jobs").glob("*.json")):
         try:
-            out.append((p, _check_manifest(json.loads(p.read_bytes()))))
+            out.append((p, _check_manifest(read_json(p))))
         except (ValueError, TypeError, OSError, RecursionError) as exc:
             if errors is not None:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -217,8 +222,8 @@ def job_status(outdir: Path, manifest: Manifest) -> tuple[list[GridStatus], floa
     for key in manifest.grids:
         folder = root / key
         try:
-            ident = json.loads((folder / "grid.json").read_bytes())
-        except (OSError, ValueError, RecursionError):
+            ident = read_json(folder / "grid.json")
+        except (OSError, ValueError):
             ident = None
         grid = grid_from_identity(key, ident) if ident is not None else None
         if grid is None:

@@ -108,15 +108,18 @@ def fill_grids(
 
 
 def owned_pixels(store: TileStore, grids: list[Grid], shard: Shard = Shard()) -> tuple[int, int]:
-    """(pixels owned by ``shard``, of which already stored) across ``grids``."""
+    """(pixels owned by ``shard``, of which already stored) across ``grids``.
+
+    A tile counts as stored only when the store's verified read accepts it, as
+    the fill will: a damaged or foreign file is work still to do.
+    """
     total = done = 0
     pos = 0
     for grid in grids:
-        folder = store.folder(grid)
         for spec in grid.tiles():
             if shard.owns(pos):
                 total += spec.n_pixels
-                if (folder / f"{spec.name}.npz").exists():
+                if store.load(grid, spec) is not None:
                     done += spec.n_pixels
             pos += 1
     return total, done

@@ -181,13 +181,16 @@ def first_noisy(rates: list[float], limit: float | None = None) -> int | None:
 def load_rates(path: Path) -> dict:
     """Rates measured earlier (grid key -> rate), or {} when none or unreadable."""
     try:
-        data = json.loads(Path(path).read_text())
+        from fractaltrain.files import read_json
+
+        data = read_json(Path(path))
         return {str(k): float(v) for k, v in data.items()}
     except (OSError, ValueError, TypeError, AttributeError):
         return {}
 
 
 def save_rates(path: Path, rates: dict) -> None:
-    from fractaltrain.store import atomic_write_bytes
+    """Write the rates atomically (``path`` lies directly in the output folder)."""
+    from fractaltrain.files import atomic_write_bytes
 
     atomic_write_bytes(Path(path), (json.dumps(rates, sort_keys=True, indent=1) + "\n").encode())

@@ -18,7 +18,8 @@ import numpy as np
 import fractaltrain
 from fractaltrain.columns import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS, READOUT_COLUMN
 from fractaltrain.problem import Problem
-from fractaltrain.store import Grid, atomic_save_npz, atomic_write_bytes
+from fractaltrain.files import atomic_save_npz, atomic_write_bytes, read_json
+from fractaltrain.store import Grid
 
 
 def readout_values(raw: np.ndarray, readout: str) -> np.ndarray:
@@ -109,7 +110,7 @@ def claim(path: Path, kind: str, grids: list[Grid]) -> None:
     how = ("give the config another 'name:', use another output folder, or delete the old "
            f"{path.stem}.* files first")
     try:
-        rec = json.loads(path.read_bytes())
+        rec = read_json(path)
         old_kind = rec.get("kind")
         old_keys = ([rec["grid_key"]] if old_kind == "render"
                     else list(rec.get("member_grid_keys") or rec.get("keyframe_grid_keys") or []))

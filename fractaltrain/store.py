@@ -1,4 +1,4 @@
-"""The tile store: raw kernel results on disk, one file per tile, written atomically.
+"""The tile store: raw kernel results on disk, one file per tile, written atomically (:mod:`fractaltrain.files`).
 
 A landscape (one window at one resolution) is a :class:`Grid`, cut into square
 tiles.  Each tile is saved as ``<root>/<grid key>/<row>_<col>.npz`` by writing a
@@ -17,16 +17,14 @@ trusted.  Tiles written before checksums existed count as missing.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fractaltrain.columns import N_OUT
+from fractaltrain.files import MAX_JSON_BYTES, DamagedFile, atomic_save_npz, atomic_write_bytes, read_regular, read_verified_npz
 from fractaltrain.hashing import stable_hash
 from fractaltrain.window import Window
 
@@ -98,105 +96,11 @@ class Grid:
         return self.width * self.height
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
-
-    An ``OSError`` (full disk, read-only folder, ...) always names ``path``.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        if exc.filename is None:
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
-        raise
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError) and exc.filename in (None, tmp):
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
-        raise
-
-
-def _array_digest(a: np.ndarray) -> str:
-    a = np.ascontiguousarray(a)
-    h = hashlib.sha256(f"{a.dtype.str}|{a.shape}|".encode())
-    h.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())
-    return h.hexdigest()
-
-
-def checksums(arrays: dict) -> str:
-    """JSON of every array's SHA-256 (over dtype, shape and bytes), stored as ``checksums``."""
-    return json.dumps({k: _array_digest(np.asarray(v)) for k, v in sorted(arrays.items())}, sort_keys=True)
-
-
-def atomic_save_npz(path: Path, **arrays) -> None:
-    """``np.savez`` to ``path`` atomically, with a ``checksums`` entry over all arrays."""
-    import io
-
-    arrays = {k: np.asarray(v) for k, v in arrays.items()}
-    buf = io.BytesIO()
-    np.savez(buf, checksums=np.array(checksums(arrays)), **arrays)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-class DamagedFile(ValueError):
-    """A stored npz is unreadable, incomplete or fails its checksum (the message names the file)."""
-
-
-def read_verified_npz(path: Path, names: list[str] | None = None, *, require_checksums: bool = True) -> dict:
-    """The arrays ``names`` (default: all) of an npz, each checked against the stored checksum.
-
-    Raises :class:`DamagedFile` naming the file when it cannot be read, lacks an
-    array or a checksum, or an array's contents differ from its checksum.  With
-    ``require_checksums=False`` a file without any ``checksums`` entry (written
-    by an older version, or by another program) is read unchecked.
-    """
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            files = set(z.files)
-            want = sorted(files - {"checksums"}) if names is None else list(names)
-            for k in want:
-                if k not in files:
-                    raise DamagedFile(f"{path}: has no array {k!r}")
-            if "checksums" in files:
-                sums = json.loads(str(z["checksums"]))
-                if not isinstance(sums, dict):
-                    raise DamagedFile(f"{path}: its checksums entry is damaged")
-            elif require_checksums:
-                raise DamagedFile(f"{path}: has no checksums (written by an older version or another program)")
-            else:
-                sums = None
-            out = {k: z[k] for k in want}
-    except DamagedFile:
-        raise
-    except Exception as exc:  # BadZipFile, CRC errors, truncation, pickled arrays, bad JSON, ...
-        raise DamagedFile(f"{path}: cannot be read as an npz file ({type(exc).__name__}: {str(exc)[:80]})") from None
-    if sums is not None:
-        for k, v in out.items():
-            if sums.get(k) != _array_digest(v):
-                raise DamagedFile(f"{path}: array {k!r} does not match its checksum (the file is damaged)")
-    return out
-
-
 def _load_keyed(path: Path, key: str, name: str) -> np.ndarray | None:
     """Array ``name`` of an npz saved with its ``key``, or None if absent, damaged, foreign or stale."""
-    if not path.exists():
-        return None
     try:
         arrays = read_verified_npz(path, ["key", name])
-    except DamagedFile:  # damaged, foreign or from an older version: recompute
+    except (FileNotFoundError, DamagedFile):  # absent, damaged, not a file, foreign or from an older version
         return None
     return arrays[name] if str(arrays["key"]) == key else None
 
@@ -220,11 +124,12 @@ class TileStore:
         """Write the grid's description next to its tiles (same bytes from every writer)."""
         desc = json.dumps(grid.identity(), sort_keys=True, indent=1).encode()
         p = self.folder(grid) / "grid.json"
-        if not p.exists() or p.read_bytes() != desc:
-            atomic_write_bytes(p, desc)
-
-    def has(self, grid: Grid, spec: TileSpec) -> bool:
-        return self.load(grid, spec) is not None
+        try:
+            same = read_regular(p, MAX_JSON_BYTES) == desc
+        except (FileNotFoundError, DamagedFile):
+            same = False
+        if not same:
+            atomic_write_bytes(p, desc, inside=self.root.parent)
 
     def load(self, grid: Grid, spec: TileSpec) -> np.ndarray | None:
         """The tile's (rows, cols, N_OUT) array, or None if absent or not this tile's."""
@@ -235,7 +140,8 @@ class TileStore:
         return data
 
     def save(self, grid: Grid, spec: TileSpec, data: np.ndarray) -> None:
-        atomic_save_npz(self.path(grid, spec), out=np.ascontiguousarray(data), key=np.array(self._tile_key(grid, spec)))
+        atomic_save_npz(self.path(grid, spec), inside=self.root.parent, out=np.ascontiguousarray(data),
+                        key=np.array(self._tile_key(grid, spec)))
 
     def load_record(self, kind: str, key: str) -> np.ndarray | None:
         """A small array saved with :meth:`save_record`, or None if absent, damaged or not ``key``'s.
@@ -247,12 +153,8 @@ class TileStore:
         return _load_keyed(self.root / kind / f"{key}.npz", key, "data")
 
     def save_record(self, kind: str, key: str, data: np.ndarray) -> None:
-        atomic_save_npz(self.root / kind / f"{key}.npz", data=np.ascontiguousarray(data), key=np.array(key))
-
-    def missing(self, grid: Grid, specs: list[TileSpec] | None = None) -> list[TileSpec]:
-        """Tiles not validly stored (absent, damaged or not this tile's)."""
-        specs = grid.tiles() if specs is None else specs
-        return [s for s in specs if self.load(grid, s) is None]
+        atomic_save_npz(self.root / kind / f"{key}.npz", inside=self.root.parent, data=np.ascontiguousarray(data),
+                        key=np.array(key))
 
 
 def grid_from_identity(key: str, ident) -> Grid | None:

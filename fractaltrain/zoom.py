@@ -32,7 +32,8 @@ from fractaltrain.landscape import (Progress, Shard, assemble, fill_grids, grid_
 from fractaltrain.locate import LocateError, LocateResult, locate, locate_levels
 from fractaltrain.outputs import claim, readout_values, save_json, save_png, save_raw_npz, sidecar
 from fractaltrain.problem import Problem, build_problem
-from fractaltrain.store import DamagedFile, Grid, TileStore, read_verified_npz
+from fractaltrain.files import DamagedFile, folder_inside, read_verified_npz
+from fractaltrain.store import Grid, TileStore
 from fractaltrain.window import MIN_ULPS, config_window, min_relative_spacing
 from fractaltrain.zoomplan import ZoomPlan, even, outer_window
 
@@ -376,7 +377,7 @@ def save_keyframes(outdir: Path, problem: Problem, grids: list[Grid], cache_stor
     key is this keyframe's; a damaged one is rewritten from the tiles.  An intact
     keyframe of another grid belongs to another zoom of the same name: refused.
     """
-    folder = outdir / "keyframes"
+    folder = folder_inside(outdir, outdir / "keyframes")
     for k, grid in enumerate(grids):
         path = output_file(folder, problem.config.name, f"_kf{k:03d}.npz")
         if path.exists():
@@ -402,7 +403,7 @@ def save_ensemble_keyframes(outdir: Path, cfg: Config, member_grids: list[list[G
     As :func:`save_keyframes`: an intact file of the same member grids is kept, a
     damaged one rewritten, one of another zoom refused.
     """
-    folder = outdir / "keyframes"
+    folder = folder_inside(outdir, outdir / "keyframes")
     for k in range(len(member_grids[0])):
         grids = [mg[k] for mg in member_grids]
         path = output_file(folder, cfg.name, f"_kf{k:03d}.npz")

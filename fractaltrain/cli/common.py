@@ -43,7 +43,7 @@ class UsageError(Exception):
 def error_line(exc: BaseException) -> str:
     """The one line shown for an expected failure."""
     from fractaltrain.jobs import IncompleteError
-    from fractaltrain.store import DamagedFile
+    from fractaltrain.files import DamagedFile
 
     if isinstance(exc, OSError):
         if _from_stdout(exc):
@@ -98,7 +98,7 @@ def guarded(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from fractaltrain.jobs import IncompleteError
-        from fractaltrain.store import DamagedFile
+        from fractaltrain.files import DamagedFile
 
         try:
             with interruptible():  # Ctrl-C raises here, so partial files are cleaned up on the way out

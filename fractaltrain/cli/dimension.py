@@ -63,7 +63,7 @@ def dimension(
             raise OSError(exc.errno, exc.strerror, str(plot_path)) from None
         typer.echo(f"wrote {plot_path}")
     if json_path is not None:
-        from fractaltrain.store import atomic_write_bytes
+        from fractaltrain.files import atomic_write_bytes
 
         rec = {
             "files": [str(f) for f in files],

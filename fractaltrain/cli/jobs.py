@@ -28,7 +28,7 @@ def assemble(
     """
     from fractaltrain.jobs import IncompleteError, read_manifests
     from fractaltrain.render import render_from_manifest
-    from fractaltrain.store import DamagedFile
+    from fractaltrain.files import DamagedFile
     from fractaltrain.zoom import zoom_from_manifest
 
     folder = in_folder(outdir, "assemble")

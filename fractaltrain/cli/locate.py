@@ -39,7 +39,8 @@ def locate(
     from fractaltrain.locate import LocateError, candidates as find_candidates
     from fractaltrain.problem import build_problem
     from fractaltrain.window import config_window
-    from fractaltrain.store import TileStore, atomic_write_bytes
+    from fractaltrain.files import atomic_write_bytes
+    from fractaltrain.store import TileStore
     from fractaltrain.zoomplan import outer_window
 
     cfg = with_ensemble(with_overrides(load_config(config), steps=steps), ensemble)

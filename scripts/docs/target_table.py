@@ -48,7 +48,8 @@ from fractaltrain.locate import locate, locate_nearest
 from fractaltrain.outputs import save_png
 from fractaltrain.problem import build_problem
 from fractaltrain.render import render
-from fractaltrain.store import TileStore, atomic_write_bytes
+from fractaltrain.files import atomic_write_bytes
+from fractaltrain.store import TileStore
 from fractaltrain.window import config_window
 from fractaltrain.zoom import ZoomOptions, zoom
 from fractaltrain.zoomplan import ZoomPlan, outer_window
