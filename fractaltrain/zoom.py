@@ -74,6 +74,9 @@ def resolve_target(cfg: Config, opts: ZoomOptions, outer) -> ZoomOptions:
         center = (0.5 * (x0 + x1), 0.5 * (y0 + y1))
         if depth is None:
             depth = math.log10(min(outer.width / (x1 - x0), outer.height / (y1 - y0)))
+            if not depth > 0:
+                raise ConfigError(f"zoom_target: view {cfg.zoom_target!r} is no smaller than the opening view, so "
+                                  "zooming to it goes nowhere; name a smaller view, or give the depth")
     return replace(opts, center=center, depth=DEFAULT_DEPTH if depth is None else depth)
 
 

@@ -624,3 +624,10 @@ def test_a_name_that_is_not_a_string_says_so(tmp_path, text, got):
     cfg = write_cfg(tmp_path / "n.yaml", yaml.safe_dump(TINY) + f"name: {text}\n")
     code, _, err = cli("render", cfg, "--out", tmp_path / "o")
     assert_one_line_error(code, err, "name: must be a string (letters, digits", f"got {got}")
+
+
+def test_zoom_target_as_large_as_the_opening_view_is_one_line(tmp_path):
+    cfg = write_cfg(tmp_path / "zt.yaml", {**TINY, "name": "zt", "views": {"whole": {"x": [-3, 6], "y": [-3, 6]}},
+                                           "zoom_target": "whole"})
+    assert_one_line_error(*cli("zoom", cfg, "--out", tmp_path / "o", "-q", "--frames", "3", "--size", "16x16")[::2],
+                          "zoom_target", "whole")
