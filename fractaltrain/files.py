@@ -197,18 +197,18 @@ def atomic_save_npz(path: Path, *, inside: Path | None = None, **arrays) -> None
 
 
 def read_verified_npz(path: Path, names: list[str] | None = None, *, require_checksums: bool = True,
-                      follow: bool = False) -> dict:
+                      follow: bool = False, limit: int = MAX_STORED_BYTES) -> dict:
     """The arrays ``names`` (default: all) of an npz, each checked against the stored checksum.
 
     Raises :class:`DamagedFile` naming the file when it is not a regular file of
-    bounded size (:func:`read_regular`; ``follow`` lets a file the user names be
-    a link), cannot be read, lacks an array or a checksum, or an array's
+    at most ``limit`` bytes (:func:`read_regular`; ``follow`` lets a file the
+    user names be a link), cannot be read, lacks an array or a checksum, or an array's
     contents differ from its checksum.  With ``require_checksums=False`` a file
     without any ``checksums`` entry (written by an older version, or by another
     program) is read unchecked.
     """
     path = Path(path)
-    data = read_regular(path, follow=follow)
+    data = read_regular(path, limit, follow=follow)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             files = set(z.files)

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from fractaltrain.columns import N_OUT
-from fractaltrain.files import MAX_JSON_BYTES, DamagedFile, atomic_save_npz, atomic_write_bytes, read_regular, read_verified_npz
+from fractaltrain.files import (MAX_JSON_BYTES, DamagedFile, atomic_save_npz, atomic_write_bytes, folder_inside,
+                                read_regular, read_verified_npz)
 from fractaltrain.hashing import stable_hash
 from fractaltrain.window import Window
 
@@ -96,10 +97,19 @@ class Grid:
         return self.width * self.height
 
 
-def _load_keyed(path: Path, key: str, name: str) -> np.ndarray | None:
-    """Array ``name`` of an npz saved with its ``key``, or None if absent, damaged, foreign or stale."""
+MAX_RECORD_BYTES = 1 << 28  # a record holds one float64 per sampled pixel: far less than this
+
+NPZ_SLACK = 1 << 20  # zip and npy headers, the key and the checksums, beyond a tile's array bytes
+
+
+def _load_keyed(path: Path, key: str, name: str, limit: int) -> np.ndarray | None:
+    """Array ``name`` of an npz saved with its ``key``, or None if absent, damaged, foreign or stale.
+
+    A file larger than ``limit`` bytes cannot be what was saved, so it is not read
+    (a huge file in place of a tile must not exhaust memory): it counts as damaged.
+    """
     try:
-        arrays = read_verified_npz(path, ["key", name])
+        arrays = read_verified_npz(path, ["key", name], limit=limit)
     except (FileNotFoundError, DamagedFile):  # absent, damaged, not a file, foreign or from an older version
         return None
     return arrays[name] if str(arrays["key"]) == key else None
@@ -121,9 +131,15 @@ class TileStore:
         return f"{grid.key}/{spec.name}/{spec.r0}:{spec.r1},{spec.c0}:{spec.c1}"
 
     def register(self, grid: Grid) -> None:
-        """Write the grid's description next to its tiles (same bytes from every writer)."""
+        """Write the grid's description next to its tiles (same bytes from every writer).
+
+        The grid's folder is checked first, even when nothing needs writing: a
+        ``tiles`` or ``tiles/<key>`` that is a link is refused
+        (:func:`~fractaltrain.files.folder_inside`) rather than read, so a job
+        never uses or replaces tiles outside its output folder.
+        """
         desc = json.dumps(grid.identity(), sort_keys=True, indent=1).encode()
-        p = self.folder(grid) / "grid.json"
+        p = folder_inside(self.root.parent, self.folder(grid)) / "grid.json"
         try:
             same = read_regular(p, MAX_JSON_BYTES) == desc
         except (FileNotFoundError, DamagedFile):
@@ -133,8 +149,9 @@ class TileStore:
 
     def load(self, grid: Grid, spec: TileSpec) -> np.ndarray | None:
         """The tile's (rows, cols, N_OUT) array, or None if absent or not this tile's."""
-        data = _load_keyed(self.path(grid, spec), self._tile_key(grid, spec), "out")
         shape = (spec.r1 - spec.r0, spec.c1 - spec.c0, N_OUT)
+        limit = shape[0] * shape[1] * N_OUT * 8 + NPZ_SLACK
+        data = _load_keyed(self.path(grid, spec), self._tile_key(grid, spec), "out", limit)
         if data is None or data.shape != shape or data.dtype != np.float64:
             return None
         return data
@@ -150,7 +167,7 @@ class TileStore:
         moved-pixel signs) under ``<root>/<kind>/<key>.npz``, written and verified
         exactly as tiles are.
         """
-        return _load_keyed(self.root / kind / f"{key}.npz", key, "data")
+        return _load_keyed(self.root / kind / f"{key}.npz", key, "data", MAX_RECORD_BYTES)
 
     def save_record(self, kind: str, key: str, data: np.ndarray) -> None:
         atomic_save_npz(self.root / kind / f"{key}.npz", inside=self.root.parent, data=np.ascontiguousarray(data),

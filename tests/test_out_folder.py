@@ -164,3 +164,56 @@ def test_dimension_names_a_fifo_or_device_it_is_given(tmp_path):
     for p in (fifo, zero):
         code, err = ft("dimension", p, timeout=30)
         assert code == 2 and p.name in err and "regular file" in err
+
+
+# --------------------------------------------------------------------------- no reads through links, bounded reads
+
+def test_an_intact_tile_folder_linked_out_is_refused_not_read(done, tmp_path):
+    """Even when every tile there is valid, so that nothing would be written, a linked ``tiles/<key>`` is refused:
+    a job never uses tiles from outside its output folder."""
+    out = fresh(done, "render", tmp_path)
+    victim = grid_folder(out)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(victim, elsewhere)
+    shutil.rmtree(victim)
+    victim.symlink_to(elsewhere, target_is_directory=True)
+    before = tree(elsewhere)
+    code, err = ft("render", done[1], "--out", out, "-q")
+    assert code == 2 and "symbolic link" in err and victim.name in err
+    assert tree(elsewhere) == before
+
+
+def test_a_huge_file_in_place_of_a_tile_is_not_read(done, tmp_path):
+    """A regular file far larger than any tile (sparse here, so the test is cheap) counts as damaged without being
+    read into memory, and is recomputed."""
+    out = fresh(done, "shard", tmp_path)
+    tile = sorted(grid_folder(out).glob("*.npz"))[0]
+    with open(tile, "r+b") as f:
+        f.truncate(64 << 30)
+    r = subprocess.run([sys.executable, "-m", "fractaltrain", "status", str(out)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and "0/4 tiles" in r.stdout, (r.stdout, r.stderr)
+    assert ft("render", done[1], "--out", out, "-q", "--shard", "0/4", timeout=60)[0] == 0
+    assert tile.stat().st_size < 1 << 20
+
+
+def test_a_tile_is_read_only_up_to_the_size_a_tile_can_be(done, tmp_path, monkeypatch):
+    """The cap is per kind: a file in place of a tile larger than the tile's arrays could make (here 256 MiB,
+    far below the cap for other stored files) is not read at all."""
+    import json
+
+    import fractaltrain.files as files
+    from fractaltrain.store import TileStore, grid_from_identity
+
+    out = fresh(done, "render", tmp_path)
+    folder = grid_folder(out)
+    grid = grid_from_identity(folder.name, json.loads((folder / "grid.json").read_text()))
+    store = TileStore(out / "tiles")
+    spec = grid.tiles()[0]
+    assert store.load(grid, spec) is not None
+    with open(store.path(grid, spec), "r+b") as f:
+        f.truncate(256 << 20)
+    read = []
+    real_read = os.read
+    monkeypatch.setattr(files.os, "read", lambda fd, n: read.append(n) or real_read(fd, n))
+    assert store.load(grid, spec) is None and not read
