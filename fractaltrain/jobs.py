@@ -150,6 +150,7 @@ def read_manifests(outdir: Path, errors: list | None = None) -> list[tuple[Path,
         except (ValueError, TypeError, OSError, RecursionError) as exc:
             if errors is not None:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                reason = reason.removeprefix(f"{p}: ")  # a DamagedFile names p, as the caller will
                 errors.append((p, f"not a valid job manifest: {reason[:160]}"))
     return out
 

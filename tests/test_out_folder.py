@@ -217,3 +217,22 @@ def test_a_tile_is_read_only_up_to_the_size_a_tile_can_be(done, tmp_path, monkey
     real_read = os.read
     monkeypatch.setattr(files.os, "read", lambda fd, n: read.append(n) or real_read(fd, n))
     assert store.load(grid, spec) is None and not read
+
+
+def test_a_manifest_that_is_a_fifo_is_named_once(done, tmp_path):
+    out = fresh(done, "shard", tmp_path)
+    manifest = next((out / "jobs").glob("*.json"))
+    _place(manifest, "fifo")
+    code, err = ft("status", out, timeout=60)
+    assert code == 2 and err.count(manifest.name) == 1 and "not a regular file" in err, err
+
+
+def test_explore_refuses_a_linked_tile_folder_at_start(done, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / "tiles").symlink_to(elsewhere, target_is_directory=True)
+    code, err = ft("explore", done[1], "--out", out, "--no-browser", timeout=60)
+    assert code == 2 and "symbolic link" in err and "tiles" in err
+    assert not any(elsewhere.iterdir())

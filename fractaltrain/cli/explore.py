@@ -33,6 +33,9 @@ def tiles_folder(out: str) -> Path:
 
     outdir = out_folder(out)
     tiles = outdir / "tiles"
+    if tiles.is_symlink():  # every view would write through it, out of --out
+        raise UsageError(f"--out: {tiles} is a symbolic link; fractaltrain follows no links inside an output "
+                         "folder (remove it, or choose another --out)")
     if tiles.exists() and not tiles.is_dir():
         raise UsageError(f"--out: {tiles} exists and is not a folder; choose another --out")
     try:
