@@ -236,3 +236,32 @@ def test_explore_refuses_a_linked_tile_folder_at_start(done, tmp_path):
     code, err = ft("explore", done[1], "--out", out, "--no-browser", timeout=60)
     assert code == 2 and "symbolic link" in err and "tiles" in err
     assert not any(elsewhere.iterdir())
+
+
+def test_the_target_search_records_never_follow_a_link_out(done, tmp_path):
+    out = tmp_path / "o"
+    (out / "tiles").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / "tiles" / "moved_signs").symlink_to(elsewhere, target_is_directory=True)
+    code, err = ft("locate", done[1], "--out", out, "-q", "--depth", "1", "--size", "16x16")
+    assert code == 2 and "moved_signs" in err and "symbolic link" in err
+    assert not any(elsewhere.iterdir())
+
+
+@pytest.mark.parametrize("kind,names", [("render", ["t.png", "t.npz"]), ("zoom", ["t_poster.png", "noise.json"])])
+def test_outputs_linked_out_are_replaced_not_written_through(done, tmp_path, kind, names):
+    """An output file that is a link is replaced by the new file; what it pointed to is left as it was."""
+    out = fresh(done, kind, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in names:
+        (elsewhere / name).write_bytes((out / name).read_bytes()[:-7])
+        (out / name).unlink()
+        (out / name).symlink_to(elsewhere / name)
+    before = tree(elsewhere)
+    cmd = ["render", done[1], "--out", out, "-q"] if kind == "render" else ["zoom", done[1], "--out", out, "-q", *ZOOM]
+    assert ft(*cmd)[0] == 0
+    assert tree(elsewhere) == before
+    for name in names:
+        assert (out / name).is_file() and not (out / name).is_symlink()
