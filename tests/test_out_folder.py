@@ -265,3 +265,15 @@ def test_outputs_linked_out_are_replaced_not_written_through(done, tmp_path, kin
     assert tree(elsewhere) == before
     for name in names:
         assert (out / name).is_file() and not (out / name).is_symlink()
+
+
+def test_an_out_folder_that_is_itself_a_link_is_fine(done, tmp_path):
+    """The rule is about links inside --out: the user may name a link as --out (or a folder under one)."""
+    real = tmp_path / "real"
+    real.mkdir()
+    out = tmp_path / "out"
+    out.symlink_to(real, target_is_directory=True)
+    assert ft("zoom", done[1], "--out", out, "-q", *ZOOM)[0] == 0
+    assert ft("render", done[1], "--out", out / "sub", "-q", "--shard", "0/4")[0] == 0
+    assert ft("status", out)[0] == 0
+    assert sorted((real / "keyframes").glob("*.npz")) and sorted((real / "sub" / "jobs").glob("*.json"))
