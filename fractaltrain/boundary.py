@@ -1,7 +1,7 @@
 """The converge/diverge boundary of a sign image, and the summed-area table that counts it.
 
-Box counting (:mod:`fractaltrain.dimension`) and the target search's block
-scores (:mod:`fractaltrain.boundary_score`, :mod:`fractaltrain.window_scan`)
+Box counting (:mod:`fractaltrain.dimension.boxcount`) and the target search's block
+scores (:mod:`fractaltrain.search.score`, :mod:`fractaltrain.search.scan`)
 all start from the same two things: which 2×2 blocks change sign, and sums of
 a boolean image over many rectangles, four lookups each.
 """

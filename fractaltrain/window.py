@@ -114,7 +114,7 @@ def _centred_values(lo: float, hi: float, n: int, scale: str) -> np.ndarray:
 def centred_throughout(lo: float, hi: float, n: int, scale: str) -> bool:
     """Whether every value of this axis is the centred formula's, as before exact values.
 
-    Grids where it is not are keyed apart (:class:`~fractaltrain.store.Grid`),
+    Grids where it is not are keyed apart (:class:`~fractaltrain.compute.store.Grid`),
     so tiles trained by earlier versions at the drifted values are never
     reused for them, while deep zooms and narrow views keep their keys and resume.
     """

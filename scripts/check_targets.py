@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from fractaltrain.config import load_config, parse_resolution
-from fractaltrain import noise
+from fractaltrain.search import noise
 from fractaltrain.boundary import boundary_mask
-from fractaltrain.kernel import OUT_MEASURE, run_pixels
+from fractaltrain.compute.kernel import OUT_MEASURE, run_pixels
 from fractaltrain.problem import build_problem, pixel_hyperparams
 from fractaltrain.window import config_window
 from fractaltrain.window import Window, axis_values
-from fractaltrain.zoomplan import outer_window
+from fractaltrain.zoom.plan import outer_window
 
 PX = 48
 PHASE_MIN, CHANGE_MIN, CHANGE_MAX, FLIP_MAX = 0.05, 0.05, 0.35, 0.05
@@ -62,8 +62,8 @@ def run_locate(config: str, depth: float, size: str, out: Path) -> tuple[float, 
 
 def nearest_point(config: str, depth: float, size: str) -> tuple[float, float, float]:
     """The old rule's target (boundary pixel nearest the centre, 8x per level), in process."""
-    from fractaltrain.locate import locate_nearest
-    from fractaltrain.store import TileStore
+    from fractaltrain.search.locate import locate_nearest
+    from fractaltrain.compute.store import TileStore
 
     t0 = time.perf_counter()
     cfg = load_config(config)

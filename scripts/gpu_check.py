@@ -67,13 +67,13 @@ print(json.dumps(info))
 
 BITS = """
 import json, warnings
-from fractaltrain.device import select
+from fractaltrain.compute.device import select
 select("cuda")
-from fractaltrain.gpu.compare import run_cases, compare, grid_hp
+from fractaltrain.compute.gpu.compare import run_cases, compare, grid_hp
 from fractaltrain.config import load_config
 from fractaltrain.problem import build_problem
-from fractaltrain.kernel import run_pixels as cpu
-from fractaltrain.gpu.run import run_pixels as gpu
+from fractaltrain.compute.kernel import run_pixels as cpu
+from fractaltrain.compute.gpu.run import run_pixels as gpu
 rep = run_cases(12, steps=40)
 cfg = load_config("configs/tanh_baseline.yaml")
 pb = build_problem(cfg)

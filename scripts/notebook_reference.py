@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from fractaltrain.jax_reference import notebook_values
+from fractaltrain.compute.jax_reference import notebook_values
 
 
 def main() -> None:
@@ -52,9 +52,9 @@ def main() -> None:
     if args.npz:
         ours = np.load(args.npz)["measure"]
     else:
-        from fractaltrain.landscape import compute_tile
+        from fractaltrain.compute.landscape import compute_tile
         from fractaltrain.problem import build_problem
-        from fractaltrain.store import TileSpec
+        from fractaltrain.compute.store import TileSpec
 
         ours = compute_tile(build_problem(cfg), xv, yv, TileSpec(0, 0, 0, ny, 0, nx))[..., 0]
     t_ours = time.perf_counter() - t0

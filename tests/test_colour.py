@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fractaltrain import colour
+from fractaltrain.render import colour
 
 
 def test_equalize_keeps_sign_and_spreads_ranks():

@@ -1,4 +1,4 @@
-"""Tests of fractaltrain.dimension: box counting on sets of known dimension.
+"""Tests of fractaltrain.dimension.boxcount: box counting on sets of known dimension.
 
 Run with ``pytest -s tests/test_dimension.py`` to see the measured values.
 The validation shapes are drawn at 4096 x 4096 (the paper's keyframe size)
@@ -16,9 +16,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from fractaltrain import dimension as dim
-from fractaltrain import dimension_inputs as di
-from fractaltrain import dimension_report as dio
+from fractaltrain.dimension import boxcount as dim
+from fractaltrain.dimension import inputs as di
+from fractaltrain.dimension import report as dio
 from fractaltrain.errors import DataError
 
 TOLERANCE = 0.05

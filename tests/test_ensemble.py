@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from fractaltrain.config import config_from_dict
-from fractaltrain.ensemble import member_problem, render_ensemble, with_ensemble
+from fractaltrain.render.ensemble import member_problem, render_ensemble, with_ensemble
 from fractaltrain.errors import ConfigError
-from fractaltrain.landscape import Shard
+from fractaltrain.compute.landscape import Shard
 from fractaltrain.problem import build_problem
-from fractaltrain.render import render
+from fractaltrain.render.still import render
 
 BASE = {"network": {"width": 4}, "data": {"size": 12}, "training": {"steps": 30}, "resolution": "16x12", "tile": 8}
 
@@ -131,8 +131,8 @@ def test_cli_render_member_and_dimension(tmp_path):
 
 
 def test_dimension_reads_the_half_level():
-    from fractaltrain.dimension import boundary_mask
-    from fractaltrain.ensemble import signed_field
+    from fractaltrain.dimension.boxcount import boundary_mask
+    from fractaltrain.render.ensemble import signed_field
 
     p = np.array([[0, 1 / 3], [2 / 3, 1]])
     f = signed_field(p)
@@ -140,7 +140,7 @@ def test_dimension_reads_the_half_level():
 
 
 def test_dimension_inputs_on_ensemble_npz(tmp_path):
-    from fractaltrain import dimension_inputs as di
+    from fractaltrain.dimension import inputs as di
 
     res = render(cfg_of(ensemble=2), tmp_path)
     z = np.load(res.npz)
@@ -172,9 +172,9 @@ def test_bad_vary_in_config_is_one_line_exit_2(tmp_path):
 
 
 def test_locate_follows_the_half_level(tmp_path):
-    from fractaltrain.locate import locate
+    from fractaltrain.search.locate import locate
     from fractaltrain.window import config_window
-    from fractaltrain.store import TileStore
+    from fractaltrain.compute.store import TileStore
 
     cfg = cfg_of(ensemble=3)
     problems = [member_problem(cfg, k) for k in range(3)]
@@ -184,7 +184,7 @@ def test_locate_follows_the_half_level(tmp_path):
 
 
 def test_zoom_ensemble_keyframes_frames_and_resume(tmp_path):
-    from fractaltrain.zoom import ZoomOptions, zoom
+    from fractaltrain.zoom.pipeline import ZoomOptions, zoom
 
     opts = ZoomOptions(frames=6, size=(16, 12), depth=0.7, center=(0.2, 0.3))
     res = zoom(cfg_of(ensemble=2), tmp_path / "e", opts)

@@ -24,7 +24,7 @@ from fractaltrain.explore.curve import loss_curve, measure_from_curve
 from fractaltrain.explore.engine import Explorer
 from fractaltrain.explore.params import Limits
 from fractaltrain.explore.server import make_server
-from fractaltrain.kernel import run_pixels
+from fractaltrain.compute.kernel import run_pixels
 from fractaltrain.problem import build_problem, pixel_hyperparams
 
 SMALL = {

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from cdp import Browser, find_chromium
-from fractaltrain.colour import palette_table
+from fractaltrain.render.colour import palette_table
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (192, 192)  # the page's view: small, so a 2-core CI machine finishes quickly

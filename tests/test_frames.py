@@ -12,10 +12,10 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from fractaltrain import colour
-from fractaltrain.frames import MARGIN, FrameComposer, compose_frame
+from fractaltrain.render import colour
+from fractaltrain.zoom.frames import MARGIN, FrameComposer, compose_frame
 from fractaltrain.window import Window, axis_coords
-from fractaltrain.zoomplan import ZoomPlan
+from fractaltrain.zoom.plan import ZoomPlan
 
 
 def frame_reference(plan: ZoomPlan, i: int, refs: Callable[[int], colour.Reference]):
@@ -122,7 +122,7 @@ def test_composer_equals_numpy_form(size, factor):
 
 
 def test_equalise_kernel_equals_colour_equalize():
-    from fractaltrain import frames_kernel
+    from fractaltrain.zoom import frames_kernel
 
     rng = np.random.default_rng(5)
     v = rng.standard_normal((120, 150)) * 10.0 ** rng.uniform(-5, 5, (120, 150))

@@ -54,7 +54,7 @@ def real_gpu() -> bool:
 
 
 def test_device_names_and_default(monkeypatch):
-    from fractaltrain import device
+    from fractaltrain.compute import device
 
     monkeypatch.delenv(device.ENV, raising=False)
     assert device.resolve() == "cpu"
@@ -70,7 +70,7 @@ def test_device_names_and_default(monkeypatch):
 
 
 def test_importing_device_loads_no_numba():
-    code = "import sys, fractaltrain.device, fractaltrain.landscape; assert 'numba' not in sys.modules"
+    code = "import sys, fractaltrain.compute.device, fractaltrain.compute.landscape; assert 'numba' not in sys.modules"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
@@ -92,7 +92,7 @@ def test_cli_cuda_unavailable_is_one_line_exit_2(tmp_path):
 
 def simulator_compare(*args: int) -> dict:
     """``gpu.compare`` in a simulator subprocess; its report (one dict per config)."""
-    r = subprocess.run([sys.executable, "-m", "fractaltrain.gpu.compare", *map(str, args)], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "fractaltrain.compute.gpu.compare", *map(str, args)], capture_output=True,
                        text=True, env=env(True), timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads(r.stdout.strip().splitlines()[-1])
@@ -145,7 +145,7 @@ def test_simulator_render_fills_the_cpu_store(tmp_path):
 
 @pytest.mark.skipif(not real_gpu(), reason="needs an NVIDIA GPU with numba-cuda (scripts/gpu_check.py runs this)")
 def test_gpu_kernel_is_bitwise_the_cpu_kernel():
-    from fractaltrain.gpu.compare import run_cases
+    from fractaltrain.compute.gpu.compare import run_cases
 
     report = run_cases(8, steps=40)
     bad = {k: v for k, v in report.items() if not v["bitwise_equal"]}

@@ -362,7 +362,7 @@ def test_zoom_recolor_without_keyframes_never_locates(tmp_path):
 
 
 def test_stale_partial_encodes_are_removed(tmp_path):
-    from fractaltrain.encoding import remove_stale_partials
+    from fractaltrain.zoom.encoding import remove_stale_partials
 
     mp4 = tmp_path / "v.mp4"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

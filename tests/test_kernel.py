@@ -9,8 +9,8 @@ import pytest
 import numpy_reference as ref
 from fractaltrain.config import config_from_dict
 from fractaltrain.columns import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
-from fractaltrain.kernel import run_pixels
-from fractaltrain.kernel import loss_and_grad
+from fractaltrain.compute.kernel import run_pixels
+from fractaltrain.compute.kernel import loss_and_grad
 from measure_reference import convergence_measure, final_loss_readout
 from fractaltrain.problem import build_problem, pixel_hyperparams
 
@@ -224,8 +224,8 @@ def test_fast_path_is_bitwise_the_general_path(case):
 
 
 def test_vector_tanh_is_bitwise_tanh64():
-    from fractaltrain.kernel.tanh import tanh64
-    from fractaltrain.kernel.vtanh import _activate_tanh, tanh_scratch_size
+    from fractaltrain.compute.kernel.tanh import tanh64
+    from fractaltrain.compute.kernel.vtanh import _activate_tanh, tanh_scratch_size
 
     @numba.njit
     def ref(z, a, d):
@@ -263,8 +263,8 @@ def test_vector_tanh_is_bitwise_tanh64():
 
 def test_tanh64_is_exactly_one_where_the_kernel_assumes_it():
     """The vector tanh returns ±1 without computing for |x| >= 19.1 (vtanh._SATURATE)."""
-    from fractaltrain.kernel.tanh import tanh64
-    from fractaltrain.kernel.vtanh import _SATURATE
+    from fractaltrain.compute.kernel.tanh import tanh64
+    from fractaltrain.compute.kernel.vtanh import _SATURATE
 
     @numba.njit
     def tanh_all(x, out):

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import fractaltrain
-from fractaltrain.kernel import cache
+from fractaltrain.compute.kernel import cache
 
 PACKAGE = Path(fractaltrain.__file__).parent
 
@@ -17,7 +17,7 @@ PACKAGE = Path(fractaltrain.__file__).parent
 PROBE = """
 import json, sys
 import numpy as np
-from fractaltrain.kernel import general
+from fractaltrain.compute.kernel import general
 x = np.array([0.1, 0.7, -2.0, 30.0] * 2)
 a, d = np.empty_like(x), np.empty_like(x)
 general._activate(x, a, d, x.size, 0)
@@ -30,7 +30,7 @@ def test_sources_are_the_whole_kernel_package_and_the_columns():
     names = {p.name for p in cache.SOURCES}
     assert {"tanh.py", "vtanh.py", "matmul.py", "general.py", "depth2.py", "block.py", "driver.py", "ir.py"} <= names
     assert (PACKAGE / "columns.py") in cache.SOURCES
-    assert {p.name for p in (PACKAGE / "kernel").glob("*.py")} <= names
+    assert {p.name for p in (PACKAGE / "compute" / "kernel").glob("*.py")} <= names
 
 
 def test_hash_changes_with_any_source(tmp_path):
@@ -61,7 +61,7 @@ def test_editing_tanh_recompiles_code_that_inlines_it(tmp_path):
     again = _probe(tmp_path)
     assert again == {**first, "hits": 1, "misses": 0}  # loaded from the disk cache
 
-    tanh = tmp_path / "fractaltrain" / "kernel" / "tanh.py"
+    tanh = tmp_path / "fractaltrain" / "compute" / "kernel" / "tanh.py"
     text = tanh.read_text()
     line = "    return math.copysign(hi + (lo - (0.0 if small else corr)), x)"
     assert line in text

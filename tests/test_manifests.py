@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 from fractaltrain.cli import app
 from fractaltrain.config import config_from_dict
 from fractaltrain.errors import InputError
-from fractaltrain.job_options import NOT_RECORDED, ZoomOptions
-from fractaltrain.jobs import Manifest, check_manifest
+from fractaltrain.zoom.options import NOT_RECORDED, ZoomOptions
+from fractaltrain.compute.jobs import Manifest, check_manifest
 
 TINY = {"name": "t", "network": {"width": 2}, "training": {"steps": 5}, "resolution": "16x16", "tile": 8}
 ZOOM_FLAGS = ["--frames", "4", "--size", "16x16", "--depth", "1", "--center", "1.5,1.5"]
@@ -38,7 +38,7 @@ def valid_manifests() -> list[dict]:
     """One valid manifest of each kind (render, ensemble member render, ensemble, zoom), as parsed JSON.
 
     Built without training anything: the grid keys are made up, which only a replay
-    (``assemble``) can tell; :func:`fractaltrain.jobs.check_manifest` accepts them.
+    (``assemble``) can tell; :func:`fractaltrain.compute.jobs.check_manifest` accepts them.
     """
     rng = random.Random(0)
     plain = config_from_dict(TINY).to_dict()

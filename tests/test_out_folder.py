@@ -202,8 +202,8 @@ def test_a_tile_is_read_only_up_to_the_size_a_tile_can_be(done, tmp_path, monkey
     far below the cap for other stored files) is not read at all."""
     import json
 
-    import fractaltrain.files as files
-    from fractaltrain.store import TileStore, grid_from_identity
+    import fractaltrain.compute.files as files
+    from fractaltrain.compute.store import TileStore, grid_from_identity
 
     out = fresh(done, "render", tmp_path)
     folder = grid_folder(out)

@@ -15,7 +15,7 @@ import yaml
 
 from fractaltrain.config import config_from_dict
 from fractaltrain.errors import OutputError
-from fractaltrain.render import render
+from fractaltrain.render.still import render
 
 SMALL = {
     "name": "small",

@@ -1,4 +1,4 @@
-"""Accuracy and special-value tests of fractaltrain.kernel.tanh.tanh64.
+"""Accuracy and special-value tests of fractaltrain.compute.kernel.tanh.tanh64.
 
 The reference is numpy's tanh evaluated in 80-bit long double (11 more bits
 than float64, so the error of tanh64 is measured in fractional ulps); it is
@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from fractaltrain.kernel.tanh import MAX_ULP, tanh_array
+from fractaltrain.compute.kernel.tanh import MAX_ULP, tanh_array
 
 LN2 = math.log(2.0)
 EXTENDED = np.finfo(np.longdouble).nmant >= 63
@@ -98,7 +98,7 @@ def test_reference_agrees_with_math_tanh():
 def test_same_bits_without_fma():
     """The non-FMA code path (Dekker product) gives bit-identical results."""
     code = (
-        "import numpy as np, sys; from fractaltrain.kernel.tanh import tanh_array;"
+        "import numpy as np, sys; from fractaltrain.compute.kernel.tanh import tanh_array;"
         "x = np.linspace(-3.0, 3.0, 200_001); x = np.concatenate([x, x * 7]);"
         "o = np.empty_like(x); tanh_array(x, o); sys.stdout.write(o.tobytes().hex())"
     )

@@ -6,13 +6,16 @@ import math
 import numpy as np
 import pytest
 
-from fractaltrain import boundary_score, noise, targets
+from fractaltrain.search import score as boundary_score
+from fractaltrain.search import noise
+from fractaltrain.search import targets
 from fractaltrain.config import config_from_dict
-from fractaltrain.locate import candidates, locate
+from fractaltrain.search.locate import candidates, locate
 from fractaltrain.problem import build_problem
 from fractaltrain.window import config_window
-from fractaltrain.store import TileStore
-from fractaltrain.zoom import NoiseError, ZoomOptions, zoom
+from fractaltrain.compute.store import TileStore
+from fractaltrain.zoom.guards import NoiseError
+from fractaltrain.zoom.pipeline import ZoomOptions, zoom
 
 TINY = {"name": "tiny", "network": {"width": 4}, "data": {"size": 12}, "training": {"steps": 30},
         "resolution": "64x64", "tile": 32}
@@ -83,7 +86,7 @@ def test_flip_rate_of_resolved_pixels_is_small():
     # the rounding test of the view: the same sample, the same rate, with or without stored values
     assert noise.grid_flip_rate(pb, xv, yv, sample=8) == rate
     from fractaltrain.problem import pixel_hyperparams
-    from fractaltrain.kernel import run_pixels
+    from fractaltrain.compute.kernel import run_pixels
 
     XX, YY = np.meshgrid(xv, yv)
     measure = run_pixels(pb, pixel_hyperparams(cfg, XX.ravel(), YY.ravel()))[:, 0].reshape(64, 64)
@@ -221,7 +224,7 @@ def test_locate_cli_and_zoom_find_the_same_target(tmp_path, restore_threads):
 
 def test_target_stays_inside_the_config_view(tmp_path):
     """The opening view is widened to the video's aspect; the target must stay in the config's own ranges."""
-    from fractaltrain.zoomplan import outer_window
+    from fractaltrain.zoom.plan import outer_window
 
     cfg = config_from_dict(TINY)
     pb = build_problem(cfg)
@@ -236,7 +239,7 @@ def test_target_stays_inside_the_config_view(tmp_path):
 
 def test_scan_of_a_wide_opening_view(tmp_path):
     """A 16:9 opening view (as locate widens the config's view): the scan's image is not square."""
-    from fractaltrain.zoomplan import outer_window
+    from fractaltrain.zoom.plan import outer_window
 
     cfg = config_from_dict(TINY)
     pb = build_problem(cfg)
@@ -266,9 +269,9 @@ def test_tiers_fall_back_to_the_exact_band(tmp_path, monkeypatch):
 def test_strict_target_is_verified_on_the_windows_centred_on_it(tmp_path, monkeypatch):
     """The windows a zoom (or an acceptance check) centres on the target lie in the band at every judged
     depth; when they cannot (a band nothing meets), the target is only a relaxed fallback."""
-    from fractaltrain.dimension import boundary_mask
-    from fractaltrain.landscape import assemble, fill_grids, make_grid
-    from fractaltrain.kernel import OUT_MEASURE
+    from fractaltrain.dimension.boxcount import boundary_mask
+    from fractaltrain.compute.landscape import assemble, fill_grids, make_grid
+    from fractaltrain.compute.kernel import OUT_MEASURE
     from fractaltrain.window import Window
 
     cfg = config_from_dict(TINY)
@@ -295,10 +298,10 @@ def test_strict_target_is_verified_on_the_windows_centred_on_it(tmp_path, monkey
 def test_scan_windows_scores_exactly_the_windows_centred_on_its_hits(tmp_path):
     """Every hit of the exhaustive scan is the CHECK-pixel window a zoom (or an acceptance check) centred on
     it renders, pixel for pixel: its share of sign-change blocks and its rarer phase are the same."""
-    from fractaltrain import window_scan
-    from fractaltrain.dimension import boundary_mask
-    from fractaltrain.kernel import OUT_MEASURE
-    from fractaltrain.landscape import assemble, fill_grids, make_grid
+    from fractaltrain.search import scan as window_scan
+    from fractaltrain.dimension.boxcount import boundary_mask
+    from fractaltrain.compute.kernel import OUT_MEASURE
+    from fractaltrain.compute.landscape import assemble, fill_grids, make_grid
     from fractaltrain.window import Window
 
     cfg = config_from_dict(TINY)
@@ -324,7 +327,7 @@ def test_scan_windows_scores_exactly_the_windows_centred_on_its_hits(tmp_path):
 
 
 def test_scan_windows_refuses_a_scan_beyond_its_limits(tmp_path):
-    from fractaltrain import window_scan
+    from fractaltrain.search import scan as window_scan
 
     cfg = config_from_dict(TINY)
     res = window_scan.scan_windows(build_problem(cfg), TileStore(tmp_path), config_window(cfg), 3.0,

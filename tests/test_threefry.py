@@ -1,4 +1,4 @@
-"""fractaltrain.threefry against real JAX (tests/fixtures/jax_threefry.npz, scripts/fixtures/make_jax_fixtures.py).
+"""fractaltrain.problem.threefry against real JAX (tests/fixtures/jax_threefry.npz, scripts/fixtures/make_jax_fixtures.py).
 
 Every comparison is bitwise.  The normals' largest ulp difference is printed
 (``pytest -s``) so a drift would show its size, not only that it happened.
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fractaltrain import threefry as tf
+from fractaltrain.problem import threefry as tf
 
 FIXTURES = np.load(Path(__file__).parent / "fixtures" / "jax_threefry.npz")
 

@@ -1,4 +1,4 @@
-"""Tests for fractaltrain.video (MP4 writing) and fractaltrain.overlay (text).
+"""Tests for fractaltrain.zoom.video (MP4 writing) and fractaltrain.zoom.overlay (text).
 
 All videos are tiny (64x48, 12 frames) so the whole file runs in a few
 seconds with the ffmpeg bundled in imageio-ffmpeg.
@@ -10,8 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
-from fractaltrain.overlay import CORNERS, draw_overlay, format_depth, format_range
-from fractaltrain.video import ALLOWED_CODECS, Mp4Writer
+from fractaltrain.zoom.overlay import CORNERS, draw_overlay, format_depth, format_range
+from fractaltrain.zoom.video import ALLOWED_CODECS, Mp4Writer
 from video_reader import available_codecs, read_video
 
 W, H, N, FPS = 64, 48, 12, 24

@@ -116,7 +116,7 @@ def test_grids_whose_values_changed_are_keyed_apart_and_old_outputs_are_this_job
     output folder made before the fix is the same job, rewritten at the right values."""
     import json
 
-    from fractaltrain.landscape import make_grid
+    from fractaltrain.compute.landscape import make_grid
     from fractaltrain.problem import build_problem
     from fractaltrain.window import Window
 

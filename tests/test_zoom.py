@@ -14,15 +14,15 @@ import yaml
 
 from fractaltrain.config import ConfigError, config_from_dict
 from fractaltrain.columns import OUT_MEASURE
-from fractaltrain.landscape import assemble, make_grid
-from fractaltrain.locate import boundary_mask, locate, locate_nearest
+from fractaltrain.compute.landscape import assemble, make_grid
+from fractaltrain.search.locate import boundary_mask, locate, locate_nearest
 from fractaltrain.problem import build_problem
 from fractaltrain.window import config_window
-from fractaltrain.store import TileStore
+from fractaltrain.compute.store import TileStore
 from video_reader import read_video
 from fractaltrain.window import Window
-from fractaltrain.zoom import ZoomOptions, zoom
-from fractaltrain.zoomplan import ZoomPlan, outer_window
+from fractaltrain.zoom.pipeline import ZoomOptions, zoom
+from fractaltrain.zoom.plan import ZoomPlan, outer_window
 
 TINY = {
     "name": "tiny",
@@ -73,7 +73,7 @@ def test_locate_stays_on_boundary_at_final_depth(tmp_path):
     s = 10.0**4
     win = Window.around(res.x, res.y, 0.5 * start.width / s, 0.5 * start.height / s)
     grid = make_grid(pb, win, 24, 24, 24)
-    from fractaltrain.landscape import fill_grids
+    from fractaltrain.compute.landscape import fill_grids
 
     fill_grids(pb, store, [grid])
     m = assemble(store, grid)[..., OUT_MEASURE]
@@ -154,7 +154,7 @@ def test_frame_range_and_recolor_match_full_video(tiny_zoom, tmp_path):
     g, _ = read_video(gray.mp4)
     assert np.abs(g[..., 0].astype(int) - g[..., 2].astype(int)).max() < 12  # grey pixels
     from fractaltrain.errors import InputError
-    from fractaltrain.jobs import IncompleteError
+    from fractaltrain.compute.jobs import IncompleteError
 
     with pytest.raises(InputError, match="^recolor: .* holds no zoom"):  # never locates, never trains
         zoom(cfg, tmp_path, replace(opts, recolor=True))
@@ -221,8 +221,8 @@ def test_zoom_cli_rejects_bad_flags(tmp_path):
 
 def test_frame_is_pure_function_of_index(tiny_zoom):
     cfg, opts, out, res = tiny_zoom
-    from fractaltrain.frames import compose_frame
-    from fractaltrain.zoom import KeyframeCache, keyframe_grids
+    from fractaltrain.zoom.frames import compose_frame
+    from fractaltrain.zoom.keyframes import KeyframeCache, keyframe_grids
 
     pb = build_problem(cfg)
     grids = keyframe_grids(pb, res.plan)
@@ -232,7 +232,7 @@ def test_frame_is_pure_function_of_index(tiny_zoom):
     for i in range(0, 31, 5):
         f = compose_frame(res.plan, i, c2.values, c2.reference)
     np.testing.assert_array_equal(alone, f)
-    from fractaltrain.frames import FrameComposer
+    from fractaltrain.zoom.frames import FrameComposer
 
     comp = FrameComposer(res.plan, c2.values, c2.reference, keep=2)  # a small cache: evictions, same bytes
     for i in list(range(0, 31, 3)) + [30]:

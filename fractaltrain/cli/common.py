@@ -42,8 +42,8 @@ class UsageError(Exception):
 
 def error_line(exc: BaseException) -> str:
     """The one line shown for an expected failure."""
-    from fractaltrain.jobs import IncompleteError
-    from fractaltrain.files import DamagedFile
+    from fractaltrain.compute.jobs import IncompleteError
+    from fractaltrain.compute.files import DamagedFile
 
     if isinstance(exc, OSError):
         if _from_stdout(exc):
@@ -97,8 +97,8 @@ def guarded(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from fractaltrain.jobs import IncompleteError
-        from fractaltrain.files import DamagedFile
+        from fractaltrain.compute.jobs import IncompleteError
+        from fractaltrain.compute.files import DamagedFile
 
         try:
             with interruptible():  # Ctrl-C raises here, so partial files are cleaned up on the way out
@@ -169,14 +169,14 @@ def set_threads(threads: Optional[int]) -> None:
 
 
 def set_device(name: Optional[str]) -> None:
-    from fractaltrain.device import select
+    from fractaltrain.compute.device import select
 
     select(name)
 
 
 def parse_shard(text: Optional[str]):
     """``K/N`` (0-based K), or ``slurm`` to read SLURM_ARRAY_TASK_ID / _COUNT."""
-    from fractaltrain.landscape import Shard
+    from fractaltrain.compute.landscape import Shard
 
     if text is None:
         return Shard()
@@ -200,7 +200,7 @@ def parse_shard(text: Optional[str]):
             raise UsageError(f"--shard: expected K/N (task K of N, 0-based) or 'slurm', got {text[:40]!r}") from None
     if n < 1 or not 0 <= k < n:
         raise UsageError(f"--shard: need 0 <= K < N, got {k}/{n}")
-    from fractaltrain.jobs import MAX_SHARDS
+    from fractaltrain.compute.jobs import MAX_SHARDS
 
     if n > MAX_SHARDS:
         raise UsageError(f"--shard: at most {MAX_SHARDS} tasks, got {n}")
@@ -261,7 +261,7 @@ PALETTE_OPT = typer.Option("spectral", "--palette", help="spectral | rdylbu | pu
 
 
 def check_palette(palette: str) -> str:
-    from fractaltrain.job_options import check_palette as check
+    from fractaltrain.zoom.options import check_palette as check
 
     return check(palette)
 
@@ -279,13 +279,13 @@ def wrote(paths) -> str:
 
 
 def check_depth_flag(depth: float) -> None:
-    from fractaltrain.job_options import check_depth
+    from fractaltrain.zoom.options import check_depth
 
     check_depth(depth)
 
 
 def check_seed(seed: int) -> None:
-    from fractaltrain.job_options import check_seed as check
+    from fractaltrain.zoom.options import check_seed as check
 
     check(seed)
 

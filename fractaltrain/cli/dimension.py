@@ -34,9 +34,9 @@ def dimension(
     import json
     import math
 
-    from fractaltrain import dimension as dim
-    from fractaltrain import dimension_inputs as inputs
-    from fractaltrain import dimension_report as dio
+    from fractaltrain.dimension import boxcount as dim
+    from fractaltrain.dimension import inputs
+    from fractaltrain.dimension import report as dio
 
     if stride < 1:
         raise UsageError(f"dimension: --stride must be a whole number >= 1, got {stride}")
@@ -63,7 +63,7 @@ def dimension(
             raise OSError(exc.errno, exc.strerror, str(plot_path)) from None
         typer.echo(f"wrote {plot_path}")
     if json_path is not None:
-        from fractaltrain.files import atomic_write_bytes
+        from fractaltrain.compute.files import atomic_write_bytes
 
         rec = {
             "files": [str(f) for f in files],

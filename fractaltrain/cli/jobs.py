@@ -26,10 +26,10 @@ def assemble(
     (or the same render/zoom command without --shard) and assemble again.  A damaged job
     manifest is named and skipped; the other jobs are still assembled (exit code 2 at the end).
     """
-    from fractaltrain.jobs import IncompleteError, read_manifests
-    from fractaltrain.render import render_from_manifest
-    from fractaltrain.files import DamagedFile
-    from fractaltrain.zoom import zoom_from_manifest
+    from fractaltrain.compute.jobs import IncompleteError, read_manifests
+    from fractaltrain.render.still import render_from_manifest
+    from fractaltrain.compute.files import DamagedFile
+    from fractaltrain.zoom.pipeline import zoom_from_manifest
 
     folder = in_folder(outdir, "assemble")
     bad: list = []
@@ -68,8 +68,8 @@ def status(outdir: str = typer.Argument(..., help="Output folder of a render or 
     A tile counts as done only if it reads back valid (key and checksum), as assemble decides; a
     keyframe's sampled rounding-flip rate is shown when the zoom's noise guard measured it.
     """
-    from fractaltrain.jobs import job_status, read_manifests
-    from fractaltrain.noise import NOISE_MAX, load_rates
+    from fractaltrain.compute.jobs import job_status, read_manifests
+    from fractaltrain.search.noise import NOISE_MAX, load_rates
 
     folder = in_folder(outdir, "status")
     bad: list = []

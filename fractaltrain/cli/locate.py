@@ -35,13 +35,13 @@ def locate(
     """
     import json
 
-    from fractaltrain.ensemble import member_problem, with_ensemble
-    from fractaltrain.locate import LocateError, candidates as find_candidates
+    from fractaltrain.render.ensemble import member_problem, with_ensemble
+    from fractaltrain.search.locate import LocateError, candidates as find_candidates
     from fractaltrain.problem import build_problem
     from fractaltrain.window import config_window
-    from fractaltrain.files import atomic_write_bytes
-    from fractaltrain.store import TileStore
-    from fractaltrain.zoomplan import outer_window
+    from fractaltrain.compute.files import atomic_write_bytes
+    from fractaltrain.compute.store import TileStore
+    from fractaltrain.zoom.plan import outer_window
 
     cfg = with_ensemble(with_overrides(load_config(config), steps=steps), ensemble)
     check_depth_flag(depth)

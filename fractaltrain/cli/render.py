@@ -42,9 +42,9 @@ def render(
     """
     import dataclasses
 
-    from fractaltrain.ensemble import check_member, with_ensemble
+    from fractaltrain.render.ensemble import check_member, with_ensemble
     from fractaltrain.errors import check_name
-    from fractaltrain.render import render as do_render
+    from fractaltrain.render.still import render as do_render
 
     cfg = with_overrides(load_config(config), resolution=resolution, steps=steps, window=window)
     cfg = with_ensemble(cfg, ensemble)

@@ -32,7 +32,7 @@ def parse_pair(text: Optional[str], flag: str) -> Optional[tuple[float, float]]:
 
 
 def parse_range(text: Optional[str], frames: int) -> Optional[tuple[int, int]]:
-    from fractaltrain.job_options import check_frame_range
+    from fractaltrain.zoom.options import check_frame_range
 
     if text is None:
         return None
@@ -49,9 +49,9 @@ def zoom_options(*, frames, fps, size, depth, center, factor, palette, crf, code
                  preview, seed, video=True, allow_noise=False, preset=None):
     """Every zoom flag checked here, once, before any work (locate, keyframes, encoding).
 
-    The limits are :mod:`fractaltrain.job_options`', the same a job manifest is held to.
+    The limits are :mod:`fractaltrain.zoom.options`', the same a job manifest is held to.
     """
-    from fractaltrain import job_options as jo
+    from fractaltrain.zoom import options as jo
 
     preset = jo.ZoomOptions.preset if preset is None else preset
     return jo.ZoomOptions(
@@ -105,9 +105,10 @@ def zoom(
     and NAME.json into OUT.  Keyframes go through the tile store: rerunning after a crash only
     computes what is missing, and --recolor re-encodes without training (or locating).
     """
-    from fractaltrain.ensemble import with_ensemble
-    from fractaltrain.jobs import IncompleteError
-    from fractaltrain.zoom import NoiseError, zoom as do_zoom
+    from fractaltrain.render.ensemble import with_ensemble
+    from fractaltrain.compute.jobs import IncompleteError
+    from fractaltrain.zoom.guards import NoiseError
+    from fractaltrain.zoom.pipeline import zoom as do_zoom
 
     cfg = with_ensemble(with_overrides(load_config(config), steps=steps), ensemble)
     opts = zoom_options(frames=frames, fps=fps, size=size, depth=depth, center=center, factor=keyframe_factor,

@@ -4,7 +4,7 @@ The tile kernel returns only a pixel's summary (measure, final loss, probe,
 steps trained), because storing every step of every pixel would multiply the
 tile store by the number of steps.  When the explorer is asked about one pixel,
 it trains that pixel once more here, step by step, through the kernel's own
-:func:`~fractaltrain.kernel.loss_and_grad` (the same compiled loss and gradient
+:func:`~fractaltrain.compute.kernel.loss_and_grad` (the same compiled loss and gradient
 code, in the same operation order), and applies the steepest-descent update
 exactly as the kernel writes it.  The curve therefore reproduces the kernel's
 value bit for bit, which :func:`measure_from_curve` lets the tests (and the
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fractaltrain.kernel import loss_and_grad
+from fractaltrain.compute.kernel import loss_and_grad
 from fractaltrain.columns import MAXV, TAIL
-from fractaltrain.config_hyperparams import HP_DRIFT, HP_OFFSET, HP_SCALE
+from fractaltrain.config.hyperparams import HP_DRIFT, HP_OFFSET, HP_SCALE
 from fractaltrain.problem import Problem
 
 

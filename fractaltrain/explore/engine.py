@@ -1,7 +1,7 @@
 """The explorer's work: images of views, one pixel's story, and the commands to go further.
 
-Every image is a :class:`~fractaltrain.store.Grid` filled tile by tile through
-:func:`~fractaltrain.landscape.compute_tile` and the :class:`TileStore` under
+Every image is a :class:`~fractaltrain.compute.store.Grid` filled tile by tile through
+:func:`~fractaltrain.compute.landscape.compute_tile` and the :class:`TileStore` under
 the explorer's output folder, exactly as ``render`` fills its grid.  A view at
 ``w × h`` pixels is therefore the same grid as ``render --window … --resolution
 w×h`` with the same output folder, which then has nothing left to train, and a
@@ -30,22 +30,24 @@ from pathlib import Path
 
 import numpy as np
 
-from fractaltrain import colour
+from fractaltrain.render import colour
 from fractaltrain.config import Config
 from fractaltrain.explore.curve import loss_curve, measure_from_curve
 from fractaltrain.explore.params import Limits, PixelParams, RequestError, ViewParams
-from fractaltrain import device
+from fractaltrain.compute import device
 from fractaltrain.columns import N_OUT, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
-from fractaltrain.noise import NOISE_MAX, ULPS, grid_flip_rate
-from fractaltrain.landscape import compute_tile, grid_axes, make_grid
-from fractaltrain.outputs import readout_values
+from fractaltrain.search.noise import NOISE_MAX, ULPS, grid_flip_rate
+from fractaltrain.compute.landscape import compute_tile, grid_axes, make_grid
+from fractaltrain.render.outputs import readout_values
 from fractaltrain.problem import Problem, build_problem, pixel_hyperparams
 from fractaltrain.window import config_window
-from fractaltrain.store import Grid, TileStore
-from fractaltrain.config_hyperparams import column_names
+from fractaltrain.compute.store import Grid, TileStore
+from fractaltrain.config.hyperparams import column_names
 from fractaltrain.window import Window, axis_coords, axis_values, min_relative_spacing
-from fractaltrain.zoom import MIN_ULPS, ZoomOptions, max_depth
-from fractaltrain.zoomplan import ZoomPlan, outer_window
+from fractaltrain.window import MIN_ULPS
+from fractaltrain.zoom.guards import max_depth
+from fractaltrain.zoom.options import ZoomOptions
+from fractaltrain.zoom.plan import ZoomPlan, outer_window
 
 NEAR_FLOOR_DECADES = 2.0  # warn this many decades before the float64 floor
 KEEP_CLIENTS = 256
@@ -241,7 +243,7 @@ class Explorer:
 
     def labels(self, win: Window) -> dict:
         """The window in the hyperparameters' own units and the zoom depth, as the video overlay prints them."""
-        from fractaltrain.overlay import format_depth, format_range
+        from fractaltrain.zoom.overlay import format_depth, format_range
 
         cfg = self.cfg
         home = config_window(cfg)

@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from fractaltrain.colour import PALETTES
+from fractaltrain.render.colour import PALETTES
 from fractaltrain.config import READOUTS, Config
 
 CLIENT_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")

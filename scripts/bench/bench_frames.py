@@ -45,11 +45,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from fractaltrain import colour  # noqa: E402
-from fractaltrain.frames import FrameComposer  # noqa: E402
-from fractaltrain.video import DEFAULT_PRESET, PRESETS, Mp4Writer  # noqa: E402
+from fractaltrain.render import colour  # noqa: E402
+from fractaltrain.zoom.frames import FrameComposer  # noqa: E402
+from fractaltrain.zoom.video import DEFAULT_PRESET, PRESETS, Mp4Writer  # noqa: E402
 from fractaltrain.window import Window  # noqa: E402
-from fractaltrain.zoomplan import ZoomPlan  # noqa: E402
+from fractaltrain.zoom.plan import ZoomPlan  # noqa: E402
 
 
 def synthetic_keyframe(k: int, shape: tuple[int, int]) -> np.ndarray:

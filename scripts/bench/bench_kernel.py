@@ -78,7 +78,7 @@ import numpy as np  # noqa: E402
 
 from fractaltrain.config import load_config  # noqa: E402
 from fractaltrain.columns import OUT_STEPS  # noqa: E402
-from fractaltrain.kernel import LANES  # noqa: E402
+from fractaltrain.compute.kernel import LANES  # noqa: E402
 from fractaltrain.problem import build_problem, pixel_hyperparams  # noqa: E402
 from fractaltrain.window import axis_values  # noqa: E402
 
@@ -109,7 +109,7 @@ def jax_anchor(cfg, hx: np.ndarray, hy: np.ndarray, device: str, flops: int) -> 
         import jax
     except ImportError:
         return {"skipped": "JAX not installed (pip install 'fractaltrain[jax]')"}
-    from fractaltrain.jax_reference import notebook_trainer
+    from fractaltrain.compute.jax_reference import notebook_trainer
 
     platform = "gpu" if device == "cuda" else "cpu"
     try:
@@ -241,12 +241,12 @@ def main() -> None:
     load_before = os.getloadavg()
     t_start = time.perf_counter()
     if args.device == "cuda":
-        from fractaltrain.device import select
-        from fractaltrain.gpu.run import run_pixels
+        from fractaltrain.compute.device import select
+        from fractaltrain.compute.gpu.run import run_pixels
 
         select("cuda")  # one line saying what is missing, if anything
     else:
-        from fractaltrain.kernel import run_pixels
+        from fractaltrain.compute.kernel import run_pixels
 
     ceiling_before = matmul_gflops(5)
     peak, peak_source = device_peak(args.device, args.peak_gflops)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark fractaltrain.kernel.tanh.tanh_array against numba math.tanh and numpy.tanh.
+"""Benchmark fractaltrain.compute.kernel.tanh.tanh_array against numba math.tanh and numpy.tanh.
 
 Prints one JSON line: ns per element (median of several repeats, after
 compilation, one thread) for ``tanh_array``, the same loop calling
@@ -21,7 +21,7 @@ import llvmlite.binding as llb
 import numba
 import numpy as np
 
-from fractaltrain.kernel.tanh import tanh_array
+from fractaltrain.compute.kernel.tanh import tanh_array
 
 
 @numba.njit

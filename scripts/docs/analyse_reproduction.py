@@ -37,11 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fractaltrain import dimension, dimension_inputs
+from fractaltrain.dimension import boxcount as dimension
+from fractaltrain.dimension import inputs as dimension_inputs
 from fractaltrain.config import load_config
 from fractaltrain.columns import OUT_MEASURE
-from fractaltrain import noise
-from fractaltrain.kernel import run_pixels
+from fractaltrain.search import noise
+from fractaltrain.compute.kernel import run_pixels
 from fractaltrain.problem import build_problem, pixel_hyperparams
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fractaltrain import dimension as dim
-from fractaltrain.ensemble import probability_image, signed_field
-from fractaltrain.outputs import save_png
+from fractaltrain.dimension import boxcount as dim
+from fractaltrain.render.ensemble import probability_image, signed_field
+from fractaltrain.render.outputs import save_png
 
 
 def fit(values: np.ndarray, min_size: float) -> tuple[float, float] | None:

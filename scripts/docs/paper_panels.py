@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fractaltrain import colour, dimension
+from fractaltrain.render import colour
+from fractaltrain.dimension import boxcount as dimension
 from fractaltrain.config import load_config, view_window, with_overrides
-from fractaltrain.outputs import save_png
-from fractaltrain.render import render
+from fractaltrain.render.outputs import save_png
+from fractaltrain.render.still import render
 
 ROOT = Path(__file__).resolve().parents[2]
 PANELS = [
@@ -111,7 +112,7 @@ def write_doc(rows: list[dict], stills: list[dict], agreement: dict, path: Path)
         "",
         "The six configs in `configs/` draw their weights, data and minibatch sequence exactly as the author's "
         "notebook does (`rng: notebook`: JAX's original threefry, re-expressed in numpy in "
-        "`fractaltrain/threefry.py` and checked bit for bit against real JAX), and name the published window as "
+        "`fractaltrain/problem/threefry.py` and checked bit for bit against real JAX), and name the published window as "
         "the view `paper`. So",
         "",
         "```bash",

@@ -24,10 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from fractaltrain import colour, dimension, dimension_inputs, dimension_report
+from fractaltrain.render import colour
+from fractaltrain.dimension import boxcount as dimension
+from fractaltrain.dimension import inputs as dimension_inputs
+from fractaltrain.dimension import report as dimension_report
 from fractaltrain.config import load_config, parse_resolution, with_overrides
-from fractaltrain.outputs import save_png
-from fractaltrain.zoom import ZoomOptions, zoom
+from fractaltrain.render.outputs import save_png
+from fractaltrain.zoom.pipeline import ZoomOptions, zoom
 
 ROOT = Path(__file__).resolve().parents[2]
 CONDITIONS = [

@@ -42,17 +42,19 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from fractaltrain import colour, device, dimension
+from fractaltrain.render import colour
+from fractaltrain.compute import device
+from fractaltrain.dimension import boxcount as dimension
 from fractaltrain.config import config_from_dict, parse_resolution
-from fractaltrain.locate import locate, locate_nearest
-from fractaltrain.outputs import save_png
+from fractaltrain.search.locate import locate, locate_nearest
+from fractaltrain.render.outputs import save_png
 from fractaltrain.problem import build_problem
-from fractaltrain.render import render
-from fractaltrain.files import atomic_write_bytes
-from fractaltrain.store import TileStore
+from fractaltrain.render.still import render
+from fractaltrain.compute.files import atomic_write_bytes
+from fractaltrain.compute.store import TileStore
 from fractaltrain.window import config_window
-from fractaltrain.zoom import ZoomOptions, zoom
-from fractaltrain.zoomplan import ZoomPlan, outer_window
+from fractaltrain.zoom.pipeline import ZoomOptions, zoom
+from fractaltrain.zoom.plan import ZoomPlan, outer_window
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ["tanh_baseline", "relu", "deep_linear", "tanh_minibatch16", "tanh_dataset1", "init_offset"]

@@ -1,0 +1,208 @@
+"""Vector matrix products of the depth-2 fast path, emitted as LLVM IR.
+
+The two products that carry almost all the flops of a depth-2 network, for a
+chunk of data points and all LANES pixels at once:
+  forward   Z[c, j, :] = alpha * (0 + X[c, 0] W[0, j, :] + X[c, 1] W[1, j, :] + ...)
+  gradient  G[k, j, :] += X[c, k] D[c, j, :]        for c = 0, 1, ... in order
+They are emitted directly as LLVM IR on <LANES x double> vectors, register
+blocked (a tile of accumulators stays in registers while the shared operand
+is broadcast once per tile row), with a separate multiply and add per term
+(no FMA).  Every sum runs in the same order as the plain loops of the general
+path, so the results are bitwise the same; blocking only changes which
+independent sums are computed side by side.
+
+``_output_mm`` does the same for the output layer and its backward pass.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from fractaltrain.compute.kernel.ir import LANES, _c, _check_args, _data, _loop, _splat, _tiles, _vec, _vload, _vstore
+
+FWD_TILE = (4, 4)  # forward accumulators: data points x hidden units
+GRAD_TILE = (4, 4)  # gradient accumulators: inputs x hidden units
+
+
+@intrinsic
+def _forward_mm(typingctx, X, r0, nrows, nin, W, nh, alpha, Z):
+    """``Z[c, j, :] = alpha * Σ_k X[r0 + c, k] W[k, j, :]`` for ``c < nrows`` (k in order, from 0.0).
+
+    ``X`` is (points, nin); ``W`` is (nin, nh, LANES) and ``Z`` (nrows, nh, LANES), flat.
+    """
+    _check_args((X, W, Z), (r0, nrows, nin, nh), (alpha,))
+    sig = types.void(X, types.int64, types.int64, types.int64, W, types.int64, alpha, Z)
+
+    def codegen(context, builder, sig, args):
+        X_, r0_, nrows_, nin_, W_, nh_, alpha_, Z_ = args
+        xp = _data(context, builder, sig.args[0], X_)
+        wp = _data(context, builder, sig.args[4], W_)
+        zp = _data(context, builder, sig.args[7], Z_)
+        av = _splat(builder, alpha_)
+        zero = ir.Constant(_vec, [0.0] * LANES)
+        L = _c(LANES)
+
+        def tile(a0, b0, A, B):  # points a0.., hidden units b0..
+            xrow = [builder.mul(builder.add(r0_, builder.add(a0, _c(a))), nin_) for a in range(A)]
+
+            def body(k, acc):
+                wrow = builder.mul(k, nh_)
+                w = [_vload(builder, wp, builder.mul(builder.add(wrow, builder.add(b0, _c(b))), L)) for b in range(B)]
+                new = []
+                for a in range(A):
+                    x = _splat(builder, builder.load(builder.gep(xp, [builder.add(xrow[a], k)]), align=8))
+                    for b in range(B):
+                        new.append(builder.fadd(acc[a * B + b], builder.fmul(x, w[b])))
+                return new
+
+            acc = _loop(builder, _c(0), nin_, _c(1), [zero] * (A * B), body)
+            for a in range(A):
+                zrow = builder.mul(builder.add(a0, _c(a)), nh_)
+                for b in range(B):
+                    idx = builder.mul(builder.add(zrow, builder.add(b0, _c(b))), L)
+                    _vstore(builder, zp, idx, builder.fmul(acc[a * B + b], av))
+
+        _tiles(builder, nrows_, nh_, FWD_TILE[0], FWD_TILE[1], tile)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _grad_mm(typingctx, X, r0, nrows, nin, D, nh, G):
+    """``G[k, j, :] += X[r0 + c, k] D[c, j, :]`` for ``c = 0 .. nrows-1`` in order.
+
+    ``X`` is (points, nin); ``D`` is (nrows, nh, LANES) and ``G`` (nin, nh, LANES), flat.
+    """
+    _check_args((X, D, G), (r0, nrows, nin, nh), ())
+    sig = types.void(X, types.int64, types.int64, types.int64, D, types.int64, G)
+
+    def codegen(context, builder, sig, args):
+        X_, r0_, nrows_, nin_, D_, nh_, G_ = args
+        xp = _data(context, builder, sig.args[0], X_)
+        dp = _data(context, builder, sig.args[4], D_)
+        gp = _data(context, builder, sig.args[6], G_)
+        L = _c(LANES)
+
+        def tile(a0, b0, A, B):  # inputs a0.., hidden units b0..
+            gidx = [
+                builder.mul(builder.add(builder.mul(builder.add(a0, _c(a)), nh_), builder.add(b0, _c(b))), L)
+                for a in range(A)
+                for b in range(B)
+            ]
+            init = [_vload(builder, gp, g) for g in gidx]
+
+            def body(c, acc):
+                drow = builder.mul(c, nh_)
+                d = [_vload(builder, dp, builder.mul(builder.add(drow, builder.add(b0, _c(b))), L)) for b in range(B)]
+                xrow = builder.mul(builder.add(r0_, c), nin_)
+                new = []
+                for a in range(A):
+                    x = _splat(builder, builder.load(builder.gep(xp, [builder.add(xrow, builder.add(a0, _c(a)))]), align=8))
+                    for b in range(B):
+                        new.append(builder.fadd(acc[a * B + b], builder.fmul(x, d[b])))
+                return new
+
+            acc = _loop(builder, _c(0), nrows_, _c(1), init, body)
+            for g, v in zip(gidx, acc):
+                _vstore(builder, gp, g, v)
+
+        _tiles(builder, nin_, nh_, GRAD_TILE[0], GRAD_TILE[1], tile)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _output_mm(typingctx, A, D, W1, G1, Y, r0, nrows, nh, m, alpha0, alpha1, loss, R, do_loss, do_grad):
+    """Output layer of a depth-2 network for a chunk, and its backward pass.
+
+    ``A``, ``D``: σ and σ' of the chunk's hidden units, (nrows, nh, LANES).
+    ``W1``, ``G1``: (nh, m, LANES).  ``R``: scratch, at least (nrows, m, LANES).
+    Adds Σ_c Σ_o r² to ``loss`` (if ``do_loss``, rows then outputs in order); if
+    ``do_grad``, adds the chunk to ``G1`` (rows in order) and overwrites ``D`` with
+    ``((0 + Σ_o δ_o W1[j, o]) · σ') · alpha0``, δ = r · alpha1, as ``_backward``.
+    """
+    _check_args((A, D, W1, G1, Y, loss, R), (r0, nrows, nh, m), (alpha0, alpha1))
+    sig = types.void(A, D, W1, G1, Y, types.int64, types.int64, types.int64, types.int64, alpha0, alpha1,
+                     loss, R, types.boolean, types.boolean)
+
+    def codegen(context, builder, sig, args):
+        A_, D_, W1_, G1_, Y_, r0_, nrows_, nh_, m_, a0_, a1_, loss_, R_, do_loss_, do_grad_ = args
+        ap, dp, wp, gp, yp, lp, rp = (
+            _data(context, builder, sig.args[i], v) for i, v in ((0, A_), (1, D_), (2, W1_), (3, G1_), (4, Y_), (11, loss_), (12, R_))
+        )
+        L = _c(LANES)
+        zero = ir.Constant(_vec, [0.0] * LANES)
+        av0 = _splat(builder, a0_)
+        av1 = _splat(builder, a1_)
+
+        def vidx(*terms):  # ((t0 * n1 + t1) * n2 + t2 ...) * LANES for pairs (index, extent)
+            idx = terms[0]
+            for i, n in zip(terms[1::2], terms[2::2]):
+                idx = builder.add(builder.mul(idx, n), i)
+            return builder.mul(idx, L)
+
+        # pass 1: residuals r = alpha1 * (0 + Σ_j a_j W1[j, o]) - y, loss, δ = r * alpha1 into R
+        def rows(c, lacc):
+            def outs(o, lacc2):
+                def dot(j, acc):
+                    a = _vload(builder, ap, vidx(c, j, nh_))
+                    w = _vload(builder, wp, vidx(j, o, m_))
+                    return [builder.fadd(acc[0], builder.fmul(a, w))]
+
+                (s,) = _loop(builder, _c(0), nh_, _c(1), [zero], dot)
+                y = builder.load(builder.gep(yp, [builder.add(builder.mul(builder.add(r0_, c), m_), o)]), align=8)
+                r = builder.fsub(builder.fmul(s, av1), _splat(builder, y))
+                _vstore(builder, rp, vidx(c, o, m_), builder.fmul(r, av1))
+                lnew = builder.fadd(lacc2[0], builder.fmul(r, r))
+                return [builder.select(do_loss_, lnew, lacc2[0])]
+
+            return _loop(builder, _c(0), m_, _c(1), lacc, outs)
+
+        l0 = _vload(builder, lp, _c(0))
+        (lsum,) = _loop(builder, _c(0), nrows_, _c(1), [l0], rows)
+        _vstore(builder, lp, _c(0), lsum)
+
+        with builder.if_then(do_grad_):
+            # pass 2: G1[j, o] += a_j δ_o, rows in order, accumulated in registers
+            def g_j(j, _):
+                def g_o(o, _):
+                    gi = vidx(j, o, m_)
+
+                    def g_c(c, acc):
+                        a = _vload(builder, ap, vidx(c, j, nh_))
+                        d = _vload(builder, rp, vidx(c, o, m_))
+                        return [builder.fadd(acc[0], builder.fmul(a, d))]
+
+                    (g,) = _loop(builder, _c(0), nrows_, _c(1), [_vload(builder, gp, gi)], g_c)
+                    _vstore(builder, gp, gi, g)
+                    return []
+
+                _loop(builder, _c(0), m_, _c(1), [], g_o)
+                return []
+
+            _loop(builder, _c(0), nh_, _c(1), [], g_j)
+
+            # pass 3: D[c, j] = ((0 + Σ_o δ_o W1[j, o]) · D[c, j]) · alpha0
+            def d_c(c, _):
+                def d_j(j, _):
+                    def d_o(o, acc):
+                        d = _vload(builder, rp, vidx(c, o, m_))
+                        w = _vload(builder, wp, vidx(j, o, m_))
+                        return [builder.fadd(acc[0], builder.fmul(d, w))]
+
+                    (s,) = _loop(builder, _c(0), m_, _c(1), [zero], d_o)
+                    di = vidx(c, j, nh_)
+                    _vstore(builder, dp, di, builder.fmul(builder.fmul(s, _vload(builder, dp, di)), av0))
+                    return []
+
+                _loop(builder, _c(0), nh_, _c(1), [], d_j)
+                return []
+
+            _loop(builder, _c(0), nrows_, _c(1), [], d_c)
+        return context.get_dummy_value()
+
+    return sig, codegen

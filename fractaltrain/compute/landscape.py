@@ -1,0 +1,147 @@
+"""Compute landscapes: fill a grid's tiles with kernel results, then assemble them.
+
+This is the only place that calls the kernel on behalf of the CLI, so resuming,
+sharding and progress reporting work the same for ``render``, ``zoom`` and
+``locate``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from fractaltrain.config import Config
+from fractaltrain.columns import N_OUT
+from fractaltrain.compute.jobs import IncompleteError, MissingTile
+from fractaltrain.compute import device
+from fractaltrain.problem import Problem, pixel_hyperparams
+from fractaltrain.compute.store import Grid, TileSpec, TileStore
+from fractaltrain.window import Window, axis_values, centred_throughout
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Task ``index`` of ``count`` (0-based) owns every ``count``-th tile of the global list."""
+
+    index: int = 0
+    count: int = 1
+
+    def owns(self, position: int) -> bool:
+        return position % self.count == self.index
+
+
+def make_grid(problem: Problem, window: Window, width: int, height: int, tile: int) -> Grid:
+    cfg = problem.config
+    exact = not (centred_throughout(window.x0, window.x1, width, cfg.x.scale)
+                 and centred_throughout(window.y0, window.y1, height, cfg.y.scale))
+    return Grid(problem.key(), window, width, height, tile, exact_values=exact)
+
+
+def grid_axes(cfg: Config, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Hyperparameter value of every column (x) and row (y) of the grid."""
+    w = grid.window
+    return (
+        axis_values(w.x0, w.x1, grid.width, cfg.x.scale),
+        axis_values(w.y0, w.y1, grid.height, cfg.y.scale),
+    )
+
+
+def compute_tile(problem: Problem, xv: np.ndarray, yv: np.ndarray, spec: TileSpec) -> np.ndarray:
+    """Kernel results of one tile, shape (rows, cols, N_OUT)."""
+    xs = xv[spec.c0 : spec.c1]
+    ys = yv[spec.r0 : spec.r1]
+    XX, YY = np.meshgrid(xs, ys)
+    hp = pixel_hyperparams(problem.config, XX.ravel(), YY.ravel())
+    return device.run_pixels(problem, hp).reshape(len(ys), len(xs), N_OUT)
+
+
+@dataclass
+class Progress:
+    """What a fill did: tiles and pixels computed or found, wall time."""
+
+    tiles_computed: int = 0
+    tiles_reused: int = 0
+    pixels_computed: int = 0
+    seconds: float = 0.0
+
+
+def fill_grids(
+    problem: Problem | list[Problem],
+    store: TileStore,
+    grids: list[Grid],
+    shard: Shard = Shard(),
+    bar=None,
+) -> Progress:
+    """Compute every missing tile of ``grids`` that ``shard`` owns, writing each as it finishes.
+
+    Tiles are numbered across all grids in order, and shard ``k`` of ``n`` takes
+    positions ``k, k+n, …``, which balances work without coordination.  ``bar``
+    is an optional tqdm-like object with ``update(n)``; its total should be the
+    owned pixels, and it is advanced by tiles found done as well.  ``problem``
+    is one problem for every grid, or a list with one per grid (the members of
+    a seed ensemble), so shards split the tiles of all of them alike.
+    """
+    problems = list(problem) if isinstance(problem, (list, tuple)) else [problem] * len(grids)
+    prog = Progress()
+    t0 = time.perf_counter()
+    pos = 0
+    for grid, problem in zip(grids, problems, strict=True):
+        store.register(grid)
+        xv, yv = grid_axes(problem.config, grid)
+        for spec in grid.tiles():
+            mine = shard.owns(pos)
+            pos += 1
+            if not mine:
+                continue
+            if store.load(grid, spec) is not None:
+                prog.tiles_reused += 1
+            else:
+                store.save(grid, spec, compute_tile(problem, xv, yv, spec))
+                prog.tiles_computed += 1
+                prog.pixels_computed += spec.n_pixels
+            if bar is not None:
+                bar.update(spec.n_pixels)
+    prog.seconds = time.perf_counter() - t0
+    return prog
+
+
+def owned_pixels(store: TileStore, grids: list[Grid], shard: Shard = Shard()) -> tuple[int, int]:
+    """(pixels owned by ``shard``, of which already stored) across ``grids``.
+
+    A tile counts as stored only when the store's verified read accepts it, as
+    the fill will: a damaged or foreign file is work still to do.
+    """
+    total = done = 0
+    pos = 0
+    for grid in grids:
+        for spec in grid.tiles():
+            if shard.owns(pos):
+                total += spec.n_pixels
+                if store.load(grid, spec) is not None:
+                    done += spec.n_pixels
+            pos += 1
+    return total, done
+
+
+def assemble(store: TileStore, grid: Grid) -> np.ndarray:
+    """The grid's full (height, width, N_OUT) result from its tiles; raises IncompleteError."""
+    out = np.empty((grid.height, grid.width, N_OUT), dtype=np.float64)
+    missing = []
+    for spec in grid.tiles():
+        data = store.load(grid, spec)
+        if data is None:
+            missing.append(MissingTile(0, spec.name, 0))
+            continue
+        out[spec.r0 : spec.r1, spec.c0 : spec.c1] = data
+    if missing:
+        raise IncompleteError(missing, shards=1)
+    return out
+
+
+def progress_bar(total: int, initial: int, quiet: bool, desc: str):
+    """A tqdm bar over pixels (with ETA), or a silent stand-in; shared by every command that fills tiles."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="px", unit_scale=True, desc=desc, disable=quiet, smoothing=0.05)
