@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from fractaltrain.config import load_config
-from fractaltrain.explore.curve import loss_curve, measure_from_curve
+from fractaltrain.compute.curve import loss_curve, measure_from_curve
 from fractaltrain.explore.engine import Explorer
 from fractaltrain.explore.params import Limits
 from fractaltrain.explore.server import make_server
@@ -407,3 +407,16 @@ def test_named_views_are_offered(tmp_path):
     info = Explorer(cfg, "small.yaml", tmp_path / "out").config_info()
     assert info["views"] == {"panel": list(view_window(cfg, "panel"))} == {"panel": [1.0, 2.0, 3.0, 4.0]}
     assert not (tmp_path / "out").exists()  # making an explorer writes nothing
+
+
+def test_explore_takes_the_device_option(tmp_path):
+    """explore trains through the same device door as render: --device is checked before anything is served."""
+    from typer.testing import CliRunner
+
+    from fractaltrain.cli import app
+
+    demo = str(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
+    r = CliRunner().invoke(app, ["explore", demo, "--device", "gpu", "--out", str(tmp_path / "o"),
+                                 "--no-browser"], catch_exceptions=False)
+    assert r.exit_code == 2 and "--device" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

@@ -9,9 +9,11 @@ import typer
 
 from fractaltrain.cli.common import (
     CONFIG_ARG,
+    DEVICE_OPT,
     OUT_OPT,
     THREADS_OPT,
     UsageError,
+    set_device,
     guarded,
     out_folder,
     set_threads,
@@ -58,6 +60,7 @@ def explore(
     max_pixels: Optional[int] = typer.Option(
         None, "--max-pixels", help="Refuse views larger than this many pixels (default 1048576)."),
     threads: Optional[int] = THREADS_OPT,
+    device: Optional[str] = DEVICE_OPT,
     verbose: bool = typer.Option(False, "--verbose", help="Log every request on stderr."),
 ) -> None:
     """Serve a local web page to pan and zoom into CONFIG, inspect pixels and copy render/zoom commands.
@@ -77,6 +80,7 @@ def explore(
     if max_pixels is not None and max_pixels < 1:
         raise UsageError(f"--max-pixels: must be >= 1, got {max_pixels}")
     set_threads(threads)
+    set_device(device)
     explorer = Explorer(cfg, config, out, Limits() if max_pixels is None else Limits(max_pixels=max_pixels))
     try:
         server = make_server(explorer, host, port, verbose=verbose)

@@ -3,6 +3,6 @@
 :mod:`~fractaltrain.explore.server` serves the page and a JSON view API,
 :mod:`~fractaltrain.explore.engine` computes views through the same kernel
 and tile store as ``render``, :mod:`~fractaltrain.explore.params` validates
-requests, and :mod:`~fractaltrain.explore.curve` retrains one pixel step by
+requests, and :mod:`~fractaltrain.compute.curve` retrains one pixel step by
 step for its training curve.  Importing this package starts nothing.
 """

@@ -32,7 +32,7 @@ import numpy as np
 
 from fractaltrain.render import colour
 from fractaltrain.config import Config
-from fractaltrain.explore.curve import loss_curve, measure_from_curve
+from fractaltrain.compute.curve import loss_curve, measure_from_curve
 from fractaltrain.explore.params import Limits, PixelParams, RequestError, ViewParams
 from fractaltrain.compute import device
 from fractaltrain.columns import N_OUT, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
