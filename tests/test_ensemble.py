@@ -172,14 +172,14 @@ def test_bad_vary_in_config_is_one_line_exit_2(tmp_path):
 
 
 def test_locate_follows_the_half_level(tmp_path):
-    from fractaltrain.search.locate import locate
+    from fractaltrain.search.locate import locate_ensemble
     from fractaltrain.window import config_window
     from fractaltrain.compute.store import TileStore
 
     cfg = cfg_of(ensemble=3)
     problems = [member_problem(cfg, k) for k in range(3)]
-    res = locate(problems, config_window(cfg), 1.0, TileStore(tmp_path / "tiles"), resolution=16)
-    again = locate(problems, config_window(cfg), 1.0, TileStore(tmp_path / "tiles"), resolution=16)
+    res = locate_ensemble(problems, config_window(cfg), 1.0, TileStore(tmp_path / "tiles"), resolution=16)
+    again = locate_ensemble(problems, config_window(cfg), 1.0, TileStore(tmp_path / "tiles"), resolution=16)
     assert (res.x, res.y) == (again.x, again.y)
 
 

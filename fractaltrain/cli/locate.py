@@ -36,7 +36,7 @@ def locate(
     import json
 
     from fractaltrain.render.ensemble import member_problem, with_ensemble
-    from fractaltrain.search.locate import LocateError, candidates as find_candidates
+    from fractaltrain.search.locate import LocateError, candidates as find_candidates, ensemble_candidates
     from fractaltrain.problem import build_problem
     from fractaltrain.window import config_window
     from fractaltrain.compute.files import atomic_write_bytes
@@ -53,12 +53,14 @@ def locate(
     set_threads(threads)
     set_device(device)
     outdir = out_folder(out)
-    problem = build_problem(cfg) if cfg.ensemble is None else [
-        member_problem(cfg, k) for k in range(cfg.ensemble.members)]
     start = outer_window(config_window(cfg), cfg.resolution, start_size)
+    store, count = TileStore(outdir / "tiles"), max(candidates, seed + 1)
     try:
-        found = find_candidates(problem, start, depth, TileStore(outdir / "tiles"), max(candidates, seed + 1),
-                                bounds=config_window(cfg))
+        if cfg.ensemble is None:
+            found = find_candidates(build_problem(cfg), start, depth, store, count, bounds=config_window(cfg))
+        else:  # the ½ level of P(converge), with the older rule (search.locate.locate_ensemble)
+            found = ensemble_candidates([member_problem(cfg, k) for k in range(cfg.ensemble.members)], start, depth,
+                                        store, count)
     except LocateError as exc:
         raise UsageError(f"--depth: {exc}") from None
     if candidates:

@@ -33,7 +33,8 @@ from fractaltrain.search.settings import search_params
 from fractaltrain.search.targets import LocateError, Search, level_depths
 from fractaltrain.window import Window, block_centre
 
-__all__ = ["LocateError", "LocateResult", "candidates", "locate", "locate_levels", "locate_nearest"]
+__all__ = ["LocateError", "LocateResult", "candidates", "ensemble_candidates", "locate", "locate_ensemble",
+           "locate_levels", "locate_nearest"]
 
 
 @dataclass(frozen=True)
@@ -88,29 +89,25 @@ def pick_boundary(mask: np.ndarray, rng: np.random.Generator | None) -> tuple[in
     return int(rows[j]), int(cols[j])
 
 
-def locate(
-    problem: Problem | list[Problem],
-    start: Window,
-    depth: float,
-    store: TileStore,
-    *,
-    seed: int = 0,
-    bar=None,
-    budget: int | None = None,
-    bounds: Window | None = None,
-    resolution: int = 32,
-) -> LocateResult:
+def locate(problem: Problem, start: Window, depth: float, store: TileStore, *, seed: int = 0, bar=None,
+           budget: int | None = None, bounds: Window | None = None) -> LocateResult:
     """Target ``seed`` (0 = the best) of the target search, down to ``depth`` decades below ``start``.
 
     ``bounds`` (the config's own view) is where the target may lie; ``start`` (the
-    view widened to the video's aspect) may reach beyond it.  A list of problems
-    (a seed ensemble) follows the ½ level of P(converge) with the older rule
-    (:func:`locate_nearest`, ``resolution`` pixels per level): the search's
-    structure and rounding tests are defined for one draw's sign only.
+    view widened to the video's aspect) may reach beyond it.
     """
-    if isinstance(problem, list):
-        return locate_nearest(problem, start, depth, store, seed=seed, resolution=resolution, bar=bar)
     return candidates(problem, start, depth, store, seed + 1, bar=bar, budget=budget, bounds=bounds)[seed]
+
+
+def locate_ensemble(problems: list[Problem], start: Window, depth: float, store: TileStore, *, seed: int = 0,
+                    bar=None, resolution: int = 32) -> LocateResult:
+    """Target ``seed`` of a seed ensemble: the ½ level of P(converge), followed with the older rule.
+
+    The search's structure and rounding tests are defined for one draw's sign
+    only, so an ensemble follows :func:`locate_nearest`'s rule (``resolution``
+    pixels per level) on ``½ − P(converge)``.
+    """
+    return _follow_boundary(problems, _half_level, start, depth, store, seed=seed, resolution=resolution, bar=bar)
 
 
 def candidates(problem: Problem, start: Window, depth: float, store: TileStore, count: int, *,
@@ -121,8 +118,6 @@ def candidates(problem: Problem, start: Window, depth: float, store: TileStore, 
     (whose contents only save work) and uses no clock, thread count or random
     state, so ``locate`` and ``zoom`` find the same target on any machine.
     """
-    if isinstance(problem, list):  # a seed ensemble: the older rule, one target per seed (see locate)
-        return [locate_nearest(problem, start, depth, store, seed=k, bar=bar) for k in range(count)]
     search = Search(problem, start, depth, store, budget=budget, bar=bar, bounds=bounds)
     found = search.targets(count)
     if len(found) < count:
@@ -136,26 +131,38 @@ def candidates(problem: Problem, start: Window, depth: float, store: TileStore, 
     return out
 
 
-def locate_nearest(
-    problem: Problem | list[Problem],
-    start: Window,
-    depth: float,
-    store: TileStore,
-    *,
-    seed: int = 0,
-    resolution: int = 32,
-    zoom_per_level: float = 8.0,
-    bar=None,
-) -> LocateResult:
-    """Boundary point of ``start`` that stays on the boundary down to ``depth`` decades.
+def ensemble_candidates(problems: list[Problem], start: Window, depth: float, store: TileStore, count: int, *,
+                        bar=None) -> list[LocateResult]:
+    """The targets of seeds ``0 .. count-1`` of a seed ensemble (:func:`locate_ensemble`)."""
+    return [locate_ensemble(problems, start, depth, store, seed=k, bar=bar) for k in range(count)]
+
+
+def locate_nearest(problem: Problem, start: Window, depth: float, store: TileStore, *, seed: int = 0,
+                   resolution: int = 32, zoom_per_level: float = 8.0, bar=None) -> LocateResult:
+    """Boundary point of ``start`` that stays on one draw's sign boundary down to ``depth`` decades.
 
     ``seed`` 0 takes the boundary pixel nearest the centre at every level; another
     seed picks a random boundary pixel of the first view (then nearest-centre),
-    which gives a different target.  A list of problems (the members of a seed
-    ensemble, :mod:`fractaltrain.render.ensemble`) follows the ½ level of P(converge)
-    instead of one draw's sign boundary.
+    which gives a different target.
     """
-    problems = problem if isinstance(problem, list) else [problem]
+    return _follow_boundary([problem], _one_draw, start, depth, store, seed=seed, resolution=resolution,
+                            zoom_per_level=zoom_per_level, bar=bar)
+
+
+def _one_draw(stack: np.ndarray) -> np.ndarray:
+    """One draw's measure."""
+    return stack[0]
+
+
+def _half_level(stack: np.ndarray) -> np.ndarray:
+    """½ − P(converge) over the members: negative where most members converge."""
+    return 0.5 - np.count_nonzero(stack < 0, axis=0) / len(stack)
+
+
+def _follow_boundary(problems: list[Problem], field, start: Window, depth: float, store: TileStore, *, seed: int,
+                     resolution: int, zoom_per_level: float = 8.0, bar=None) -> LocateResult:
+    """The older rule: render a small image, move to the boundary block of ``field(measures)`` nearest
+    the centre (random at the first level with ``seed``), zoom in by at most ``zoom_per_level``, repeat."""
     levels = max(1, int(math.ceil(depth / math.log10(zoom_per_level))))
     px, py = start.center
     hx, hy = 0.5 * start.width, 0.5 * start.height
@@ -170,9 +177,7 @@ def locate_nearest(
         fill_grids(problems, store, grids)
         if bar is not None:
             bar.update(1)
-        stack = np.stack([assemble(store, g)[..., OUT_MEASURE] for g in grids])
-        # one draw: its measure; an ensemble: ½ − P(converge), negative where most members converge
-        values = stack[0] if not isinstance(problem, list) else 0.5 - np.count_nonzero(stack < 0, axis=0) / len(grids)
+        values = field(np.stack([assemble(store, g)[..., OUT_MEASURE] for g in grids]))
         hit = pick_boundary(boundary_mask(values), rng if j == 0 else None)
         if hit is None:
             raise LocateError(reached, f"no converge/diverge boundary left at {d:.2f} decades "

@@ -26,7 +26,7 @@ from fractaltrain.zoom.options import NOT_RECORDED, ZoomOptions, zoom_options_fr
 from fractaltrain.compute.jobs import (Manifest, check_grids, check_manifest, manifest_config, require_complete,
                               write_manifest)
 from fractaltrain.compute.landscape import Progress, Shard, fill_grids, owned_pixels, progress_bar
-from fractaltrain.search.locate import LocateError, LocateResult, locate, locate_levels
+from fractaltrain.search.locate import LocateError, LocateResult, locate, locate_ensemble, locate_levels
 from fractaltrain.render.outputs import claim, save_json, save_png, sidecar
 from fractaltrain.problem import Problem, build_problem
 from fractaltrain.compute.store import Grid, TileStore
@@ -78,15 +78,18 @@ def resolve_target(cfg: Config, opts: ZoomOptions, outer) -> ZoomOptions:
     return replace(opts, center=center, depth=DEFAULT_DEPTH if depth is None else depth)
 
 
-def find_target(problem: Problem | list[Problem], outer, opts: ZoomOptions, store: TileStore,
+def find_target(problems: list[Problem], outer, opts: ZoomOptions, store: TileStore,
                 quiet: bool) -> LocateResult:
+    """The given centre; else the search's target for one draw, or the ½ level's for a seed ensemble."""
     if opts.center is not None:
         return LocateResult(opts.center[0], opts.center[1], opts.depth, opts.seed)
     with progress_bar(locate_levels(opts.depth), 0, quiet, "locate") as bar:
         bar.unit = "level"
         try:
-            cfg = problem[0].config if isinstance(problem, list) else problem.config
-            return locate(problem, outer, opts.depth, store, seed=opts.seed, bar=bar, bounds=config_window(cfg))
+            if len(problems) > 1:
+                return locate_ensemble(problems, outer, opts.depth, store, seed=opts.seed, bar=bar)
+            return locate(problems[0], outer, opts.depth, store, seed=opts.seed, bar=bar,
+                          bounds=config_window(problems[0].config))
         except LocateError as exc:
             raise ConfigError(f"depth: {exc}", option="depth") from None
 
@@ -166,7 +169,7 @@ def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: 
     budget.check(cfg, [probe_plan.keyframe_size] * probe_plan.n_keyframes, what="this zoom")
     if opts.recolor and opts.center is None:  # recolor never trains, so never locates either
         opts = replace(opts, center=stored_target(outdir, cfg, opts))
-    target = find_target(problem if len(problems) == 1 else problems, outer, opts, store, quiet)
+    target = find_target(problems, outer, opts, store, quiet)
     plan = ZoomPlan(outer, (target.x, target.y), opts.depth, opts.frames, opts.size, opts.factor)
     check_depth(plan, cfg)
     member_grids = [keyframe_grids(p, plan) for p in problems]
