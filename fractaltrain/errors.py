@@ -4,7 +4,7 @@ Every failure a user can provoke (a bad config, a bad file, a full disk, a job
 too large for the machine) is raised as one of the exceptions below, or as an
 ``OSError``, with a one-line message naming the thing and what is allowed.  The
 CLI has a single place that turns them into ``error: ...`` and exit code 2
-(:func:`fractaltrain.cli.main`).  Library messages name config keys and files,
+(:func:`fractaltrain.cli.common.guarded`, around every command).  Library messages name config keys and files,
 never CLI flags; the CLI translates keys to its flags.
 
 Output names.  Every file a job writes is ``OUT/NAME + suffix`` (or a fixed

@@ -36,7 +36,7 @@ def dimension(
 
     from fractaltrain.dimension import boxcount as dim
     from fractaltrain.dimension import inputs
-    from fractaltrain.dimension import report as dio
+    from fractaltrain.dimension import report
 
     if stride < 1:
         raise UsageError(f"dimension: --stride must be a whole number >= 1, got {stride}")
@@ -55,10 +55,10 @@ def dimension(
         if isinstance(exc, InputError):
             raise
         raise UsageError(f"dimension: {exc}") from None
-    typer.echo(dio.format_table(result))
+    typer.echo(report.format_table(result))
     if plot_path is not None:
         try:
-            dio.write_loglog_png(result, plot_path)  # atomic, like every other output
+            report.write_loglog_png(result, plot_path)  # atomic, like every other output
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, str(plot_path)) from None
         typer.echo(f"wrote {plot_path}")
