@@ -43,8 +43,8 @@ from fractaltrain.problem import threefry as tf
 from fractaltrain.columns import OUT_MEASURE, OUT_STEPS
 from fractaltrain.config import Config, ConfigError, parse_ensemble
 from fractaltrain.errors import check_name, output_file
-from fractaltrain.compute.jobs import Manifest, check_grids, require_complete, write_manifest
-from fractaltrain.compute.landscape import Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels
+from fractaltrain.compute.landscape import Progress, Shard, assemble, grid_axes, make_grid
+from fractaltrain.render.job import fill_job, timing
 from fractaltrain.render.outputs import claim, save_json, save_png, sidecar
 from fractaltrain.problem import Problem, build_problem
 from fractaltrain.compute.files import atomic_save_npz
@@ -181,7 +181,6 @@ def render_ensemble(
     ``measure_mean``, ``measure_std`` and ``members`` (K × rows × cols), and the
     PNG shows P(converge) (:func:`probability_image`).
     """
-    from fractaltrain.compute.landscape import progress_bar
     from fractaltrain.window import config_window
 
     outdir = Path(outdir)
@@ -192,21 +191,9 @@ def render_ensemble(
     window = config_window(cfg)
     grids = [make_grid(p, window, cfg.resolution[0], cfg.resolution[1], cfg.tile) for p in problems]
     keys = [g.key for g in grids]
-    if expect_grids is not None:  # a job manifest's (assemble): refused before anything is written
-        check_grids(expect_grids, grids)
-    claim(output_file(outdir, cfg.name, ".json"), "ensemble", grids)  # before any work
-    store = TileStore(outdir / "tiles")
-    for g in grids:
-        store.register(g)
-    write_manifest(outdir, Manifest("ensemble", cfg.name, cfg.to_dict(), {"palette": palette}, keys, shard.count))
     t0 = time.perf_counter()
-    if compute:
-        total, done = owned_pixels(store, grids, shard)
-        with progress_bar(total, done, quiet, f"{cfg.name} x{len(grids)}") as bar:
-            prog = fill_grids(problems, store, grids, shard, bar)
-    else:
-        require_complete(store, grids, shard.count)
-        prog = Progress()
+    store, prog = fill_job("ensemble", cfg, outdir, problems, grids, {"palette": palette}, shard=shard,
+                           compute=compute, quiet=quiet, expect_grids=expect_grids)
     if shard.count > 1 and compute:
         return EnsembleResult(grids, None, None, None, prog)
     raws = [assemble(store, g) for g in grids]
@@ -218,9 +205,7 @@ def render_ensemble(
         problems[0], grids[0], kind="ensemble", palette=palette, member_grid_keys=keys,
         member_problem_keys=[g.problem_key for g in grids],
         ensemble={"members": len(grids), "vary": list(cfg.ensemble.vary), "derivation": derivation(cfg)},
-        timing={"seconds": time.perf_counter() - t0, "kernel_seconds": prog.seconds,
-                "tiles_computed": prog.tiles_computed, "tiles_reused": prog.tiles_reused,
-                "pixels_computed": prog.pixels_computed},
+        timing=timing(t0, prog),
         stats={"mean_p_converged": float(summary["p_converged"].mean()),
                "member_converged_fraction": [float(np.mean(m < 0)) for m in members],
                "mean_steps_trained": float(np.mean([r[..., OUT_STEPS].mean() for r in raws]))},

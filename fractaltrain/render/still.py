@@ -17,13 +17,13 @@ import numpy as np
 
 from fractaltrain.render import colour
 from fractaltrain.config import Config
-from fractaltrain.compute.jobs import Manifest, check_grids, check_manifest, manifest_config, require_complete, write_manifest
-from fractaltrain.compute.landscape import (Progress, Shard, assemble, fill_grids, grid_axes, make_grid, owned_pixels,
-                                    progress_bar)
+from fractaltrain.compute.jobs import Manifest, check_manifest, manifest_config
+from fractaltrain.compute.landscape import Progress, Shard, assemble, grid_axes, make_grid
+from fractaltrain.render.job import fill_job, timing
 from fractaltrain.errors import check_name, output_file
 from fractaltrain.render.outputs import claim, readout_values, save_json, save_png, save_raw_npz, sidecar
 from fractaltrain.problem import build_problem
-from fractaltrain.compute.store import Grid, TileStore
+from fractaltrain.compute.store import Grid
 from fractaltrain.window import config_window
 
 
@@ -76,20 +76,9 @@ def render(
         problem = member_problem(cfg, check_member(cfg, member))
     options = {"palette": palette} if member is None else {"palette": palette, "member": member}
     grid = make_grid(problem, config_window(cfg), cfg.resolution[0], cfg.resolution[1], cfg.tile)
-    if expect_grids is not None:
-        check_grids(expect_grids, [grid])
-    claim(output_file(outdir, cfg.name, ".json"), "render", [grid])  # before any work
-    store = TileStore(outdir / "tiles")
-    store.register(grid)
-    write_manifest(outdir, Manifest("render", cfg.name, cfg.to_dict(), options, [grid.key], shard.count))
     t0 = time.perf_counter()
-    if compute:
-        total, done = owned_pixels(store, [grid], shard)
-        with progress_bar(total, done, quiet, cfg.name) as bar:
-            prog = fill_grids(problem, store, [grid], shard, bar)
-    else:
-        require_complete(store, [grid], shard.count)
-        prog = Progress()
+    store, prog = fill_job("render", cfg, outdir, [problem], [grid], options, shard=shard, compute=compute,
+                           quiet=quiet, expect_grids=expect_grids)
     if shard.count > 1 and compute:
         return RenderResult(grid, None, None, None, prog)
     raw = assemble(store, grid)
@@ -106,13 +95,7 @@ def render(
             kind="render",
             palette=palette,
             **({} if member is None else {"ensemble_member": member}),
-            timing={
-                "seconds": time.perf_counter() - t0,
-                "kernel_seconds": prog.seconds,
-                "tiles_computed": prog.tiles_computed,
-                "tiles_reused": prog.tiles_reused,
-                "pixels_computed": prog.pixels_computed,
-            },
+            timing=timing(t0, prog),
             stats={
                 "converged_fraction": float(np.mean(raw[..., 0] < 0)),
                 "mean_steps_trained": float(np.mean(steps)),
