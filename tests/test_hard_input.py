@@ -537,7 +537,8 @@ def test_bad_numba_num_threads_is_one_line_before_numba_loads(tmp_path, value):
     assert "whole number" in r.stderr and not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.5, 1.0, 2.0])
+@pytest.mark.parametrize("delay", [0.1, pytest.param(0.5, marks=pytest.mark.slow), 1.0,
+                                   pytest.param(2.0, marks=pytest.mark.slow)])
 def test_ctrl_c_at_any_time_exits_130_in_one_line(tmp_path, delay):
     """Start-up (imports, numba), the first tile and the middle of the job: 130, no traceback, no abort.
 

@@ -76,7 +76,8 @@ def grid_folder(out: Path) -> Path:
 @pytest.mark.parametrize("kind,link", [
     ("render", "tiles"), ("render", "tiles/KEY"), ("shard", "jobs"), ("zoom", "keyframes"), ("zoom", "tiles"),
 ])
-@pytest.mark.parametrize("copy", [False, True])
+# copies outside (True) cost a subprocess each and test_fuzz covers them in-process: slow
+@pytest.mark.parametrize("copy", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_linked_folders_never_lead_a_write_out_of_out(done, tmp_path, kind, link, copy):
     out = fresh(done, kind, tmp_path)
     victim = grid_folder(out) if link == "tiles/KEY" else out / link
@@ -131,7 +132,8 @@ def _place(path: Path, what: str) -> None:
         path.mkdir()
 
 
-@pytest.mark.parametrize("what", ["fifo", "dev_zero", "dir"])
+# a folder in a file's place: test_fuzz covers it in-process, so the subprocess cases are slow
+@pytest.mark.parametrize("what", ["fifo", "dev_zero", pytest.param("dir", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("which", ["tile", "grid.json", "manifest", "sidecar", "keyframe"])
 def test_special_files_never_hang_and_are_recomputed_or_named(done, tmp_path, what, which):
     kind = "zoom" if which == "keyframe" else "shard" if which == "manifest" else "render"
