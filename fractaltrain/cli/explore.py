@@ -33,17 +33,17 @@ def tiles_folder(out: str) -> Path:
     """
     import tempfile
 
+    from fractaltrain.compute.files import folder_inside
+    from fractaltrain.errors import OutputError
+
     outdir = out_folder(out)
     tiles = outdir / "tiles"
-    if tiles.is_symlink():  # every view would write through it, out of --out
-        raise UsageError(f"--out: {tiles} is a symbolic link; fractaltrain follows no links inside an output "
-                         "folder (remove it, or choose another --out)")
-    if tiles.exists() and not tiles.is_dir():
-        raise UsageError(f"--out: {tiles} exists and is not a folder; choose another --out")
     try:
-        tiles.mkdir(parents=True, exist_ok=True)
+        folder_inside(outdir, tiles)  # the tile store's own check: no link followed out of --out
         with tempfile.TemporaryFile(dir=tiles):
             pass
+    except OutputError as exc:
+        raise UsageError(f"--out: {exc}") from None
     except OSError as exc:
         raise UsageError(f"--out: cannot write tiles into {tiles}: {exc.strerror or exc}; choose a folder you can "
                          "write to") from None

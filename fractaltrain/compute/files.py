@@ -66,9 +66,9 @@ def folder_inside(root: Path, folder: Path) -> Path:
         try:
             here.mkdir(exist_ok=True)
         except FileExistsError:
-            raise OutputError(f"{here}: exists and is not a folder (remove it, or use another output folder)") from None
+            raise OutputError(f"{here} exists and is not a folder (remove it, or use another output folder)") from None
         if not here.is_dir():
-            raise OutputError(f"{here}: exists and is not a folder (remove it, or use another output folder)")
+            raise OutputError(f"{here} exists and is not a folder (remove it, or use another output folder)")
     return folder
 
 
