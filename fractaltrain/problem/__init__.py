@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal, localcontext
 
 import numpy as np
 
@@ -68,6 +69,22 @@ class Problem:
         off = np.concatenate([[0], np.cumsum(fi * fo)[:-1]]).astype(np.int64)
         flat = np.concatenate([w.ravel() for w in self.weights]).astype(np.float64)
         return flat, fi, fo, off
+
+    def alphas_dd(self) -> np.ndarray:
+        """The pre-activation scales to double-double precision, (2, depth): high parts, low parts.
+
+        ``sqrt(g / fan_in)`` and ``1 / width`` as exact numbers rounded to 32
+        digits; :attr:`alphas` holds their float64 roundings, which is what the
+        float64 kernels multiply by (and equals the high parts here).
+        """
+        g = GAIN[self.config.network.nonlinearity]
+        exact = [Decimal(g) / Decimal(int(w.shape[0])) for w in self.weights[:-1]]
+        with localcontext() as ctx:
+            ctx.prec = 60
+            values = [d.sqrt() for d in exact] + [Decimal(1) / Decimal(self.config.network.width)]
+            hi = [float(v) for v in values]
+            lo = [float(v - Decimal(h)) for v, h in zip(values, hi)]
+        return np.array([hi, lo], dtype=np.float64)
 
     def key(self) -> str:
         """Hash of everything in the problem that affects pixel values."""

@@ -1,4 +1,4 @@
-"""The training kernel: train one network per pixel, in float64, with numba.
+"""The training kernel: train one network per pixel, in float64 (or double-double), with numba.
 
 Layout.  Pixels are trained in blocks of ``LANES`` in lock-step, and every
 per-pixel array keeps the pixel index innermost (``W[(q)*LANES + p]``).  The
@@ -26,6 +26,9 @@ vtanh      ``tanh64`` on vectors, as LLVM IR
 tanh       ``tanh64``: an accurate, vectorisable scalar float64 tanh
 ir         the LLVM-IR toolkit those intrinsics share
 gradient   ``loss_and_grad`` for one set of weights (tests, explorer)
+ddblock    ``train_block_dd``: block.py's steps in double-double (past float64)
+ddgeneral  general.py's passes in double-double
+dd         double-double arithmetic and ``dd_tanh``
 cache      numba options; the disk cache keyed on all these sources
 ========== ==================================================================
 
@@ -35,8 +38,8 @@ package (or columns.py) changes (cache.py).  The result columns are in
 """
 
 from fractaltrain.columns import N_OUT, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
-from fractaltrain.compute.kernel.driver import run_pixels
+from fractaltrain.compute.kernel.driver import run_pixels, run_pixels_dd
 from fractaltrain.compute.kernel.gradient import loss_and_grad
 from fractaltrain.compute.kernel.ir import LANES
 
-__all__ = ["LANES", "N_OUT", "OUT_FINAL", "OUT_MEASURE", "OUT_PROBE", "OUT_STEPS", "loss_and_grad", "run_pixels"]
+__all__ = ["LANES", "N_OUT", "OUT_FINAL", "OUT_MEASURE", "OUT_PROBE", "OUT_STEPS", "loss_and_grad", "run_pixels", "run_pixels_dd"]

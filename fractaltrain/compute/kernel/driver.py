@@ -16,6 +16,7 @@ import numpy as np
 from fractaltrain.columns import N_OUT
 from fractaltrain.compute.kernel.block import train_block
 from fractaltrain.compute.kernel.cache import JIT
+from fractaltrain.compute.kernel.ddblock import train_block_dd
 from fractaltrain.compute.kernel.ir import LANES, _fetch_add
 
 
@@ -54,6 +55,75 @@ def train_pixels(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch
         b = _fetch_add(counter, 1)
 
 
+@nb.njit(**JIT)
+def train_pixels_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, out, counter):
+    """:func:`train_pixels` in double-double: ``hph + hpl`` are the pixels' hyperparameters."""
+    npix = hph.shape[0]
+    ncol = hph.shape[1]
+    nblocks = (npix + LANES - 1) // LANES
+    hb = np.empty((LANES, ncol))
+    lb = np.empty((LANES, ncol))
+    ob = np.empty((LANES, N_OUT))
+    b = _fetch_add(counter, 1)
+    while b < nblocks:
+        for p in range(LANES):
+            src = min(b * LANES + p, npix - 1)
+            for c in range(ncol):
+                hb[p, c] = hph[src, c]
+                lb[p, c] = hpl[src, c]
+        train_block_dd(hb, lb, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, ob)
+        for p in range(LANES):
+            dst = b * LANES + p
+            if dst < npix:
+                for c in range(N_OUT):
+                    out[dst, c] = ob[p, c]
+        b = _fetch_add(counter, 1)
+
+
+def _on_threads(worker, args, npix: int) -> None:
+    """Run ``worker(*args)`` on up to ``numba.get_num_threads()`` threads sharing its block counter."""
+    nthreads = min(nb.get_num_threads(), (npix + LANES - 1) // LANES)
+    if nthreads <= 1:
+        worker(*args)
+        return
+    with ThreadPoolExecutor(nthreads - 1) as pool:
+        others = [pool.submit(worker, *args) for _ in range(nthreads - 1)]
+        worker(*args)
+        for f in others:
+            f.result()
+
+
+def gradient_scale_dd(problem) -> np.ndarray:
+    """``2 / (points · outputs)`` of one training step as a double-double pair (points: batch size if minibatch)."""
+    n, m = problem.Y.shape
+    count = n if problem.batch_indices is None else problem.batch_indices.shape[1]
+    hi = 2.0 / (count * m)
+    lo = (2.0 - hi * (count * m)) / (count * m)  # hi·count·m is exact for these small integers
+    return np.array([hi, lo])
+
+
+def run_pixels_dd(problem, hp_hi: np.ndarray, hp_lo: np.ndarray, early_stop: bool = True) -> np.ndarray:
+    """Train every pixel ``hp_hi + hp_lo`` (double-double rows) for ``problem`` in double-double; (pixels, N_OUT)."""
+    w0, fi, fo, woff = problem.flat_weights()
+    bidx = problem.batch_indices if problem.batch_indices is not None else np.zeros((0, 0), np.int64)
+    hph = np.ascontiguousarray(hp_hi, dtype=np.float64)
+    hpl = np.ascontiguousarray(hp_lo, dtype=np.float64)
+    if hph.shape != hpl.shape:
+        raise ValueError(f"high and low hyperparameter tables differ in shape: {hph.shape} and {hpl.shape}")
+    out = np.empty((hph.shape[0], N_OUT), dtype=np.float64)
+    if hph.shape[0] == 0:
+        return out
+    args = (
+        hph, hpl,
+        np.ascontiguousarray(problem.X), np.ascontiguousarray(problem.Y), np.ascontiguousarray(problem.probe),
+        w0, fi, fo, woff, problem.alphas_dd(), gradient_scale_dd(problem), problem.nonlin_code,
+        int(problem.config.training.steps), np.ascontiguousarray(bidx, dtype=np.int64), bool(early_stop),
+        out, np.zeros(1, dtype=np.int64),
+    )
+    _on_threads(train_pixels_dd, args, hph.shape[0])
+    return out
+
+
 def run_pixels(problem, hp: np.ndarray, early_stop: bool = True, *, fast_path: bool = True) -> np.ndarray:
     """Python entry point: train every row of ``hp`` for ``problem``; returns (pixels, N_OUT).
 
@@ -84,13 +154,5 @@ def run_pixels(problem, hp: np.ndarray, early_stop: bool = True, *, fast_path: b
         out,
         np.zeros(1, dtype=np.int64),  # the block counter shared by the workers
     )
-    nthreads = min(nb.get_num_threads(), (hp.shape[0] + LANES - 1) // LANES)
-    if nthreads <= 1:
-        train_pixels(*args)
-    else:
-        with ThreadPoolExecutor(nthreads - 1) as pool:
-            others = [pool.submit(train_pixels, *args) for _ in range(nthreads - 1)]
-            train_pixels(*args)
-            for f in others:
-                f.result()
+    _on_threads(train_pixels, args, hp.shape[0])
     return out

@@ -1,0 +1,128 @@
+"""One block of LANES pixels trained in lock-step in double-double (block.py's twin).
+
+The algorithm, the measure and early stop are block.py's, step for step; only
+the training trajectory (weights, activations, gradients, losses) is carried
+in double-double.  The hyperparameters come as two tables, the float64 parts
+``hph`` and the trailing parts ``hpl`` (``value = hph + hpl`` to 32 digits),
+and the gradient factor ``2 / (points · outputs)`` as a double-double pair,
+so nothing in a pixel's definition is rounded to float64.  The measure's
+normalised losses ``v_t`` are formed from the double-double loss and then
+rounded to float64, as the measure and the outputs are float64 numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from fractaltrain.columns import LANES, MAXV, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS, TAIL
+from fractaltrain.compute.kernel.cache import JIT
+from fractaltrain.compute.kernel.dd import dd_add, dd_mul, dd_mul_d
+from fractaltrain.compute.kernel.ddgeneral import forward_dd, general_scratch_dd, loss_grad_dd
+
+
+@nb.njit(**JIT)
+def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, out):
+    """Train ``LANES`` pixels in lock-step in double-double and write their results.
+
+    Parameters
+    ----------
+    hph, hpl : (LANES, depth + 3) float64, the high and low parts of each lane's
+        learning rates, drift, offset and scale.
+    X, Y, probe, w0, fi, fo, woff, nonlin, steps, batch_idx, early_stop, out :
+        as :func:`fractaltrain.compute.kernel.block.train_block`.
+    alphas : (2, depth) double-double pre-activation scales, the last the output scale.
+    gscale : (2,) double-double gradient factor ``2 / (points · outputs)`` of one step
+        (points = the batch size for minibatch training).
+    """
+    L = LANES
+    depth = fi.shape[0]
+    npar = w0.shape[0]
+    n = X.shape[0]
+    m = Y.shape[1]
+    acts, dacts, hoff, pre, delta, dnext, o = general_scratch_dd(fi, fo, m)
+    W = np.empty((2, npar * L))
+    G = np.empty((2, npar * L))
+    loss = np.empty((2, L))
+    l0 = np.empty(L)
+    s_v = np.zeros(L)
+    s_inv = np.zeros(L)
+    tail = np.zeros((TAIL, L))
+    vlast = np.zeros(L)
+    dead_v = np.zeros(L)
+    alive = np.ones(L, dtype=np.bool_)
+    trained = np.full(L, steps, dtype=np.int64)
+    n0 = fi[0] * fo[0]
+    inv_nm = 1.0 / (n * m)
+
+    for q in range(npar):
+        for p in range(L):
+            W[0, q * L + p], W[1, q * L + p] = dd_mul_d(hph[p, depth + 2], hpl[p, depth + 2], w0[q])
+    for q in range(n0):
+        for p in range(L):
+            i = q * L + p
+            W[0, i], W[1, i] = dd_add(W[0, i], W[1, i], hph[p, depth + 1], hpl[p, depth + 1])
+
+    n_alive = L
+    t_stop = steps
+    for t in range(steps):
+        for q in range(n0):
+            for p in range(L):
+                i = q * L + p
+                W[0, i], W[1, i] = dd_add(W[0, i], W[1, i], hph[p, depth], hpl[p, depth])
+        loss_grad_dd(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o)
+        for p in range(L):
+            finite = math.isfinite(loss[0, p]) and math.isfinite(loss[1, p])
+            lt = (loss[0, p] + loss[1, p]) * inv_nm if finite else MAXV
+            if not alive[p]:
+                v = dead_v[p]
+            else:
+                if t == 0:
+                    l0[p] = lt
+                v = min(lt / l0[p], MAXV)
+                if not finite and early_stop:
+                    alive[p] = False
+                    dead_v[p] = v
+                    trained[p] = t
+                    n_alive -= 1
+            s_v[p] += v
+            s_inv[p] += 1.0 / v
+            tail[t % TAIL, p] = v
+            vlast[p] = v
+        if n_alive == 0:
+            t_stop = t + 1
+            break
+        for l in range(depth):
+            for q in range(woff[l], woff[l] + fi[l] * fo[l]):
+                for p in range(L):
+                    i = q * L + p
+                    gh, gl = dd_mul(G[0, i], G[1, i], gscale[0], gscale[1])
+                    uh, ul = dd_mul(hph[p, l], hpl[p, l], gh, gl)
+                    W[0, i], W[1, i] = dd_add(W[0, i], W[1, i], -uh, -ul)
+        for p in range(L):
+            if not alive[p]:
+                for q in range(npar):
+                    W[0, q * L + p] = 0.0
+                    W[1, q * L + p] = 0.0
+
+    for t in range(t_stop, steps):
+        for p in range(L):
+            v = dead_v[p]
+            s_v[p] += v
+            s_inv[p] += 1.0 / v
+            tail[t % TAIL, p] = v
+
+    forward_dd(0, probe.reshape((1, probe.shape[0])), W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
+    k = min(TAIL, steps)
+    for p in range(L):
+        tsum = 0.0
+        for j in range(steps - k, steps):
+            tsum += tail[j % TAIL, p]
+        converged = tsum / k < 1.0
+        out[p, OUT_MEASURE] = -s_v[p] if converged else s_inv[p]
+        out[p, OUT_FINAL] = math.log10(vlast[p])
+        pv = o[0, p]
+        out[p, OUT_PROBE] = pv if (alive[p] and math.isfinite(pv)) else MAXV
+        out[p, OUT_STEPS] = trained[p]

@@ -1,0 +1,196 @@
+"""Forward and backward passes of a network of any depth in double-double, LANES pixels at a time.
+
+The double-double twin of general.py: the same loops in the same order, with
+every product and sum a double-double operation (dd.py).  A double-double
+array is a ``(2, n)`` float64 array, row 0 the high parts and row 1 the low
+parts, with the pixel index innermost as in the float64 kernel, so each loop
+over lanes is contiguous and free of dependencies between lanes.  The
+pre-activation scales ``alphas`` are a ``(2, depth)`` double-double array:
+``sqrt(g / fan_in)`` to 32 digits, not its float64 rounding, since below
+float64's floor the landscape would otherwise move by 1e-17 relative, a
+billion windows at 30 decades.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from fractaltrain.compute.kernel.cache import JIT
+from fractaltrain.compute.kernel.dd import dd_add, dd_add_d, dd_mul, dd_mul_d, dd_tanh
+from fractaltrain.compute.kernel.ir import LANES
+
+
+@nb.njit(**JIT)
+def _activate_dd(pre, act, dact, off, n, nonlin):
+    """act = σ(pre), dact = σ'(pre) for ``n`` entries, written from ``off``."""
+    for q in range(n):
+        zh, zl = pre[0, q], pre[1, q]
+        if nonlin == 0:
+            ah, al = dd_tanh(zh, zl)
+            sh, sl = dd_mul(ah, al, ah, al)
+            dh, dl = dd_add_d(-sh, -sl, 1.0)
+        elif nonlin == 1:
+            pos = zh > 0.0
+            ah, al = (zh, zl) if pos else (0.0, 0.0)
+            dh, dl = (1.0 if pos else 0.0), 0.0
+        else:
+            ah, al, dh, dl = zh, zl, 1.0, 0.0
+        act[0, off + q], act[1, off + q] = ah, al
+        dact[0, off + q], dact[1, off + q] = dh, dl
+
+
+@nb.njit(**JIT)
+def _scale(v, n, alphas, layer):
+    """v[:n] *= alphas[layer] (double-double)."""
+    bh, bl = alphas[0, layer], alphas[1, layer]
+    for q in range(n):
+        v[0, q], v[1, q] = dd_mul(v[0, q], v[1, q], bh, bl)
+
+
+@nb.njit(**JIT)
+def _dense_shared_in_dd(x, W, woff, fi, fo, alphas, pre):
+    """pre[j,:] = alpha_0 · Σ_k x[k] W[k,j,:] for an input row shared by all lanes."""
+    L = LANES
+    for q in range(fo * L):
+        pre[0, q] = 0.0
+        pre[1, q] = 0.0
+    for k in range(fi):
+        xk = x[k]
+        base = (woff + k * fo) * L
+        for q in range(fo * L):
+            ph, pl = dd_mul_d(W[0, base + q], W[1, base + q], xk)
+            pre[0, q], pre[1, q] = dd_add(pre[0, q], pre[1, q], ph, pl)
+    _scale(pre, fo * L, alphas, 0)
+
+
+@nb.njit(**JIT)
+def _dense_dd(a, aoff, W, woff, fi, fo, alphas, layer, pre):
+    """pre[j,:] = alpha_layer · Σ_k a[k,:] W[k,j,:] with a per-lane input."""
+    L = LANES
+    for q in range(fo * L):
+        pre[0, q] = 0.0
+        pre[1, q] = 0.0
+    for k in range(fi):
+        base = (woff + k * fo) * L
+        abase = aoff + k * L
+        for j in range(fo):
+            for p in range(L):
+                ph, pl = dd_mul(a[0, abase + p], a[1, abase + p], W[0, base + j * L + p], W[1, base + j * L + p])
+                q = j * L + p
+                pre[0, q], pre[1, q] = dd_add(pre[0, q], pre[1, q], ph, pl)
+    _scale(pre, fo * L, alphas, layer)
+
+
+@nb.njit(**JIT)
+def forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, out):
+    """Forward pass of data point ``i`` for all lanes; hidden activations kept for backprop."""
+    depth = fi.shape[0]
+    L = LANES
+    _dense_shared_in_dd(X[i], W, woff[0], fi[0], fo[0], alphas, pre)
+    _activate_dd(pre, acts, dacts, hoff[1], fo[0] * L, nonlin)
+    for l in range(1, depth - 1):
+        _dense_dd(acts, hoff[l], W, woff[l], fi[l], fo[l], alphas, l, pre)
+        _activate_dd(pre, acts, dacts, hoff[l + 1], fo[l] * L, nonlin)
+    _dense_dd(acts, hoff[depth - 1], W, woff[depth - 1], fi[depth - 1], fo[depth - 1], alphas, depth - 1, out)
+
+
+@nb.njit(**JIT)
+def _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext):
+    """Accumulate the gradient of point ``i`` into G, given ``delta`` = dL/d(output) (overwritten)."""
+    depth = fi.shape[0]
+    L = LANES
+    for l in range(depth - 1, -1, -1):
+        nfi = fi[l]
+        nfo = fo[l]
+        wb = woff[l] * L
+        _scale(delta, nfo * L, alphas, l)
+        if l > 0:
+            ab = hoff[l]
+            for k in range(nfi):
+                for j in range(nfo):
+                    for p in range(L):
+                        g = wb + (k * nfo + j) * L + p
+                        ph, pl = dd_mul(acts[0, ab + k * L + p], acts[1, ab + k * L + p], delta[0, j * L + p], delta[1, j * L + p])
+                        G[0, g], G[1, g] = dd_add(G[0, g], G[1, g], ph, pl)
+            for k in range(nfi):
+                for p in range(L):
+                    dnext[0, k * L + p] = 0.0
+                    dnext[1, k * L + p] = 0.0
+                for j in range(nfo):
+                    for p in range(L):
+                        w = wb + (k * nfo + j) * L + p
+                        ph, pl = dd_mul(delta[0, j * L + p], delta[1, j * L + p], W[0, w], W[1, w])
+                        d = k * L + p
+                        dnext[0, d], dnext[1, d] = dd_add(dnext[0, d], dnext[1, d], ph, pl)
+                for p in range(L):
+                    d = k * L + p
+                    dnext[0, d], dnext[1, d] = dd_mul(dnext[0, d], dnext[1, d], dacts[0, ab + d], dacts[1, ab + d])
+            for q in range(nfi * L):
+                delta[0, q] = dnext[0, q]
+                delta[1, q] = dnext[1, q]
+        else:
+            x = X[i]
+            for k in range(nfi):
+                xk = x[k]
+                base = wb + k * nfo * L
+                for q in range(nfo * L):
+                    ph, pl = dd_mul_d(delta[0, q], delta[1, q], xk)
+                    G[0, base + q], G[1, base + q] = dd_add(G[0, base + q], G[1, base + q], ph, pl)
+
+
+@nb.njit(**JIT)
+def _residuals(i, Y, o, delta, loss, add_loss):
+    """delta = o - Y[i] for every output and lane; optionally loss += delta²."""
+    L = LANES
+    for c in range(Y.shape[1]):
+        y = Y[i, c]
+        for p in range(L):
+            q = c * L + p
+            rh, rl = dd_add_d(o[0, q], o[1, q], -y)
+            delta[0, q], delta[1, q] = rh, rl
+            if add_loss:
+                sh, sl = dd_mul(rh, rl, rh, rl)
+                loss[0, p], loss[1, p] = dd_add(loss[0, p], loss[1, p], sh, sl)
+
+
+@nb.njit(**JIT)
+def loss_grad_dd(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o):
+    """Full-batch sum of squares into ``loss`` and the (unscaled) gradient into ``G``, in double-double.
+
+    The gradient is of the full batch, or of minibatch ``t`` of ``batch_idx``
+    when it has columns, as in general.py.
+    """
+    full = batch_idx.shape[1] == 0
+    G[:, :] = 0.0
+    loss[:, :] = 0.0
+    for i in range(X.shape[0]):
+        forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
+        _residuals(i, Y, o, delta, loss, True)
+        if full:
+            _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
+    if not full:
+        for b in range(batch_idx.shape[1]):
+            i = batch_idx[t, b]
+            forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
+            _residuals(i, Y, o, delta, loss, False)
+            _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
+
+
+@nb.njit(**JIT)
+def general_scratch_dd(fi, fo, m):
+    """Double-double scratch of :func:`loss_grad_dd`: ``(acts, dacts, hoff, pre, delta, dnext, o)``."""
+    L = LANES
+    depth = fi.shape[0]
+    hoff = np.zeros(depth + 1, dtype=np.int64)
+    for l in range(1, depth):
+        hoff[l + 1] = hoff[l] + fo[l - 1] * L
+    nh = 0
+    for l in range(depth - 1):
+        nh += fo[l]
+    wmax = 1
+    for l in range(depth):
+        wmax = max(wmax, fi[l], fo[l])
+    acts = np.zeros((2, max(nh, 1) * L))
+    dacts = np.zeros((2, max(nh, 1) * L))
+    return acts, dacts, hoff, np.empty((2, wmax * L)), np.empty((2, wmax * L)), np.empty((2, wmax * L)), np.empty((2, m * L))

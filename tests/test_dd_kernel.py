@@ -1,0 +1,145 @@
+"""The double-double kernel: its arithmetic, its tanh, agreement with the float64 kernel, determinism."""
+
+from decimal import Decimal, localcontext
+
+import numba
+import numpy as np
+import pytest
+
+from fractaltrain.columns import OUT_MEASURE, OUT_STEPS
+from fractaltrain.compute.kernel import run_pixels
+from fractaltrain.compute.kernel.dd import dd_div, dd_mul, dd_tanh
+from fractaltrain.compute.kernel.driver import run_pixels_dd
+from fractaltrain.config import config_from_dict
+from fractaltrain.problem import build_problem, pixel_hyperparams
+
+
+@numba.njit
+def _tanh_all(xh, xl, oh, ol):
+    for i in range(xh.shape[0]):
+        oh[i], ol[i] = dd_tanh(xh[i], xl[i])
+
+
+@numba.njit
+def _mul_div(ah, al, bh, bl, out):
+    for i in range(ah.shape[0]):
+        out[0, i], out[1, i] = dd_mul(ah[i], al[i], bh[i], bl[i])
+        out[2, i], out[3, i] = dd_div(ah[i], al[i], bh[i], bl[i])
+
+
+def _dd_values(rng, n, spread):
+    hi = rng.standard_normal(n) * 10.0 ** rng.uniform(-spread, spread, n)
+    lo = hi * 2.0**-53 * rng.uniform(-0.5, 0.5, n)
+    s = hi + lo
+    return s, (hi - s) + lo
+
+
+def _exact(h, l):
+    return Decimal(float(h)) + Decimal(float(l))
+
+
+def _dec_tanh(x: Decimal) -> Decimal:
+    if abs(x) > 60:
+        return Decimal(1).copy_sign(x)
+    e = (2 * x).exp()
+    return (e - 1) / (e + 1)
+
+
+def test_tanh_relative_error_below_2e_31():
+    rng = np.random.default_rng(3)
+    xh, xl = _dd_values(rng, 3000, 0)
+    th, tl = _dd_values(rng, 1000, 30)
+    xh, xl = np.concatenate([xh * 4, th]), np.concatenate([xl * 4, tl])
+    oh, ol = np.empty_like(xh), np.empty_like(xh)
+    _tanh_all(xh, xl, oh, ol)
+    worst = Decimal(0)
+    with localcontext() as ctx:
+        ctx.prec = 70
+        for i in range(len(xh)):
+            ref = _dec_tanh(_exact(xh[i], xl[i]))
+            worst = max(worst, abs((_exact(oh[i], ol[i]) - ref) / ref))
+    assert worst < Decimal("2e-31")
+
+
+def test_tanh_special_values():
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 45.0, -1e-300])
+    oh, ol = np.empty_like(x), np.empty_like(x)
+    _tanh_all(x, np.zeros_like(x), oh, ol)
+    assert oh[0] == 0.0 and np.signbit(oh[1])
+    assert (oh[2], oh[3], oh[5]) == (1.0, -1.0, 1.0)
+    assert np.isnan(oh[4]) and oh[6] == -1e-300
+
+
+def test_mul_and_div_to_32_digits():
+    rng = np.random.default_rng(4)
+    ah, al = _dd_values(rng, 500, 20)
+    bh, bl = _dd_values(rng, 500, 20)
+    out = np.empty((4, 500))
+    _mul_div(ah, al, bh, bl, out)
+    with localcontext() as ctx:
+        ctx.prec = 70
+        for i in range(500):
+            a, b = _exact(ah[i], al[i]), _exact(bh[i], bl[i])
+            assert abs(_exact(out[0, i], out[1, i]) / (a * b) - 1) < Decimal("1e-31")
+            assert abs(_exact(out[2, i], out[3, i]) / (a / b) - 1) < Decimal("1e-31")
+
+
+def _cfg(**over):
+    raw = {"network": {"width": 4, "depth": 2, "nonlinearity": "tanh"}, "data": {"size": 8},
+           "training": {"steps": 40}, "resolution": "12x12", "tile": 8}
+    for k, v in over.items():
+        raw.setdefault(k, {}).update(v)
+    return config_from_dict(raw)
+
+
+def _table(cfg, n):
+    xv = 10.0 ** np.linspace(-1, 1.5, n)
+    XX, YY = np.meshgrid(xv, xv[::-1])
+    return pixel_hyperparams(cfg, XX.ravel(), YY.ravel())
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"network": {"nonlinearity": "relu"}},
+    {"network": {"nonlinearity": "identity"}},
+    {"network": {"depth": 3, "output_dim": 2}},
+    {"training": {"batch": 3}},
+])
+def test_agrees_with_float64_kernel_at_float64_values(over):
+    """With zero low parts the double-double run is the float64 run, carried 16 digits further."""
+    cfg = _cfg(**over)
+    pb = build_problem(cfg)
+    hp = _table(cfg, 12)
+    a = run_pixels(pb, hp)
+    b = run_pixels_dd(pb, hp, np.zeros_like(hp))
+    agree = np.mean(np.sign(a[:, OUT_MEASURE]) == np.sign(b[:, OUT_MEASURE]))
+    assert agree >= 0.97
+    assert np.array_equal(a[:, OUT_STEPS], b[:, OUT_STEPS]) or agree < 1.0
+    rel = np.abs(a[:, OUT_MEASURE] - b[:, OUT_MEASURE]) / np.abs(a[:, OUT_MEASURE])
+    assert np.median(rel) < 1e-9
+
+
+def test_bits_do_not_depend_on_threads_or_position():
+    cfg = _cfg()
+    pb = build_problem(cfg)
+    hp = _table(cfg, 7)
+    lo = hp * 1e-20
+    whole = run_pixels_dd(pb, hp, lo)
+    numba.set_num_threads(1)
+    try:
+        one = run_pixels_dd(pb, hp, lo)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    parts = np.concatenate([run_pixels_dd(pb, hp[k : k + 5], lo[k : k + 5]) for k in range(0, len(hp), 5)])
+    assert np.array_equal(whole, one, equal_nan=True)
+    assert np.array_equal(whole, parts, equal_nan=True)
+
+
+def test_low_parts_move_the_result():
+    """A low part below float64's resolution (3e-17 relative) reaches the measure."""
+    cfg = _cfg()
+    pb = build_problem(cfg)
+    hp = _table(cfg, 6)
+    a = run_pixels_dd(pb, hp, np.zeros_like(hp))
+    b = run_pixels_dd(pb, hp, hp * 3e-17)
+    assert not np.array_equal(a[:, OUT_MEASURE], b[:, OUT_MEASURE])
