@@ -41,31 +41,121 @@ LOG10_REPRESENTABLE = 307.0  # |decades| beyond which 10**u leaves float64's nor
 
 @dataclass(frozen=True)
 class Window:
-    """Axis-coordinate rectangle ``[x0, x1] × [y0, y1]`` (x0 < x1, y0 < y1)."""
+    """Axis-coordinate rectangle ``[x0, x1] × [y0, y1]`` (x0 < x1, y0 < y1).
+
+    The float fields are the edges rounded to float64, which is all a window
+    above float64's floor needs.  ``exact`` holds the edges as exact rationals
+    (:class:`~fractions.Fraction`) when they are not those floats: a window
+    given in long decimals, or one 20 decades deep whose float edges are all
+    the same number.  It is ``None`` otherwise, so windows built from floats
+    compare, hash and key exactly as before exact coordinates existed.
+    """
 
     x0: float
     x1: float
     y0: float
     y1: float
+    exact: tuple | None = None
+
+    def __post_init__(self):
+        if self.exact is not None:
+            edges = tuple(Fraction(v) for v in self.exact)
+            floats = (self.x0, self.x1, self.y0, self.y1)
+            same = all(math.isfinite(f) and Fraction(f) == e for f, e in zip(floats, edges))
+            object.__setattr__(self, "exact", None if same else edges)
+
+    @staticmethod
+    def from_edges(x0, x1, y0, y1) -> "Window":
+        """A window from exact edges (Fractions, Decimals, ints or floats), keeping them exactly."""
+        edges = tuple(Fraction(v) for v in (x0, x1, y0, y1))
+        return Window(*(float(e) for e in edges), exact=edges)
+
+    def edges(self) -> tuple[Fraction, Fraction, Fraction, Fraction]:
+        """The exact edges ``(x0, x1, y0, y1)``."""
+        return self.exact if self.exact is not None else tuple(Fraction(v) for v in self.as_list())
 
     @property
     def width(self) -> float:
+        if self.exact is not None:
+            return float(self.exact[1] - self.exact[0])
         return self.x1 - self.x0
 
     @property
     def height(self) -> float:
+        if self.exact is not None:
+            return float(self.exact[3] - self.exact[2])
         return self.y1 - self.y0
 
     @property
     def center(self) -> tuple[float, float]:
+        if self.exact is not None:
+            cx, cy = self.exact_center()
+            return float(cx), float(cy)
         return (0.5 * (self.x0 + self.x1), 0.5 * (self.y0 + self.y1))
+
+    def exact_center(self) -> tuple[Fraction, Fraction]:
+        x0, x1, y0, y1 = self.edges()
+        return (x0 + x1) / 2, (y0 + y1) / 2
 
     def as_list(self) -> list[float]:
         return [self.x0, self.x1, self.y0, self.y1]
 
+    def strings(self) -> list[str]:
+        """The edges as exact decimal strings (``repr`` of the float when the edge is one)."""
+        if self.exact is None:
+            return [repr(v) for v in self.as_list()]
+        return [decimal_string(e) for e in self.exact]
+
     @staticmethod
-    def around(cx: float, cy: float, half_w: float, half_h: float) -> "Window":
+    def around(cx, cy, half_w, half_h) -> "Window":
+        """The window of half-extents ``half_w``, ``half_h`` around ``(cx, cy)``.
+
+        Floats give float edges (rounded as before exact coordinates); an exact
+        centre (a :class:`~fractions.Fraction`) gives exact edges.
+        """
+        if isinstance(cx, Fraction) or isinstance(cy, Fraction):
+            cx, cy, hw, hh = Fraction(cx), Fraction(cy), Fraction(half_w), Fraction(half_h)
+            return Window.from_edges(cx - hw, cx + hw, cy - hh, cy + hh)
         return Window(cx - half_w, cx + half_w, cy - half_h, cy + half_h)
+
+
+MAX_COORDINATE_CHARS = 200  # a decimal coordinate this long holds far more digits than any precision uses
+
+
+def parse_coordinate(text: str) -> Fraction:
+    """A decimal number of any length (``0.105506778255164830779938819115608235584e1``), read exactly.
+
+    Raises ValueError for anything else (including inf and nan); callers name the field.
+    """
+    t = str(text).strip()
+    if not t or len(t) > MAX_COORDINATE_CHARS:
+        raise ValueError(f"expected a decimal number of at most {MAX_COORDINATE_CHARS} characters")
+    try:
+        d = Decimal(t)
+    except Exception:
+        raise ValueError("expected a decimal number") from None
+    if not d.is_finite() or abs(d.adjusted()) > 400:
+        raise ValueError("expected a finite decimal number of magnitude below 1e400")
+    return Fraction(d)
+
+
+def decimal_string(q: Fraction) -> str:
+    """``q`` as an exact decimal string when it has one (a denominator of 2s and 5s), else ``p/q``."""
+    q = Fraction(q)
+    den, twos, fives = q.denominator, 0, 0
+    while den % 2 == 0:
+        den //= 2
+        twos += 1
+    while den % 5 == 0:
+        den //= 5
+        fives += 1
+    if den != 1:
+        return f"{q.numerator}/{q.denominator}"
+    k = max(twos, fives)
+    digits = abs(q.numerator) * (10**k // q.denominator)
+    text = str(digits).rjust(k + 1, "0")
+    body = text if k == 0 else f"{text[:-k]}.{text[-k:]}".rstrip("0").rstrip(".")
+    return ("-" if q < 0 else "") + body
 
 
 def axis_coords(lo: float, hi: float, n: int) -> np.ndarray:
@@ -174,4 +264,6 @@ def min_relative_spacing(lo: float, hi: float, n: int, scale: str) -> float:
 
 def config_window(cfg) -> Window:
     """The window a config's axis ranges describe (its opening view)."""
-    return Window(cfg.x.range[0], cfg.x.range[1], cfg.y.range[0], cfg.y.range[1])
+    xq = cfg.x.exact or tuple(Fraction(v) for v in cfg.x.range)
+    yq = cfg.y.exact or tuple(Fraction(v) for v in cfg.y.range)
+    return Window(cfg.x.range[0], cfg.x.range[1], cfg.y.range[0], cfg.y.range[1], exact=(*xq, *yq))

@@ -32,7 +32,7 @@ FLAGS = {
     "center": "--center", "recolor": "--recolor", "size": "--size", "device": "--device",
     "ensemble": "--ensemble", "member": "--member", "frames": "--frames", "fps": "--fps",
     "factor": "--keyframe-factor", "crf": "--crf", "codec": "--codec", "preset": "--preset", "palette": "--palette",
-    "seed": "--seed", "frame_range": "--frame-range",
+    "seed": "--seed", "frame_range": "--frame-range", "precision": "--precision",
 }
 
 
@@ -248,6 +248,9 @@ CONFIG_ARG = typer.Argument(..., help="YAML experiment config, e.g. configs/demo
 OUT_OPT = typer.Option("out", "--out", "-o", help="Output folder (tiles are kept in OUT/tiles for resuming).")
 QUIET_OPT = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 THREADS_OPT = typer.Option(None, "--threads", help="Kernel threads (default: all cores).")
+PRECISION_OPT = typer.Option(
+    None, "--precision", help="auto | float64 | double-double: how pixels are trained (default: the config's "
+    "precision, else auto: float64 where it tells neighbouring pixels apart, double-double below; docs/deep.md).")
 DEVICE_OPT = typer.Option(
     None, "--device", help="cpu | cuda: where pixels are trained (default: $FRACTALTRAIN_DEVICE, else cpu); "
     "cuda needs an NVIDIA GPU and pip install 'fractaltrain[cuda]'.")

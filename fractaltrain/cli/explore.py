@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from fractaltrain.cli.common import (
+    PRECISION_OPT,
     CONFIG_ARG,
     DEVICE_OPT,
     OUT_OPT,
@@ -18,7 +19,7 @@ from fractaltrain.cli.common import (
     out_folder,
     set_threads,
 )
-from fractaltrain.config import load_config
+from fractaltrain.config import load_config, with_overrides
 
 
 def tiles_folder(out: str) -> Path:
@@ -61,6 +62,7 @@ def explore(
         None, "--max-pixels", help="Refuse views larger than this many pixels (default 1048576)."),
     threads: Optional[int] = THREADS_OPT,
     device: Optional[str] = DEVICE_OPT,
+    precision: Optional[str] = PRECISION_OPT,
     verbose: bool = typer.Option(False, "--verbose", help="Log every request on stderr."),
 ) -> None:
     """Serve a local web page to pan and zoom into CONFIG, inspect pixels and copy render/zoom commands.
@@ -73,7 +75,7 @@ def explore(
     from fractaltrain.explore.params import Limits
     from fractaltrain.explore.server import make_server
 
-    cfg = load_config(config)
+    cfg = with_overrides(load_config(config), precision=precision)
     out_folder(out)  # the checks that write nothing first; tiles_folder below, once every flag is valid
     if not 0 <= port <= 65535:
         raise UsageError(f"--port: must be between 0 and 65535, got {port}")

@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from fractaltrain.cli.common import (
+    PRECISION_OPT,
     CONFIG_ARG, DEVICE_OPT, OUT_OPT, QUIET_OPT, THREADS_OPT, UsageError, check_depth_flag, check_seed, guarded,
     out_file, out_folder, parse_size, set_device, set_threads,
 )
@@ -23,6 +24,7 @@ def locate(
     size: str = typer.Option("1280x720", "--size", help="Aspect of the start view, as zoom would use it."),
     save: Optional[str] = typer.Option(None, "--save", help="Also write the point as JSON here."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
+    precision: Optional[str] = PRECISION_OPT,
     quiet: bool = QUIET_OPT,
     threads: Optional[int] = THREADS_OPT,
     device: Optional[str] = DEVICE_OPT,
@@ -43,7 +45,7 @@ def locate(
     from fractaltrain.compute.store import TileStore
     from fractaltrain.zoom.plan import outer_window
 
-    cfg = with_ensemble(with_overrides(load_config(config), steps=steps), ensemble)
+    cfg = with_ensemble(with_overrides(load_config(config), steps=steps, precision=precision), ensemble)
     check_depth_flag(depth)
     check_seed(seed)
     if not 0 <= candidates <= 50:

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from fractaltrain.cli.common import (
-    CONFIG_ARG, DEVICE_OPT, OUT_OPT, PALETTE_OPT, QUIET_OPT, SHARD_OPT, THREADS_OPT, check_palette, guarded,
+    CONFIG_ARG, DEVICE_OPT, OUT_OPT, PALETTE_OPT, PRECISION_OPT, QUIET_OPT, SHARD_OPT, THREADS_OPT, check_palette, guarded,
     out_folder, parse_shard, set_device, set_threads, shard_line, wrote,
 )
 from fractaltrain.config import load_config, with_overrides
@@ -25,6 +25,7 @@ def render(
     quiet: bool = QUIET_OPT,
     threads: Optional[int] = THREADS_OPT,
     device: Optional[str] = DEVICE_OPT,
+    precision: Optional[str] = PRECISION_OPT,
     shard: Optional[str] = SHARD_OPT,
     ensemble: Optional[int] = typer.Option(
         None, "--ensemble", help="Train every pixel under K draws of the random sources (the config's ensemble.vary, "
@@ -46,7 +47,7 @@ def render(
     from fractaltrain.errors import check_name
     from fractaltrain.render.still import render as do_render
 
-    cfg = with_overrides(load_config(config), resolution=resolution, steps=steps, window=window)
+    cfg = with_overrides(load_config(config), resolution=resolution, steps=steps, window=window, precision=precision)
     cfg = with_ensemble(cfg, ensemble)
     if member is not None:
         check_member(cfg, member)

@@ -7,14 +7,16 @@ from typing import Optional
 import typer
 
 from fractaltrain.cli.common import (
+    PRECISION_OPT,
     CONFIG_ARG, DEVICE_OPT, OUT_OPT, PALETTE_OPT, QUIET_OPT, SHARD_OPT, THREADS_OPT, UsageError, error_line, guarded,
     out_folder, parse_shard, parse_size, set_device, set_threads, shard_line, wrote,
 )
 from fractaltrain.config import load_config, with_overrides
 
 
-def parse_pair(text: Optional[str], flag: str) -> Optional[tuple[float, float]]:
-    import math
+def parse_pair(text: Optional[str], flag: str):
+    """``X,Y`` read exactly (Fractions): a zoom 30 decades deep needs a centre of 30 and more digits."""
+    from fractaltrain.window import parse_coordinate
 
     if text is None:
         return None
@@ -22,8 +24,8 @@ def parse_pair(text: Optional[str], flag: str) -> Optional[tuple[float, float]]:
     try:
         if len(parts) != 2:
             raise ValueError
-        a, b = float(parts[0]), float(parts[1])
-        if not (math.isfinite(a) and math.isfinite(b)):
+        a, b = parse_coordinate(parts[0]), parse_coordinate(parts[1])  # exactly: decimals of any length
+        if not (abs(a) < 1e308 and abs(b) < 1e308):
             raise ValueError
     except ValueError:
         raise UsageError(f"{flag}: expected two finite numbers X,Y in axis units (decades on a log10 axis), "
@@ -92,6 +94,7 @@ def zoom(
     keyframes_only: bool = typer.Option(False, "--keyframes-only", help="Keyframes, poster and sidecar; no MP4."),
     allow_noise: bool = typer.Option(False, "--allow-noise", help="Go on into keyframes where rounding decides signs."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (overrides training.steps)."),
+    precision: Optional[str] = PRECISION_OPT,
     ensemble: Optional[int] = typer.Option(
         None, "--ensemble", help="Train every keyframe under K draws and show P(converge) (see docs/ensembles.md)."),
     quiet: bool = QUIET_OPT,
@@ -110,7 +113,7 @@ def zoom(
     from fractaltrain.zoom.guards import NoiseError
     from fractaltrain.zoom.pipeline import zoom as do_zoom
 
-    cfg = with_ensemble(with_overrides(load_config(config), steps=steps), ensemble)
+    cfg = with_ensemble(with_overrides(load_config(config), steps=steps, precision=precision), ensemble)
     opts = zoom_options(frames=frames, fps=fps, size=size, depth=depth, center=center, factor=keyframe_factor,
                         palette=palette, crf=crf, codec=codec, frame_range=frame_range, overlay=overlay,
                         recolor=recolor, preview=preview, seed=seed, video=not keyframes_only,
@@ -128,9 +131,9 @@ def zoom(
             raise
         raise UsageError(f"--recolor: {str(exc).splitlines()[0]} in {outdir}/tiles; --recolor never trains: "
                          "run the zoom without --recolor first") from None
-    tx, ty = res.plan.target
+    tx, ty = res.plan.target_strings()
     if res.poster is None:
         typer.echo(shard_line(sh, res.progress))
     else:
-        typer.echo(f"target x={tx!r} y={ty!r}, {res.plan.depth:g} decades, {res.plan.n_keyframes} keyframes")
+        typer.echo(f"target x={tx} y={ty}, {res.plan.depth:g} decades, {res.plan.n_keyframes} keyframes")
         typer.echo(wrote([res.mp4, res.poster, res.json]))

@@ -79,8 +79,18 @@ def active() -> str:
     return _active
 
 
-def run_pixels(problem, hp):
-    """Train every row of ``hp`` on the active device; (pixels, N_OUT) as ``kernel.run_pixels``."""
+def run_pixels(problem, hp, hp_lo=None):
+    """Train every row of ``hp`` on the active device; (pixels, N_OUT) as ``kernel.run_pixels``.
+
+    With ``hp_lo`` (the low parts, same shape) the pixels ``hp + hp_lo`` train in
+    double-double (``kernel.run_pixels_dd``).
+    """
+    if hp_lo is not None:
+        if _active == "cuda":
+            from fractaltrain.compute.gpu.run import run_pixels_dd as run_dd
+        else:
+            from fractaltrain.compute.kernel import run_pixels_dd as run_dd
+        return run_dd(problem, hp, hp_lo)
     if _active == "cuda":
         from fractaltrain.compute.gpu.run import run_pixels as run
     else:

@@ -16,7 +16,9 @@ from fractaltrain.config import Config
 from fractaltrain.columns import N_OUT
 from fractaltrain.compute.jobs import IncompleteError, MissingTile
 from fractaltrain.compute import device
-from fractaltrain.problem import Problem, pixel_hyperparams
+from fractaltrain.precision import DOUBLE_DOUBLE, axis_values_dd
+from fractaltrain.precision import resolve as resolve_precision
+from fractaltrain.problem import Problem, pixel_hyperparams, pixel_hyperparams_dd
 from fractaltrain.compute.store import Grid, TileSpec, TileStore
 from fractaltrain.window import Window, axis_values, centred_throughout
 
@@ -32,29 +34,58 @@ class Shard:
         return position % self.count == self.index
 
 
-def make_grid(problem: Problem, window: Window, width: int, height: int, tile: int) -> Grid:
+def make_grid(problem: Problem, window: Window, width: int, height: int, tile: int,
+              precision: str | None = None) -> Grid:
+    """The grid of ``window`` at ``width × height``, training at ``precision`` (default: the config's).
+
+    ``auto`` resolves here, per grid (:func:`fractaltrain.precision.resolve`), so
+    a zoom's keyframes switch to double-double where float64 runs out; a
+    precision that cannot tell this grid's pixels apart raises PrecisionError.
+    """
     cfg = problem.config
+    chosen = resolve_precision(precision or cfg.precision, window, width, height, (cfg.x.scale, cfg.y.scale))
+    if chosen == DOUBLE_DOUBLE:
+        return Grid(problem.key(), window, width, height, tile, precision=chosen)
+    window = Window(*window.as_list())  # float64 grids train at, and are keyed by, the float edges
     exact = not (centred_throughout(window.x0, window.x1, width, cfg.x.scale)
                  and centred_throughout(window.y0, window.y1, height, cfg.y.scale))
     return Grid(problem.key(), window, width, height, tile, exact_values=exact)
 
 
 def grid_axes(cfg: Config, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-    """Hyperparameter value of every column (x) and row (y) of the grid."""
+    """Hyperparameter value of every column (x) and row (y) of the grid.
+
+    float64 grids give 1-D arrays; double-double grids (2, n) arrays, the high
+    parts then the low parts of the exact values.
+    """
     w = grid.window
+    if grid.double_double:
+        return axis_values_dd(w, grid.width, cfg.x.scale, 0), axis_values_dd(w, grid.height, cfg.y.scale, 1)
     return (
         axis_values(w.x0, w.x1, grid.width, cfg.x.scale),
         axis_values(w.y0, w.y1, grid.height, cfg.y.scale),
     )
 
 
+def tile_hyperparams(cfg: Config, xv: np.ndarray, yv: np.ndarray, spec: TileSpec):
+    """The hyperparameter table of one tile's pixels: ``hp``, or ``(hp_hi, hp_lo)`` for double-double axes."""
+    xs = xv[..., spec.c0 : spec.c1]
+    ys = yv[..., spec.r0 : spec.r1]
+    if xv.ndim == 1:
+        XX, YY = np.meshgrid(xs, ys)
+        return pixel_hyperparams(cfg, XX.ravel(), YY.ravel())
+    XH, YH = np.meshgrid(xs[0], ys[0])
+    XL, YL = np.meshgrid(xs[1], ys[1])
+    return pixel_hyperparams_dd(cfg, (XH.ravel(), XL.ravel()), (YH.ravel(), YL.ravel()))
+
+
 def compute_tile(problem: Problem, xv: np.ndarray, yv: np.ndarray, spec: TileSpec) -> np.ndarray:
-    """Kernel results of one tile, shape (rows, cols, N_OUT)."""
-    xs = xv[spec.c0 : spec.c1]
-    ys = yv[spec.r0 : spec.r1]
-    XX, YY = np.meshgrid(xs, ys)
-    hp = pixel_hyperparams(problem.config, XX.ravel(), YY.ravel())
-    return device.run_pixels(problem, hp).reshape(len(ys), len(xs), N_OUT)
+    """Kernel results of one tile, shape (rows, cols, N_OUT); (2, n) axes train in double-double."""
+    hp = tile_hyperparams(problem.config, xv, yv, spec)
+    shape = (spec.r1 - spec.r0, spec.c1 - spec.c0, N_OUT)
+    if isinstance(hp, tuple):
+        return device.run_pixels(problem, hp[0], hp[1]).reshape(shape)
+    return device.run_pixels(problem, hp).reshape(shape)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,11 @@ class Grid:
     height: int
     tile: int
     exact_values: bool = False  # some pixel values differ from the centred formula's (window.py)
+    precision: str = "float64"  # or "double-double" (fractaltrain.precision): then values come from the exact edges
+
+    @property
+    def double_double(self) -> bool:
+        return self.precision == "double-double"
 
     def identity(self) -> dict:
         ident = {
@@ -71,6 +77,9 @@ class Grid:
         }
         if self.exact_values:  # only then, so grids whose values did not change keep their keys
             ident["values"] = "exact"
+        if self.double_double:  # float64 grids keep the keys they had before double-double existed
+            ident["precision"] = self.precision
+            ident["window_exact"] = self.window.strings()
         return ident
 
     @property
@@ -179,9 +188,14 @@ def grid_from_identity(key: str, ident) -> Grid | None:
     try:
         from fractaltrain.window import Window
 
+        from fractaltrain.window import parse_coordinate
+
         win = Window(*(float(v) for v in ident["window"]))
+        if "window_exact" in ident:
+            win = Window.from_edges(*(parse_coordinate(v) if "/" not in str(v) else Fraction(str(v))
+                                      for v in ident["window_exact"]))
         grid = Grid(str(ident["problem"]), win, int(ident["width"]), int(ident["height"]), int(ident["tile"]),
-                    exact_values=ident.get("values") == "exact")
+                    exact_values=ident.get("values") == "exact", precision=str(ident.get("precision", "float64")))
     except (TypeError, ValueError, KeyError, AttributeError):
         return None
     if grid.width < 1 or grid.height < 1 or grid.tile < 1 or grid.key != key:

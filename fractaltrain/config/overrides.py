@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from fractions import Fraction
 
 from fractaltrain.config.parse import check_consistency
 from fractaltrain.config.schema import MAX_STEPS, Config
-from fractaltrain.config.values import as_float, as_int, parse_resolution
+from fractaltrain.config.values import as_coordinate, as_int, parse_resolution
+from fractaltrain.precision import check_precision
 from fractaltrain.errors import ConfigError, short
 
 
@@ -31,12 +33,16 @@ def with_overrides(
     resolution: str | None = None,
     steps: int | None = None,
     window: str | None = None,
+    precision: str | None = None,
 ) -> Config:
     """Apply overrides (the CLI's flags), validated like the YAML values they replace.
 
-    Errors name the override (``resolution:``, ``steps:``, ``window:``), which the CLI
-    translates to its flag.
+    Errors name the override (``resolution:``, ``steps:``, ``window:``, ``precision:``),
+    which the CLI translates to its flag.  Window edges are decimal numbers of any
+    length, read exactly (:func:`~fractaltrain.window.parse_coordinate`).
     """
+    if precision is not None:
+        cfg = dataclasses.replace(cfg, precision=_as_option(check_precision, "precision", precision))
     if resolution is not None:
         cfg = dataclasses.replace(cfg, resolution=_as_option(parse_resolution, "resolution", resolution, "resolution"))
     if steps is not None:
@@ -44,18 +50,19 @@ def with_overrides(
     if window is not None:
         parts = window.split(",")
         if len(parts) == 1 and cfg.view(window.strip()) is not None:
-            x0, x1, y0, y1 = _as_option(view_window, "window", cfg, window.strip())
+            x0, x1, y0, y1 = (Fraction(v) for v in _as_option(view_window, "window", cfg, window.strip()))
         elif len(parts) != 4:
             names = ", ".join(k for k, _ in cfg.views)
             raise ConfigError("window: expected X0,X1,Y0,Y1 in axis units"
                               + (f" or a view name ({short(names, 200)})" if names else "") + f", got {short(window)}",
                               option="window")
         else:
-            x0, x1, y0, y1 = (_as_option(as_float, "window", p, "window") for p in parts)
+            x0, x1, y0, y1 = (_as_option(as_coordinate, "window", p.strip(), "window") for p in parts)
         if not (x0 < x1 and y0 < y1):
             raise ConfigError(f"window: need X0 < X1 and Y0 < Y1, got {short(window)}", option="window")
         cfg = dataclasses.replace(
-            cfg, x=dataclasses.replace(cfg.x, range=(x0, x1)), y=dataclasses.replace(cfg.y, range=(y0, y1))
+            cfg, x=dataclasses.replace(cfg.x, range=(float(x0), float(x1)), exact=(x0, x1)),
+            y=dataclasses.replace(cfg.y, range=(float(y0), float(y1)), exact=(y0, y1)),
         )
         try:
             check_consistency(cfg)
@@ -65,7 +72,7 @@ def with_overrides(
                 if msg.startswith(k):
                     raise ConfigError("window:" + msg[len(k):], option="window") from None
             raise
-    elif resolution is not None or steps is not None:
+    elif resolution is not None or steps is not None or precision is not None:
         check_consistency(cfg)
     return cfg
 

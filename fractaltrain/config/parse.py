@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,15 @@ from fractaltrain.config.schema import (
     TrainingConfig, ViewConfig, field_defaults, field_names,
 )
 from fractaltrain.config.values import (
-    as_bool, as_choice, as_float, as_int, as_mapping, as_range, no_unknown, parse_resolution,
+    as_bool, as_choice, as_exact_range, as_float, as_int, as_mapping, as_range, no_unknown, parse_resolution,
 )
 from fractaltrain.config.hyperparams import check_param, table_columns
 from fractaltrain.config.yaml_file import parse_yaml, read_config_text
+from fractaltrain.precision import check_precision
 from fractaltrain.errors import NAME_HELP, ConfigError, check_name, key_text, short
 
 TOP_KEYS = ("name", "description", "rng", "network", "data", "training", "axes", "fixed", "readout", "resolution",
-            "tile", "views", "zoom_target", "ensemble")
+            "tile", "views", "zoom_target", "ensemble", "precision")
 """The keys of a config file.  Not :class:`Config`'s fields: the file nests the axes under ``axes``."""
 
 
@@ -95,7 +97,8 @@ def _axis(d: Any, key: str, default: AxisConfig, depth: int) -> AxisConfig:
     v = _section(AxisConfig, as_mapping(d, key), key, param=default.param)
     param = check_param(v["param"], depth, f"{key}.param")
     scale = as_choice(v["scale"], f"{key}.scale", SCALES)
-    return AxisConfig(param=param, scale=scale, range=as_range(v["range"], f"{key}.range"))
+    floats, exact = as_exact_range(v["range"], f"{key}.range")
+    return AxisConfig(param=param, scale=scale, range=floats, exact=exact)
 
 
 def _views(raw: Any) -> tuple[tuple[str, ViewConfig], ...]:
@@ -191,6 +194,7 @@ def config_from_dict(raw: Any, name: str = "experiment") -> Config:
         rng=rng,
         views=_views(raw.get("views")),
         zoom_target=raw.get("zoom_target", base["zoom_target"]),
+        precision=check_precision(raw.get("precision", base["precision"])),
     )
     if raw.get("ensemble") is not None:
         cfg = dataclasses.replace(cfg, ensemble=parse_ensemble(raw["ensemble"], cfg.batch_size is not None))
@@ -269,14 +273,16 @@ def check_consistency(cfg: Config) -> None:
 
 
 def check_resolvable(cfg: Config, key: str | None = None) -> None:
-    """Refuse a window whose pixel values are not finite or not distinct in float64.
+    """Refuse a window whose pixel values are not finite, or not distinct at the config's precision.
 
     ``render`` needs the same floor as ``zoom``: neighbouring pixels must differ by
-    at least :data:`~fractaltrain.window.MIN_ULPS` ulps, or the image repeats one
-    value and looks like a result.  ``key`` names the thing in the message
+    at least :data:`~fractaltrain.window.MIN_ULPS` ulps of the working precision
+    (float64, or double-double below float64's floor: :mod:`fractaltrain.precision`),
+    or the image repeats one value and looks like a result.  ``key`` names the thing in the message
     (default: ``axes.x.range`` / ``axes.y.range``).
     """
-    from fractaltrain.window import MIN_ULPS, axis_values, min_relative_spacing
+    from fractaltrain import precision
+    from fractaltrain.window import MIN_ULPS, Window, axis_values, decimal_string, min_relative_spacing
 
     for axis, n, k in ((cfg.x, cfg.resolution[0], "axes.x.range"), (cfg.y, cfg.resolution[1], "axes.y.range")):
         lo, hi = axis.range
@@ -287,12 +293,22 @@ def check_resolvable(cfg: Config, key: str | None = None) -> None:
             values = axis_values(lo, hi, n, axis.scale)
         if not np.all(np.isfinite(values)):
             raise ConfigError(f"{where}: [{lo!r}, {hi!r}] ({axis.scale}) gives {axis.param} values that are not finite")
-        spacing = min_relative_spacing(lo, hi, n, axis.scale)
-        if spacing < MIN_ULPS:
+        edges = axis.exact or (Fraction(lo), Fraction(hi))
+        shown = f"[{decimal_string(edges[0])}, {decimal_string(edges[1])}]" if axis.exact else f"[{lo!r}, {hi!r}]"
+        one = Window.from_edges(*edges, 0, 1)
+        try:
+            precision.resolve(cfg.precision, one, n, 1, (axis.scale, "linear"))
+        except precision.PrecisionError:
+            spacing = precision.spacing_ulps(*edges, n, axis.scale) if axis.exact else min_relative_spacing(lo, hi, n, axis.scale)
+            if cfg.precision == precision.FLOAT64:
+                raise ConfigError(
+                    f"{where}: {short(shown, 120)} is too narrow for {n} pixels in float64: neighbouring {axis.param} "
+                    f"values are {spacing:.2g} float64 ulps apart (need at least {MIN_ULPS:g}); use precision "
+                    f"double-double (or auto), widen the range or lower the resolution") from None
             raise ConfigError(
-                f"{where}: [{lo!r}, {hi!r}] is too narrow for {n} pixels: neighbouring {axis.param} values are "
-                f"{spacing:.2g} float64 ulps apart (need at least {MIN_ULPS:g}); widen the range or lower the resolution"
-            )
+                f"{where}: {short(shown, 120)} is too narrow for {n} pixels even in double-double: neighbouring "
+                f"{axis.param} values are {spacing * precision.DD_ULP ** -1:.2g} double-double ulps apart (need at "
+                f"least {MIN_ULPS:g}); widen the range or lower the resolution") from None
 
 
 def load_config(path: str | Path) -> Config:

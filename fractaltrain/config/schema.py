@@ -11,6 +11,7 @@ Plain data and arithmetic only: importing this module loads neither numba nor YA
 from __future__ import annotations
 
 import dataclasses
+import fractions
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,6 +104,11 @@ class AxisConfig:
     param: str
     scale: str = "log10"
     range: tuple[float, float] = (-3.0, 6.0)
+    exact: tuple | None = None  # the range as exact Fractions, when given in decimals that floats do not hold
+
+    def __post_init__(self):
+        if self.exact is not None and tuple(fractions.Fraction(v) for v in self.range) == tuple(self.exact):
+            object.__setattr__(self, "exact", None)
 
     def to_value(self, u: float) -> float:
         """Axis coordinate to hyperparameter value."""
@@ -162,6 +168,7 @@ class Config:
     views: tuple[tuple[str, ViewConfig], ...] = ()
     zoom_target: str | None = None  # a view whose centre zoom heads for by default
     ensemble: EnsembleConfig | None = None  # None: one draw, a plain render
+    precision: str = "auto"  # auto, float64 or double-double (fractaltrain.precision)
 
     def view(self, name: str) -> ViewConfig | None:
         return dict(self.views).get(name)
@@ -191,9 +198,14 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-able dict that :func:`config_from_dict` reads back identically."""
+        from fractaltrain.window import decimal_string
+
         d = dataclasses.asdict(self)
-        d["x"]["range"] = list(self.x.range)
-        d["y"]["range"] = list(self.y.range)
+        for k, axis in (("x", self.x), ("y", self.y)):
+            d[k]["range"] = list(axis.range) if axis.exact is None else [decimal_string(q) for q in axis.exact]
+            del d[k]["exact"]
+        if self.precision == "auto":  # configs that never chose keep the dict (manifest keys) they had
+            del d["precision"]
         d["axes"] = {"x": d.pop("x"), "y": d.pop("y")}
         d["fixed"] = {k: v for k, v in self.fixed}
         d["views"] = {k: {**dataclasses.asdict(v), "x": list(v.x), "y": list(v.y)} for k, v in self.views}

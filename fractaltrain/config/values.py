@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import re
+from fractions import Fraction
 from typing import Any
 
 from fractaltrain.errors import ConfigError, key_text, short
+from fractaltrain.window import parse_coordinate
 
 
 def _number(value: Any, key: str, expected: str) -> int | float:
@@ -105,6 +107,33 @@ def as_range(value: Any, key: str) -> tuple[float, float]:
     if not lo < hi:
         raise ConfigError(f"{key}: low must be below high, got [{lo!r}, {hi!r}]")
     return lo, hi
+
+
+def as_coordinate(value: Any, key: str) -> Fraction:
+    """An axis coordinate, exactly: a decimal string of any length is read digit for digit, a number as its float."""
+    if isinstance(value, str):
+        try:
+            q = parse_coordinate(value)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}, got {short(value)}") from None
+    else:
+        q = Fraction(as_float(value, key))
+    if abs(q) > 1e308:
+        raise ConfigError(f"{key}: must be finite in float64, got {short(value)}")
+    return q
+
+
+def as_exact_range(value: Any, key: str) -> tuple[tuple[float, float], tuple[Fraction, Fraction]]:
+    """``[low, high]`` as floats and as exact coordinates (:func:`as_coordinate`), ``low < high`` exactly.
+
+    Below float64's floor the two floats may be equal while the exact values are not.
+    """
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ConfigError(f"{key}: expected [low, high], got {short(value)}")
+    lo, hi = as_coordinate(value[0], f"{key}[0]"), as_coordinate(value[1], f"{key}[1]")
+    if not lo < hi:
+        raise ConfigError(f"{key}: low must be below high, got [{short(value[0])}, {short(value[1])}]")
+    return (float(lo), float(hi)), (lo, hi)
 
 
 def as_bool(value: Any, key: str) -> bool:

@@ -77,8 +77,11 @@ def precision_warnings(cfg: Config, win: Window, w: int, h: int) -> list[str]:
     gap = min(min_relative_spacing(win.x0, win.x1, w, cfg.x.scale),
               min_relative_spacing(win.y0, win.y1, h, cfg.y.scale))
     if gap < MIN_ULPS:
+        if cfg.precision != "float64":
+            return [f"float64 floor: neighbouring pixels are {gap:.1f} ulps apart (fewer than {MIN_ULPS:g}); "
+                    "training in double-double here (about 20 times slower)"]
         return [f"float64 floor: neighbouring pixels are {gap:.1f} ulps apart (fewer than {MIN_ULPS:g}); "
-                "deeper views cannot show new detail"]
+                "deeper views cannot show new detail (precision double-double goes further)"]
     left = math.log10(gap / MIN_ULPS)
     if left < NEAR_FLOOR_DECADES:
         return [f"near the float64 floor: about {left:.1f} decades of zoom left at this size"]
@@ -224,7 +227,7 @@ class Explorer:
                 noise = grid_flip_rate(problem, xv, yv, raw[..., OUT_MEASURE])
             if noise > NOISE_MAX:
                 warnings.append(f"rounding noise: {100 * noise:.0f}% of sampled pixels change phase when both "
-                                f"hyperparameters move by {ULPS} ulps; here float64 rounding, not the "
+                                f"hyperparameters move by {ULPS} ulps; here {grid.precision} rounding, not the "
                                 "hyperparameters, decides the pattern")
         return {
             "image": "data:image/png;base64," + _b64(png_bytes(colour.to_image(values, palette=p.palette))),

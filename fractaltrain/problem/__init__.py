@@ -218,3 +218,20 @@ def pixel_hyperparams(cfg: Config, xv: np.ndarray, yv: np.ndarray) -> np.ndarray
         else:
             _apply(table, depth, axis.param, np.asarray(values, dtype=np.float64))
     return table
+
+
+def pixel_hyperparams_dd(cfg: Config, xv: tuple[np.ndarray, np.ndarray], yv: tuple[np.ndarray, np.ndarray]):
+    """:func:`pixel_hyperparams` in double-double: ``(hp_hi, hp_lo)`` from axes given as (high, low) pairs.
+
+    The high table is :func:`pixel_hyperparams` of the high parts; the low
+    table holds the axes' low parts in their columns and zeros elsewhere
+    (``training.learning_rate`` and ``fixed`` values are the float64 numbers
+    the config holds, exactly).
+    """
+    depth = cfg.network.depth
+    hi = pixel_hyperparams(cfg, xv[0], yv[0])
+    lo = np.zeros_like(hi)
+    for axis, values in ((cfg.x, xv[1]), (cfg.y, yv[1])):
+        for col in table_columns(axis.param, depth):
+            lo[:, col] = np.asarray(values, dtype=np.float64)
+    return hi, lo

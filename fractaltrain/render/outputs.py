@@ -28,12 +28,14 @@ def readout_values(raw: np.ndarray, readout: str) -> np.ndarray:
 
 
 def window_record(grid: Grid) -> dict:
-    """Window in axis units, both as floats and as exact ``repr`` strings."""
+    """Window in axis units, as floats and as exact strings (decimals of any length), and the precision."""
     w = grid.window
+    s = w.strings()
     return {
         "x": [w.x0, w.x1],
         "y": [w.y0, w.y1],
-        "exact": {"x": [repr(w.x0), repr(w.x1)], "y": [repr(w.y0), repr(w.y1)]},
+        "exact": {"x": s[:2], "y": s[2:]},
+        "precision": grid.precision,
     }
 
 
@@ -53,9 +55,14 @@ def save_raw_npz(
 ) -> None:
     """Raw results in a self-describing npz (rows = y ascending, columns = x ascending).
 
-    ``extra`` arrays (e.g. a keyframe's grid key) are stored alongside.
+    ``extra`` arrays (e.g. a keyframe's grid key) are stored alongside.  Axes
+    given as double-double (2, n) pairs are stored as ``x_values`` (the float64
+    parts) and ``x_values_lo`` (the trailing parts), likewise for y.
     """
     cfg = problem.config
+    lows = {}
+    if np.ndim(xv) == 2:
+        xv, yv, lows = xv[0], yv[0], {"x_values_lo": xv[1], "y_values_lo": yv[1]}
     arrays = {
         "measure": np.ascontiguousarray(raw[..., OUT_MEASURE]),
         "final_loss": np.ascontiguousarray(raw[..., OUT_FINAL]),
@@ -65,6 +72,9 @@ def save_raw_npz(
         "x_values": xv,
         "y_values": yv,
         "window": np.array(grid.window.as_list()),
+        "window_exact": np.array(grid.window.strings()),
+        "precision": np.array(grid.precision),
+        **lows,
         "X": problem.X,
         "Y": problem.Y,
         "probe_input": problem.probe,

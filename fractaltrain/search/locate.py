@@ -31,7 +31,7 @@ from fractaltrain.problem import Problem
 from fractaltrain.compute.store import TileStore
 from fractaltrain.search.settings import search_params
 from fractaltrain.search.targets import LocateError, Search, level_depths
-from fractaltrain.window import Window, block_centre
+from fractaltrain.window import Window, block_centre, decimal_string
 
 __all__ = ["LocateError", "LocateResult", "candidates", "ensemble_candidates", "locate", "locate_ensemble",
            "locate_levels", "locate_nearest"]
@@ -56,10 +56,10 @@ class LocateResult:
 
     def to_dict(self) -> dict:
         return {
-            "x": self.x,
-            "y": self.y,
-            "x_exact": repr(self.x),
-            "y_exact": repr(self.y),
+            "x": float(self.x),
+            "y": float(self.y),
+            "x_exact": repr(self.x) if isinstance(self.x, float) else decimal_string(self.x),
+            "y_exact": repr(self.y) if isinstance(self.y, float) else decimal_string(self.y),
             "depth": self.depth,
             "seed": self.seed,
             "rule": self.rule,

@@ -66,12 +66,26 @@ def moved_values(values: np.ndarray, scale: str, shift: float = 0.0, ulps: int =
     return np.maximum(up, shifted)
 
 
+def nudge_dd(values: np.ndarray, ulps: int = ULPS) -> np.ndarray:
+    """Double-double ``values`` (2, n) moved up by ``ulps`` double-double ulps (``2**-53`` of the high part's ulp)."""
+    hi, lo = np.asarray(values, dtype=np.float64)
+    lo = lo + ulps * np.spacing(np.abs(hi)) * 2.0**-53
+    s = hi + lo
+    return np.stack([s, lo - (s - hi)])
+
+
 def signs_of(problem: Problem, xv: np.ndarray, yv: np.ndarray) -> np.ndarray:
-    """Sign (-1, 0, 1) of the measure of every pixel (``xv[i]``, ``yv[i]``), trained on the chosen device."""
+    """Sign (-1, 0, 1) of the measure of every pixel (``xv[i]``, ``yv[i]``), trained on the chosen device.
+
+    (2, n) double-double values train in double-double.
+    """
     from fractaltrain.compute import device
     from fractaltrain.columns import OUT_MEASURE
-    from fractaltrain.problem import pixel_hyperparams
+    from fractaltrain.problem import pixel_hyperparams, pixel_hyperparams_dd
 
+    if np.ndim(xv) == 2:
+        hi, lo = pixel_hyperparams_dd(problem.config, xv, yv)
+        return np.sign(device.run_pixels(problem, hi, lo)[:, OUT_MEASURE])
     res = device.run_pixels(problem, pixel_hyperparams(problem.config, xv, yv))
     return np.sign(res[:, OUT_MEASURE])
 
@@ -139,20 +153,30 @@ def grid_flip_rate(problem: Problem, xv: np.ndarray, yv: np.ndarray, measure: np
     trained twice; they are the same bits either way.  Above ``NOISE_MAX``,
     rounding decides the view.
     """
-    ix, iy = sample_indices(len(xv), len(yv), sample)
-    gx, gy = np.meshgrid(np.asarray(xv)[ix], np.asarray(yv)[iy])
+    xv, yv = np.asarray(xv), np.asarray(yv)
+    ix, iy = sample_indices(xv.shape[-1], yv.shape[-1], sample)
     signs = None if measure is None else np.sign(np.asarray(measure)[np.ix_(iy, ix)])
+    if xv.ndim == 2:  # double-double: move by ULPS double-double ulps
+        gx, gy = (np.stack([g.ravel() for g in np.meshgrid(xv[k][ix], yv[k][iy])]) for k in range(2))
+        gx, gy = np.stack([gx[0], gy[0]]), np.stack([gx[1], gy[1]])
+        if signs is None:
+            signs = signs_of(problem, gx, gy)
+        moved = signs_of(problem, nudge_dd(gx), nudge_dd(gy))
+        return float(np.mean(np.asarray(signs).ravel() != moved)) if gx.shape[1] else 0.0
+    gx, gy = np.meshgrid(xv[ix], yv[iy])
     return flip_rate(problem, gx.ravel(), gy.ravel(), signs)
 
 
 def keyframe_flip_rates(problem: Problem, windows: list[Window], width: int, height: int,
                         sample: int = SAMPLE, known: dict | None = None, keys: list[str] | None = None,
-                        on_rate=None) -> list[float]:
+                        on_rate=None, precisions: list[str] | None = None) -> list[float]:
     """Sampled rounding-flip rate of every keyframe window (see the module docstring).
 
     ``known`` maps grid keys (``keys[k]`` for window ``k``) to rates already
     measured, which are reused; ``on_rate(k, rate)`` is called after each new
     measurement (to save it as it comes, or to stop early by raising).
+    ``precisions[k]`` is window ``k``'s grid precision (default float64): a
+    double-double keyframe is tested in double-double, moved by double-double ulps.
     """
     rates = []
     for k, win in enumerate(windows):
@@ -161,8 +185,14 @@ def keyframe_flip_rates(problem: Problem, windows: list[Window], width: int, hei
             rate = float(known[key])
         else:
             cfg = problem.config
-            rate = grid_flip_rate(problem, axis_values(win.x0, win.x1, width, cfg.x.scale),
-                                  axis_values(win.y0, win.y1, height, cfg.y.scale), sample=sample)
+            if precisions is not None and precisions[k] == "double-double":
+                from fractaltrain.precision import axis_values_dd
+
+                xv, yv = axis_values_dd(win, width, cfg.x.scale, 0), axis_values_dd(win, height, cfg.y.scale, 1)
+            else:
+                xv = axis_values(win.x0, win.x1, width, cfg.x.scale)
+                yv = axis_values(win.y0, win.y1, height, cfg.y.scale)
+            rate = grid_flip_rate(problem, xv, yv, sample=sample)
         rates.append(rate)
         if on_rate is not None:
             on_rate(k, rate)

@@ -139,8 +139,12 @@ class FrameComposer:
             if j >= plan.n_keyframes or (r > 0 and fade <= 0.0):
                 continue
             kwin = plan.keyframe_window(j)
-            u = (xs - kwin.x0) / kwin.width  # 0..1 across the keyframe
-            v = (ys - kwin.y0) / kwin.height
+            if win.exact is None and kwin.exact is None:
+                u = (xs - kwin.x0) / kwin.width  # 0..1 across the keyframe
+                v = (ys - kwin.y0) / kwin.height
+            else:  # past float64's digits: both windows are centred on the target, so use offsets from it
+                u = 0.5 + (axis_coords(-0.5 * win.width, 0.5 * win.width, W)) / kwin.width
+                v = 0.5 + (axis_coords(-0.5 * win.height, 0.5 * win.height, H)) / kwin.height
             margin = MARGIN * ((1.0 - w) if r == 1 else 1.0)
             layers.append((r, j, fade, u, v, margin))
         hole = _NO_HOLE

@@ -24,9 +24,17 @@ from fractaltrain.render.outputs import readout_values, save_raw_npz
 from fractaltrain.zoom.plan import ZoomPlan
 
 
-def keyframe_grids(problem: Problem, plan: ZoomPlan) -> list[Grid]:
+def keyframe_grids(problem: Problem, plan: ZoomPlan, dd_from: int | None = None) -> list[Grid]:
+    """The keyframes' grids, at the config's precision; from keyframe ``dd_from`` on, in double-double.
+
+    ``dd_from`` is where the noise guard found float64's rounding deciding the
+    signs (:func:`fractaltrain.zoom.guards.settle_keyframes`), which under
+    ``auto`` precision moves the keyframes from there on to double-double.
+    """
     kw, kh = plan.keyframe_size
-    return [make_grid(problem, plan.keyframe_window(k), kw, kh, problem.config.tile) for k in range(plan.n_keyframes)]
+    return [make_grid(problem, plan.keyframe_window(k), kw, kh, problem.config.tile,
+                      precision="double-double" if dd_from is not None and k >= dd_from else None)
+            for k in range(plan.n_keyframes)]
 
 
 class KeyframeCache:

@@ -24,7 +24,7 @@ from fractaltrain.zoom.video import ALLOWED_CODECS, DEFAULT_PRESET, PRESETS
 FRAMES_MAX = 1_000_000
 FPS_MIN, FPS_MAX = 0.01, 1000.0
 SIZE_MAX = 16384  # video width and height; keyframes are larger still (factor x)
-DEPTH_MAX = 40.0  # decades; float64 cannot resolve deeper at any point
+DEPTH_MAX = 60.0  # decades; even double-double cannot resolve deeper below any opening view
 FACTOR_MIN, FACTOR_MAX = 1.1, 16.0
 CRF_MAX = 51
 # how a run proceeds rather than what it makes: a zoom manifest does not record them
@@ -156,6 +156,31 @@ def _number(value: Any, key: str) -> float:
     return float(value)
 
 
+def _coordinate(value: Any, key: str):
+    """A recorded coordinate: a number, or an exact decimal string (a centre past float64's digits)."""
+    if isinstance(value, str):
+        from fractaltrain.window import parse_coordinate
+
+        try:
+            return parse_coordinate(value)
+        except ValueError as exc:
+            _fail(key, f"{exc}, got {short(value, 40)}")
+    return _number(value, key)
+
+
+def recorded_center(center) -> list:
+    """The centre as a manifest records it: numbers when they are floats, else exact decimal strings."""
+    from fractions import Fraction
+
+    from fractaltrain.window import decimal_string
+
+    out = []
+    for v in center:
+        q = Fraction(v)
+        out.append(float(q) if Fraction(float(q)) == q else decimal_string(q))
+    return out
+
+
 def _flag(value: Any, key: str) -> bool:
     if not isinstance(value, bool):
         _fail(key, f"expected true or false, got {type(value).__name__} {short(value, 40)}")
@@ -229,7 +254,7 @@ def zoom_options_from_manifest(options: Any) -> ZoomOptions:
         fps=check_fps(_number(o["fps"], key("fps")), key("fps")),
         size=_size(o["size"], key("size")),
         depth=check_depth(_number(o["depth"], key("depth")), key("depth")),
-        center=check_center(*_pair(o["center"], key("center"), _number), key("center")),
+        center=check_center(*_pair(o["center"], key("center"), _coordinate), key("center")),
         auto_center=_flag(o["auto_center"], key("auto_center")),
         factor=check_factor(_number(o["factor"], key("factor")), key("factor")),
         palette=check_palette(_text(o["palette"], key("palette")), key("palette")),

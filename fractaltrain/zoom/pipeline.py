@@ -22,7 +22,7 @@ from fractaltrain.render import ensemble as ens
 from fractaltrain.config import Config, ConfigError, view_window
 from fractaltrain.errors import InputError, check_name, output_file
 from fractaltrain.zoom.encoding import encode
-from fractaltrain.zoom.options import NOT_RECORDED, ZoomOptions, zoom_options_from_manifest
+from fractaltrain.zoom.options import NOT_RECORDED, ZoomOptions, recorded_center, zoom_options_from_manifest
 from fractaltrain.compute.jobs import (Manifest, check_grids, check_manifest, manifest_config, require_complete,
                               write_manifest)
 from fractaltrain.compute.landscape import Progress, Shard, fill_grids, owned_pixels, progress_bar
@@ -30,7 +30,8 @@ from fractaltrain.search.locate import LocateError, LocateResult, locate, locate
 from fractaltrain.render.outputs import claim, save_json, save_png, sidecar
 from fractaltrain.problem import Problem, build_problem
 from fractaltrain.compute.store import Grid, TileStore
-from fractaltrain.window import config_window
+from fractaltrain.precision import AUTO, PrecisionError
+from fractaltrain.window import config_window, parse_coordinate
 from fractaltrain.zoom.guards import check_depth, max_depth, noise_rates
 from fractaltrain.zoom.keyframes import KeyframeCache, keyframe_grids, save_keyframes
 from fractaltrain.zoom.plan import ZoomPlan, even, outer_window
@@ -163,7 +164,8 @@ def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: 
     if opts.center is not None:
         cx, cy = opts.center
         if not (outer.x0 <= cx <= outer.x1 and outer.y0 <= cy <= outer.y1):
-            raise ConfigError(f"center: ({cx!r}, {cy!r}) lies outside the view {outer.as_list()}", option="center")
+            shown = ", ".join(str(v) for v in recorded_center((cx, cy)))
+            raise ConfigError(f"center: ({shown}) lies outside the view {outer.as_list()}", option="center")
     probe_plan = ZoomPlan(outer, opts.center or outer.center, opts.depth, opts.frames, opts.size, opts.factor)
     check_depth(probe_plan, cfg)
     budget.check(cfg, [probe_plan.keyframe_size] * probe_plan.n_keyframes, what="this zoom")
@@ -172,13 +174,26 @@ def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: 
     target = find_target(problems, outer, opts, store, quiet)
     plan = ZoomPlan(outer, (target.x, target.y), opts.depth, opts.frames, opts.size, opts.factor)
     check_depth(plan, cfg)
-    member_grids = [keyframe_grids(p, plan) for p in problems]
+    dd_from = None if expect_grids is None else recorded_dd_from(problem, plan, expect_grids)
+    member_grids = [keyframe_grids(p, plan, dd_from) for p in problems]
     grids = member_grids[0]
-    keys = [g.key for mg in member_grids for g in mg]
     if expect_grids is not None:
         check_grids(expect_grids, [g for mg in member_grids for g in mg])
     t_locate = time.perf_counter() - t0
-    rates = noise_rates(problem, plan, grids, outdir, opts.allow_noise or opts.recolor)
+
+    def retrain_dd(k: int) -> list[Grid] | None:
+        """Under auto precision, keyframes ``k`` on in double-double (None where it cannot resolve them)."""
+        if cfg.precision != AUTO or expect_grids is not None:
+            return None
+        try:
+            upgraded = [keyframe_grids(p, plan, k) for p in problems]
+        except PrecisionError:
+            return None
+        member_grids[1:] = upgraded[1:]
+        return upgraded[0]
+
+    rates = noise_rates(problem, plan, grids, outdir, opts.allow_noise or opts.recolor, retrain_dd)
+    keys = [g.key for mg in member_grids for g in mg]
     t_noise = time.perf_counter() - t0 - t_locate
 
     a, b = opts.frame_range or (0, opts.frames)
@@ -188,7 +203,7 @@ def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: 
     for mg in member_grids:
         for g in mg:
             store.register(g)
-    job_opts = {k: v for k, v in asdict(replace(opts, center=plan.target)).items()
+    job_opts = {k: v for k, v in asdict(replace(opts, center=recorded_center(plan.target))).items()
                 if k not in NOT_RECORDED}
     write_manifest(outdir, Manifest("zoom", cfg.name, cfg.to_dict(), job_opts, keys, shard.count))
     timing = {"locate_seconds": t_locate, "noise_seconds": t_noise}
@@ -256,6 +271,20 @@ def write_outputs(job: ZoomJob, prog: Progress, quiet: bool) -> ZoomResult:
     return ZoomResult(plan, mp4, poster, job.sidecar, prog)
 
 
+def recorded_dd_from(problem: Problem, plan: ZoomPlan, expect_grids: list[str]) -> int | None:
+    """The first keyframe a recorded job trained in double-double while its precision allowed float64.
+
+    Under ``auto`` the noise guard moves keyframes to double-double where float64's
+    rounding decides the signs; a job replayed from its manifest takes that
+    choice from the recorded grid keys instead of measuring it again.
+    """
+    first = keyframe_grids(problem, plan)
+    for k, g in enumerate(first):
+        if k < len(expect_grids) and g.key != expect_grids[k] and not g.double_double:
+            return k
+    return None
+
+
 def stored_target(outdir: Path, cfg: Config, opts: ZoomOptions) -> tuple[float, float]:
     """The target of an earlier zoom of ``cfg`` in ``outdir`` (from its job manifest), for recolor."""
     from fractaltrain.compute.jobs import read_manifests
@@ -266,7 +295,7 @@ def stored_target(outdir: Path, cfg: Config, opts: ZoomOptions) -> tuple[float, 
         if (m.kind == "zoom" and m.name == cfg.name and m.config == cfg.to_dict()
                 and all(o.get(k) == v for k, v in want.items()) and isinstance(o.get("center"), list)):
             try:
-                return float(o["center"][0]), float(o["center"][1])
+                return tuple(parse_coordinate(v) if isinstance(v, str) else float(v) for v in o["center"][:2])
             except (TypeError, ValueError, IndexError):
                 continue
     raise InputError(

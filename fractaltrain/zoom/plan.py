@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
-from fractaltrain.window import Window
+from fractaltrain.window import Window, decimal_string
 
 
 def even(n: float) -> int:
@@ -46,17 +47,20 @@ class ZoomPlan:
     """A zoom from ``outer`` into ``target`` by ``depth`` decades over ``frames`` frames."""
 
     outer: Window
-    target: tuple[float, float]
+    target: tuple[Fraction, Fraction]  # given as numbers or Fractions, kept as Fractions
     depth: float
     frames: int
     size: tuple[int, int]
     factor: float = 2.0
 
     def __post_init__(self):
+        # the target is kept exactly (decimals of any length), so windows 30 decades deep are exact too;
+        # a float target gives the very float windows it always gave (IEEE sums are correctly rounded)
+        object.__setattr__(self, "target", tuple(Fraction(v) for v in self.target))
         tx, ty = self.target
         o = self.outer
         if not (o.x0 <= tx <= o.x1 and o.y0 <= ty <= o.y1):
-            raise ValueError(f"target {self.target} lies outside the outer view {o.as_list()}")
+            raise ValueError(f"target {self.target_strings()} lies outside the outer view {o.as_list()}")
         if self.frames < 1 or self.depth <= 0 or self.factor <= 1:
             raise ValueError("need frames >= 1, depth > 0 and factor > 1")
 
@@ -97,12 +101,16 @@ class ZoomPlan:
         """Keyframes are ``factor`` times the frame size, so no frame is ever upsampled."""
         return even(self.size[0] * self.factor), even(self.size[1] * self.factor)
 
+    def target_strings(self) -> list[str]:
+        """The target as exact decimal strings."""
+        return [decimal_string(v) for v in self.target]
+
     def to_dict(self) -> dict:
         return {
             "outer": self.outer.as_list(),
-            "outer_exact": [repr(v) for v in self.outer.as_list()],
-            "target": list(self.target),
-            "target_exact": [repr(v) for v in self.target],
+            "outer_exact": self.outer.strings(),
+            "target": [float(v) for v in self.target],
+            "target_exact": self.target_strings(),
             "depth": self.depth,
             "frames": self.frames,
             "size": list(self.size),
