@@ -6,9 +6,15 @@ is optional: :func:`fractaltrain.compute.device.select` (through
 before anything is compiled.
 
 ========== ==================================================================
-run        ``run_pixels``: host side (transfers, launch, log10 on the host)
+run        ``run_pixels`` and ``run_pixels_dd``: host side (transfers, launch,
+           log10 on the host)
 kernel     the kernel factory: one persistent thread per pixel at a time
 ops        ``mul`` (never fused) and ``tanh64`` as device functions
+ddkernel   the double-double kernel: kernel.py's design, ddgeneral.py and
+           ddblock.py's operations
+ddops      double-double arithmetic and ``dd_tanh`` (kernel/dd.py's twins)
+compare    CUDA vs CPU kernel on small configs (tests, gpu_check)
+ddcompare  the same for double-double, and its arithmetic
 ========== ==================================================================
 
 Bits.  The kernel performs the CPU kernel's operations (fractaltrain/compute/kernel/
@@ -19,4 +25,11 @@ loss on the host with the same libm as the CPU kernel.  It is therefore
 designed to give the CPU kernel's bits, and in numba-cuda's simulator it does
 (tests/test_gpu.py).  On real hardware this is not yet verified
 (scripts/gpu_check.py checks it); see docs/performance.md.
+
+The double-double kernel (``run_pixels_dd``) does the same for the CPU
+double-double kernel (kernel/ddgeneral.py, ddblock.py, dd.py): its general
+path's operations in its order, every product unfused, and the one exact
+product error of each double-double product an explicit ``fma.rn.f64``
+(ddops.py).  In the simulator it gives that kernel's bits
+(tests/test_gpu_dd.py); on hardware scripts/gpu_check.py compares one case.
 """

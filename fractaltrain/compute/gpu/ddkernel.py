@@ -1,0 +1,309 @@
+"""The double-double CUDA training kernel: kernel.py's design with ddgeneral.py/ddblock.py's arithmetic.
+
+Why
+---
+Deep zooms need the CPU double-double kernel's 32 digits; this kernel trains
+the same pixels on a GPU and is designed to give that kernel's bits.  It keeps
+kernel.py's layout (one pixel per persistent thread, pixels taken from an
+atomic counter, one training step per loop iteration, thread-local arrays
+sized per network shape, X and Y in shared memory when they fit) and performs,
+for one pixel, the operations that the CPU double-double kernel performs for
+each of its lanes, in the same order: its lanes never interact, so a lane's
+sequence of operations is a pixel's.  The CPU functions mirrored are named in
+each docstring.  The CPU kernel may take a faster path for depth 2 that is
+bitwise equal to its general path; this kernel mirrors the general path.
+
+A double-double array is a thread-local ``(2, n)`` array, row 0 the high
+parts and row 1 the low parts, as on the CPU.  The arithmetic is ddops.py.
+Products of float64 scalars outside the double-double operations (the
+normalised loss) go through :func:`ops.mul`, so nothing is fused into an FMA.
+The final column ``OUT_FINAL`` is written as the last normalised loss; the
+host takes its ``log10`` (run.py), as for the float64 kernel.
+"""
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from fractaltrain.columns import MAXV, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS, TAIL
+from fractaltrain.compute.gpu.ddops import dd_add, dd_add_d, dd_mul, dd_mul_d, dd_tanh
+from fractaltrain.compute.gpu.ops import mul
+
+_KERNELS = {}
+
+
+def get_dd_kernel(depth: int, npar: int, nh: int, wmax: int, m: int, shared_x: int, shared_y: int):
+    """The double-double kernel for one network shape, built once per process (as kernel.get_kernel)."""
+    key = (depth, npar, nh, wmax, m, shared_x, shared_y)
+    if key not in _KERNELS:
+        _KERNELS[key] = _build(*key)
+    return _KERNELS[key]
+
+
+@cuda.jit(device=True)
+def _activate_dd(pre, act, dact, aoff, nfo, nonlin):
+    """ddgeneral._activate_dd for one lane: act, dact of ``nfo`` pre-activations, written from ``aoff``."""
+    for j in range(nfo):
+        zh = pre[0, j]
+        zl = pre[1, j]
+        if nonlin == 0:
+            ah, al = dd_tanh(zh, zl)
+            sh, sl = dd_mul(ah, al, ah, al)
+            dh, dl = dd_add_d(-sh, -sl, 1.0)
+        elif nonlin == 1:
+            pos = zh > 0.0
+            ah = zh if pos else 0.0
+            al = zl if pos else 0.0
+            dh = 1.0 if pos else 0.0
+            dl = 0.0
+        else:
+            ah, al, dh, dl = zh, zl, 1.0, 0.0
+        act[0, aoff + j] = ah
+        act[1, aoff + j] = al
+        dact[0, aoff + j] = dh
+        dact[1, aoff + j] = dl
+
+
+@cuda.jit(device=True)
+def _scale(v, n, alphas, layer):
+    """ddgeneral._scale: v[:n] *= alphas[layer] (double-double)."""
+    bh = alphas[0, layer]
+    bl = alphas[1, layer]
+    for q in range(n):
+        v[0, q], v[1, q] = dd_mul(v[0, q], v[1, q], bh, bl)
+
+
+@cuda.jit(device=True)
+def _dense_in_dd(Xs, xb, W, wb, nfi, nfo, alphas, pre):
+    """ddgeneral._dense_shared_in_dd: pre[j] = alpha_0 · Σ_k W[k,j]·x[k] for the float64 input row at ``xb``."""
+    for j in range(nfo):
+        pre[0, j] = 0.0
+        pre[1, j] = 0.0
+    for k in range(nfi):
+        xk = Xs[xb + k]
+        base = wb + k * nfo
+        for j in range(nfo):
+            ph, pl = dd_mul_d(W[0, base + j], W[1, base + j], xk)
+            pre[0, j], pre[1, j] = dd_add(pre[0, j], pre[1, j], ph, pl)
+    _scale(pre, nfo, alphas, 0)
+
+
+@cuda.jit(device=True)
+def _dense_dd(a, aoff, W, wb, nfi, nfo, alphas, layer, pre):
+    """ddgeneral._dense_dd: pre[j] = alpha_layer · Σ_k a[aoff+k]·W[k,j] with a double-double input."""
+    for j in range(nfo):
+        pre[0, j] = 0.0
+        pre[1, j] = 0.0
+    for k in range(nfi):
+        base = wb + k * nfo
+        for j in range(nfo):
+            ph, pl = dd_mul(a[0, aoff + k], a[1, aoff + k], W[0, base + j], W[1, base + j])
+            pre[0, j], pre[1, j] = dd_add(pre[0, j], pre[1, j], ph, pl)
+    _scale(pre, nfo, alphas, layer)
+
+
+@cuda.jit(device=True)
+def _forward_dd(Xs, xb, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o):
+    """ddgeneral.forward_dd for one lane, input row ``Xs[xb : xb + fi[0]]``; output into ``o``."""
+    depth = fi.shape[0]
+    _dense_in_dd(Xs, xb, W, woff[0], fi[0], fo[0], alphas, pre)
+    _activate_dd(pre, acts, dacts, hoff[1], fo[0], nonlin)
+    for l in range(1, depth - 1):
+        _dense_dd(acts, hoff[l], W, woff[l], fi[l], fo[l], alphas, l, pre)
+        _activate_dd(pre, acts, dacts, hoff[l + 1], fo[l], nonlin)
+    _dense_dd(acts, hoff[depth - 1], W, woff[depth - 1], fi[depth - 1], fo[depth - 1], alphas, depth - 1, o)
+
+
+@cuda.jit(device=True)
+def _backward_dd(Xs, xb, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext):
+    """ddgeneral._backward_dd for one lane: gradient of one point into G; ``delta`` (overwritten) = dL/d(output)."""
+    depth = fi.shape[0]
+    for l in range(depth - 1, -1, -1):
+        nfi = fi[l]
+        nfo = fo[l]
+        wb = woff[l]
+        _scale(delta, nfo, alphas, l)
+        if l > 0:
+            ab = hoff[l]
+            for k in range(nfi):
+                for j in range(nfo):
+                    g = wb + k * nfo + j
+                    ph, pl = dd_mul(acts[0, ab + k], acts[1, ab + k], delta[0, j], delta[1, j])
+                    G[0, g], G[1, g] = dd_add(G[0, g], G[1, g], ph, pl)
+            for k in range(nfi):
+                dnext[0, k] = 0.0
+                dnext[1, k] = 0.0
+                for j in range(nfo):
+                    w = wb + k * nfo + j
+                    ph, pl = dd_mul(delta[0, j], delta[1, j], W[0, w], W[1, w])
+                    dnext[0, k], dnext[1, k] = dd_add(dnext[0, k], dnext[1, k], ph, pl)
+                dnext[0, k], dnext[1, k] = dd_mul(dnext[0, k], dnext[1, k], dacts[0, ab + k], dacts[1, ab + k])
+            for k in range(nfi):
+                delta[0, k] = dnext[0, k]
+                delta[1, k] = dnext[1, k]
+        else:
+            for k in range(nfi):
+                xk = Xs[xb + k]
+                base = wb + k * nfo
+                for j in range(nfo):
+                    ph, pl = dd_mul_d(delta[0, j], delta[1, j], xk)
+                    G[0, base + j], G[1, base + j] = dd_add(G[0, base + j], G[1, base + j], ph, pl)
+
+
+@cuda.jit(device=True)
+def _residuals(Ys, yb, m, o, delta):
+    """ddgeneral._residuals without the loss: delta[c] = o[c] - Y[i, c] (row ``Ys[yb : yb + m]``)."""
+    for c in range(m):
+        delta[0, c], delta[1, c] = dd_add_d(o[0, c], o[1, c], -Ys[yb + c])
+
+
+@cuda.jit(device=True)
+def _loss_grad_dd(t, Xs, Ys, n, m, W, G, fi, fo, woff, alphas, nonlin, bidx, acts, dacts, hoff, pre, delta, dnext,
+                  o):
+    """ddgeneral.loss_grad_dd for one lane: returns the full-batch sum of squares ``(hi, lo)``; gradient into G.
+
+    The loss adds ``r²`` point by point and output by output, as
+    ``_residuals(..., add_loss=True)`` does for each lane.
+    """
+    nin = fi[0]
+    full = bidx.shape[1] == 0
+    for q in range(G.shape[1]):
+        G[0, q] = 0.0
+        G[1, q] = 0.0
+    lh = 0.0
+    ll = 0.0
+    for i in range(n):
+        _forward_dd(Xs, i * nin, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
+        for c in range(m):
+            rh, rl = dd_add_d(o[0, c], o[1, c], -Ys[i * m + c])
+            delta[0, c] = rh
+            delta[1, c] = rl
+            sh, sl = dd_mul(rh, rl, rh, rl)
+            lh, ll = dd_add(lh, ll, sh, sl)
+        if full:
+            _backward_dd(Xs, i * nin, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
+    if not full:
+        for b in range(bidx.shape[1]):
+            i = bidx[t, b]
+            _forward_dd(Xs, i * nin, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
+            _residuals(Ys, i * m, m, o, delta)
+            _backward_dd(Xs, i * nin, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
+    return lh, ll
+
+
+def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY):
+    """Compile-time sizes -> the kernel (shared or global data); see :func:`get_dd_kernel`."""
+    f64 = np.float64
+
+    @cuda.jit(device=True)
+    def train(Xs, Ys, hph, hpl, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, bidx, early_stop, out,
+              counter):
+        """ddblock.train_block_dd for one pixel per thread, pixels taken from ``counter``."""
+        W = cuda.local.array((2, NPAR), f64)
+        G = cuda.local.array((2, NPAR), f64)
+        acts = cuda.local.array((2, NH), f64)
+        dacts = cuda.local.array((2, NH), f64)
+        pre = cuda.local.array((2, WMAX), f64)
+        delta = cuda.local.array((2, WMAX), f64)
+        dnext = cuda.local.array((2, WMAX), f64)
+        o = cuda.local.array((2, M), f64)
+        tail = cuda.local.array(TAIL, f64)
+        lr = cuda.local.array((2, DEPTH), f64)
+        hoff = cuda.local.array(DEPTH + 1, np.int64)
+        hoff[0] = 0
+        hoff[1] = 0
+        for l in range(1, DEPTH):
+            hoff[l + 1] = hoff[l] + fo[l - 1]
+        npix = hph.shape[0]
+        n = Ys.shape[0] // M
+        n0 = fi[0] * fo[0]
+        inv_nm = 1.0 / (n * M)
+        gh0 = gscale[0]
+        gl0 = gscale[1]
+        drh = 0.0
+        drl = 0.0
+        l0 = 0.0
+        s_v = 0.0
+        s_inv = 0.0
+        t = 0
+        pix = cuda.atomic.add(counter, 0, 1)
+        new = True
+        while pix < npix:
+            if new:  # ddblock.train_block_dd's set-up, for the new pixel
+                for q in range(NPAR):
+                    W[0, q], W[1, q] = dd_mul_d(hph[pix, DEPTH + 2], hpl[pix, DEPTH + 2], w0[q])
+                for q in range(n0):
+                    W[0, q], W[1, q] = dd_add(W[0, q], W[1, q], hph[pix, DEPTH + 1], hpl[pix, DEPTH + 1])
+                for l in range(DEPTH):
+                    lr[0, l] = hph[pix, l]
+                    lr[1, l] = hpl[pix, l]
+                drh = hph[pix, DEPTH]
+                drl = hpl[pix, DEPTH]
+                s_v = 0.0
+                s_inv = 0.0
+                t = 0
+                new = False
+            for q in range(n0):
+                W[0, q], W[1, q] = dd_add(W[0, q], W[1, q], drh, drl)
+            lh, ll = _loss_grad_dd(t, Xs, Ys, n, M, W, G, fi, fo, woff, alphas, nonlin, bidx,
+                                   acts, dacts, hoff, pre, delta, dnext, o)
+            finite = math.isfinite(lh) and math.isfinite(ll)
+            lt = mul(lh + ll, inv_nm) if finite else MAXV
+            if t == 0:
+                l0 = lt
+            v = min(lt / l0, MAXV)
+            dead = early_stop and not finite
+            s_v += v
+            s_inv += 1.0 / v
+            tail[t % TAIL] = v
+            if not dead:
+                for l in range(DEPTH):
+                    for q in range(woff[l], woff[l] + fi[l] * fo[l]):
+                        gh, gl = dd_mul(G[0, q], G[1, q], gh0, gl0)
+                        uh, ul = dd_mul(lr[0, l], lr[1, l], gh, gl)
+                        W[0, q], W[1, q] = dd_add(W[0, q], W[1, q], -uh, -ul)
+            if dead or t + 1 == steps:
+                trained = steps
+                if dead:  # the steps a dead pixel skips, added as the CPU adds its dead lanes' dead_v
+                    trained = t
+                    for t2 in range(t + 1, steps):
+                        s_v += v
+                        s_inv += 1.0 / v
+                        tail[t2 % TAIL] = v
+                k = min(TAIL, steps)
+                tsum = 0.0
+                for j in range(steps - k, steps):
+                    tsum += tail[j % TAIL]
+                out[pix, OUT_MEASURE] = -s_v if tsum / k < 1.0 else s_inv
+                out[pix, OUT_FINAL] = v  # log10 on the host
+                pv = MAXV
+                if not dead:
+                    _forward_dd(probe, 0, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
+                    if math.isfinite(o[0, 0]):
+                        pv = o[0, 0]
+                out[pix, OUT_PROBE] = pv
+                out[pix, OUT_STEPS] = trained
+                pix = cuda.atomic.add(counter, 0, 1)
+                new = True
+            else:
+                t += 1
+
+    @cuda.jit
+    def kernel_shared(X, Y, hph, hpl, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, bidx, early_stop, out,
+                      counter):
+        Xs = cuda.shared.array(SX, f64)
+        Ys = cuda.shared.array(SY, f64)
+        for q in range(cuda.threadIdx.x, SX, cuda.blockDim.x):
+            Xs[q] = X[q]
+        for q in range(cuda.threadIdx.x, SY, cuda.blockDim.x):
+            Ys[q] = Y[q]
+        cuda.syncthreads()
+        train(Xs, Ys, hph, hpl, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, bidx, early_stop, out, counter)
+
+    @cuda.jit
+    def kernel_global(X, Y, hph, hpl, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, bidx, early_stop, out,
+                      counter):
+        train(X, Y, hph, hpl, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, bidx, early_stop, out, counter)
+
+    return kernel_shared if SX else kernel_global
