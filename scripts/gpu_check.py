@@ -11,7 +11,8 @@ Steps (each result under its key; a failed step is recorded, the rest still run)
      and possible), JAX and their devices;
   2. tests: ``pytest tests/test_gpu.py`` (the GPU test compares bits on real hardware);
   3. bits: the CUDA kernel vs the CPU kernel on six small configs (12 × 12
-     grids, 40 steps) and the tanh baseline (32 × 32, 500 steps): bitwise
+     grids, 40 steps) and the tanh baseline (32 × 32, 500 steps), and the
+     double-double kernel vs the CPU one (tanh, relu; 8 × 8, 40 steps): bitwise
      equality, sign agreement, relative differences;
   4. bench: ``scripts/bench/bench_kernel.py --device cuda --only-headline --repeats 1 --res RES``
      (our kernel and the JAX anchor on the GPU; speedup vs the given CPU figure).
@@ -70,6 +71,7 @@ import json, warnings
 from fractaltrain.compute.device import select
 select("cuda")
 from fractaltrain.compute.gpu.compare import run_cases, compare, grid_hp
+from fractaltrain.compute.gpu.ddcompare import run_dd_cases
 from fractaltrain.config import load_config
 from fractaltrain.problem import build_problem
 from fractaltrain.compute.kernel import run_pixels as cpu
@@ -79,6 +81,7 @@ cfg = load_config("configs/tanh_baseline.yaml")
 pb = build_problem(cfg)
 hp = grid_hp(cfg, 32)
 rep["tanh_baseline_32x32"] = compare(cpu(pb, hp), gpu(pb, hp))
+rep.update({"dd_" + k: v for k, v in run_dd_cases(8, 40, cases=["tanh", "relu"]).items()})
 print(json.dumps(rep))
 """
 
