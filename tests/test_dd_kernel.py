@@ -1,4 +1,4 @@
-"""The double-double kernel: its arithmetic, its tanh, agreement with the float64 kernel, determinism."""
+"""The double-double kernel: its arithmetic, its tanh, agreement with the float64 kernel, determinism, the fast path."""
 
 from decimal import Decimal, localcontext
 
@@ -8,7 +8,8 @@ import pytest
 
 from fractaltrain.columns import OUT_MEASURE, OUT_STEPS
 from fractaltrain.compute.kernel import run_pixels
-from fractaltrain.compute.kernel.dd import dd_div, dd_mul, dd_tanh
+from fractaltrain.compute.kernel.dd import dd_add_d, dd_div, dd_mul, dd_tanh
+from fractaltrain.compute.kernel.ddvec import tanh_act_dd
 from fractaltrain.compute.kernel.driver import run_pixels_dd
 from fractaltrain.config import config_from_dict
 from fractaltrain.problem import build_problem, pixel_hyperparams
@@ -25,6 +26,20 @@ def _mul_div(ah, al, bh, bl, out):
     for i in range(ah.shape[0]):
         out[0, i], out[1, i] = dd_mul(ah[i], al[i], bh[i], bl[i])
         out[2, i], out[3, i] = dd_div(ah[i], al[i], bh[i], bl[i])
+
+
+@numba.njit
+def _tanh_act_scalar(xh, xl, out):
+    for i in range(xh.shape[0]):
+        ah, al = dd_tanh(xh[i], xl[i])
+        sh, sl = dd_mul(ah, al, ah, al)
+        dh, dl = dd_add_d(-sh, -sl, 1.0)
+        out[0, i], out[1, i], out[2, i], out[3, i] = ah, al, dh, dl
+
+
+@numba.njit
+def _tanh_act_vector(zh, zl, ah, al, dh, dl):
+    tanh_act_dd(zh, zl, ah, al, dh, dl, zh.shape[0])
 
 
 def _dd_values(rng, n, spread):
@@ -68,6 +83,29 @@ def test_tanh_special_values():
     assert oh[0] == 0.0 and np.signbit(oh[1])
     assert (oh[2], oh[3], oh[5]) == (1.0, -1.0, 1.0)
     assert np.isnan(oh[4]) and oh[6] == -1e-300
+
+
+def test_vector_tanh_is_bitwise_the_scalar_one():
+    """ddvec's vector dd_tanh (and 1 - tanh²), used by both kernel paths, is dd.dd_tanh bit for bit."""
+    rng = np.random.default_rng(5)
+    parts = [_dd_values(rng, 4000, s) for s in (0, 1, 2, 30)]
+    xh = np.concatenate([p[0] for p in parts] + [rng.uniform(-45, 45, 4000)])
+    xl = np.concatenate([p[1] for p in parts] + [np.zeros(4000)])
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 40.0, -40.0, np.nextafter(40.0, 0), 1e-17, -1e-17,
+                        np.nextafter(1e-17, 1), 5e-324, 1e-300, 1e300, -1e308, 0.5, 2.0])
+    sl = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1e-16, -1e-16, 0.0, 1e-34, 0.0, 0.0, 0.0, -1e-317, 1e283, 0.0, 1e-17, -1e-16])
+    idx = rng.integers(0, special.size, 4000)
+    xh, xl = np.concatenate([xh, special[idx]]), np.concatenate([xl, sl[idx]])
+    n = xh.size // 8 * 8
+    xh, xl = xh[:n].copy(), xl[:n].copy()
+    ref = np.empty((4, n))
+    _tanh_act_scalar(xh, xl, ref)
+    vec = np.empty((4, n))
+    _tanh_act_vector(xh, xl, *vec)
+    np.testing.assert_array_equal(ref.view(np.int64), vec.view(np.int64))
+    zh, zl = xh.copy(), xl.copy()
+    _tanh_act_vector(zh, zl, zh, zl, vec[2], vec[3])  # in place: A is Z
+    np.testing.assert_array_equal(ref[:2].view(np.int64), np.stack([zh, zl]).view(np.int64))
 
 
 def test_mul_and_div_to_32_digits():

@@ -20,6 +20,9 @@ double-double sum (error below 2^-104 of the operands' magnitudes, as a
 float64 sum's is below 2^-53 of them), :func:`dd_mul` the product (relative
 error below 2^-104), :func:`dd_div` two Newton-free correction steps.
 :func:`dd_tanh` evaluates ``tanh`` through ``expm1`` (see its docstring).
+ddvec.py restates all of this on vectors of pixels, operation by operation,
+for the kernel's hot loops: a change here must be made there too (the tests
+compare the two bit for bit).
 
 Non-finite values: an overflow or a NaN leaves ``hi`` or ``lo`` non-finite and
 it spreads from there, so the kernels' "loss is not finite" test on both parts

@@ -17,20 +17,23 @@ import numba as nb
 import numpy as np
 
 from fractaltrain.compute.kernel.cache import JIT
-from fractaltrain.compute.kernel.dd import dd_add, dd_add_d, dd_mul, dd_mul_d, dd_tanh
+from fractaltrain.compute.kernel.dd import dd_add, dd_add_d, dd_mul, dd_mul_d
+from fractaltrain.compute.kernel.ddvec import tanh_act_dd
 from fractaltrain.compute.kernel.ir import LANES
 
 
 @nb.njit(**JIT)
 def _activate_dd(pre, act, dact, off, n, nonlin):
-    """act = σ(pre), dact = σ'(pre) for ``n`` entries, written from ``off``."""
+    """act = σ(pre), dact = σ'(pre) for ``n`` entries (a multiple of LANES), written from ``off``.
+
+    tanh is ddvec's vector ``dd_tanh``, bitwise the scalar one of dd.py (the tests check).
+    """
+    if nonlin == 0:
+        tanh_act_dd(pre[0], pre[1], act[0, off:], act[1, off:], dact[0, off:], dact[1, off:], n)
+        return
     for q in range(n):
         zh, zl = pre[0, q], pre[1, q]
-        if nonlin == 0:
-            ah, al = dd_tanh(zh, zl)
-            sh, sl = dd_mul(ah, al, ah, al)
-            dh, dl = dd_add_d(-sh, -sl, 1.0)
-        elif nonlin == 1:
+        if nonlin == 1:
             pos = zh > 0.0
             ah, al = (zh, zl) if pos else (0.0, 0.0)
             dh, dl = (1.0 if pos else 0.0), 0.0
