@@ -181,3 +181,34 @@ def test_low_parts_move_the_result():
     a = run_pixels_dd(pb, hp, np.zeros_like(hp))
     b = run_pixels_dd(pb, hp, hp * 3e-17)
     assert not np.array_equal(a[:, OUT_MEASURE], b[:, OUT_MEASURE])
+
+
+FAST_CASES = {
+    "tanh": {},
+    "tanh8": {"network": {"width": 8}, "data": {"size": "paper"}},
+    "tanh16": {"network": {"width": 16}, "data": {"size": "paper"}},
+    "odd_width": {"network": {"width": 5}, "data": {"size": 37}},
+    "relu": {"network": {"nonlinearity": "relu", "width": 6}},
+    "identity": {"network": {"nonlinearity": "identity"}, "data": {"size": 19}},
+    "outputs2": {"network": {"width": 7, "output_dim": 2}, "data": {"size": 9}},
+    "minibatch": {"training": {"batch": 3}},
+    "minibatch_outputs2": {"network": {"width": 9, "output_dim": 2, "nonlinearity": "relu"}, "data": {"size": 21},
+                           "training": {"batch": 5}},
+    "one_point": {"network": {"width": 16}, "data": {"size": 1}},
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAST_CASES))
+def test_fast_path_is_bitwise_the_general_path(case):
+    """The depth-2 fast path (dd2.py) gives the general path's bits, with and without early stop."""
+    over = {k: dict(v) for k, v in FAST_CASES[case].items()}
+    over.setdefault("training", {})["steps"] = 25
+    cfg = _cfg(**over)
+    pb = build_problem(cfg)
+    hp = _table(cfg, 5)
+    lo = hp * 1e-20
+    for early_stop in (True, False):
+        a = run_pixels_dd(pb, hp, lo, early_stop)
+        b = run_pixels_dd(pb, hp, lo, early_stop, fast_path=False)
+        np.testing.assert_array_equal(a, b)
+    assert np.all(np.isfinite(a[:, OUT_MEASURE]))

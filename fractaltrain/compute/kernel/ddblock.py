@@ -20,11 +20,12 @@ import numpy as np
 from fractaltrain.columns import LANES, MAXV, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS, TAIL
 from fractaltrain.compute.kernel.cache import JIT
 from fractaltrain.compute.kernel.dd import dd_add, dd_mul, dd_mul_d
+from fractaltrain.compute.kernel.dd2 import dd2_scratch, loss_grad_dd2
 from fractaltrain.compute.kernel.ddgeneral import forward_dd, general_scratch_dd, loss_grad_dd
 
 
 @nb.njit(**JIT)
-def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, out):
+def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, out, fast_path=True):
     """Train ``LANES`` pixels in lock-step in double-double and write their results.
 
     Parameters
@@ -36,13 +37,16 @@ def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonl
     alphas : (2, depth) double-double pre-activation scales, the last the output scale.
     gscale : (2,) double-double gradient factor ``2 / (points · outputs)`` of one step
         (points = the batch size for minibatch training).
+    fast_path : use the depth-2 fast path (dd2.py) when it applies (False only for tests).
     """
     L = LANES
     depth = fi.shape[0]
     npar = w0.shape[0]
     n = X.shape[0]
     m = Y.shape[1]
+    fast = fast_path and depth == 2
     acts, dacts, hoff, pre, delta, dnext, o = general_scratch_dd(fi, fo, m)
+    Xb, Yb, Z, A, D, R = dd2_scratch(fi, fo, m, batch_idx.shape[1], fast)
     W = np.empty((2, npar * L))
     G = np.empty((2, npar * L))
     loss = np.empty((2, L))
@@ -72,7 +76,10 @@ def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonl
             for p in range(L):
                 i = q * L + p
                 W[0, i], W[1, i] = dd_add(W[0, i], W[1, i], hph[p, depth], hpl[p, depth])
-        loss_grad_dd(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o)
+        if fast:
+            loss_grad_dd2(t, X, Y, W, G, loss, alphas, nonlin, batch_idx, Xb, Yb, Z, A, D, R)
+        else:
+            loss_grad_dd(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o)
         for p in range(L):
             finite = math.isfinite(loss[0, p]) and math.isfinite(loss[1, p])
             lt = (loss[0, p] + loss[1, p]) * inv_nm if finite else MAXV

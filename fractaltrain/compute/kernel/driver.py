@@ -56,7 +56,7 @@ def train_pixels(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch
 
 
 @nb.njit(**JIT)
-def train_pixels_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, out, counter):
+def train_pixels_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, fast_path, out, counter):
     """:func:`train_pixels` in double-double: ``hph + hpl`` are the pixels' hyperparameters."""
     npix = hph.shape[0]
     ncol = hph.shape[1]
@@ -71,7 +71,7 @@ def train_pixels_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, non
             for c in range(ncol):
                 hb[p, c] = hph[src, c]
                 lb[p, c] = hpl[src, c]
-        train_block_dd(hb, lb, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, ob)
+        train_block_dd(hb, lb, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, ob, fast_path)
         for p in range(LANES):
             dst = b * LANES + p
             if dst < npix:
@@ -102,8 +102,12 @@ def gradient_scale_dd(problem) -> np.ndarray:
     return np.array([hi, lo])
 
 
-def run_pixels_dd(problem, hp_hi: np.ndarray, hp_lo: np.ndarray, early_stop: bool = True) -> np.ndarray:
-    """Train every pixel ``hp_hi + hp_lo`` (double-double rows) for ``problem`` in double-double; (pixels, N_OUT)."""
+def run_pixels_dd(problem, hp_hi: np.ndarray, hp_lo: np.ndarray, early_stop: bool = True, *, fast_path: bool = True) -> np.ndarray:
+    """Train every pixel ``hp_hi + hp_lo`` (double-double rows) for ``problem`` in double-double; (pixels, N_OUT).
+
+    ``early_stop=False`` and ``fast_path=False`` (always use the general path) exist
+    for the tests; neither changes any result.
+    """
     w0, fi, fo, woff = problem.flat_weights()
     bidx = problem.batch_indices if problem.batch_indices is not None else np.zeros((0, 0), np.int64)
     hph = np.ascontiguousarray(hp_hi, dtype=np.float64)
@@ -118,7 +122,7 @@ def run_pixels_dd(problem, hp_hi: np.ndarray, hp_lo: np.ndarray, early_stop: boo
         np.ascontiguousarray(problem.X), np.ascontiguousarray(problem.Y), np.ascontiguousarray(problem.probe),
         w0, fi, fo, woff, problem.alphas_dd(), gradient_scale_dd(problem), problem.nonlin_code,
         int(problem.config.training.steps), np.ascontiguousarray(bidx, dtype=np.int64), bool(early_stop),
-        out, np.zeros(1, dtype=np.int64),
+        bool(fast_path), out, np.zeros(1, dtype=np.int64),
     )
     _on_threads(train_pixels_dd, args, hph.shape[0])
     return out
