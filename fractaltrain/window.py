@@ -119,6 +119,11 @@ class Window:
         return Window(cx - half_w, cx + half_w, cy - half_h, cy + half_h)
 
 
+def coordinate_text(v) -> str:
+    """A coordinate for people and for ``--center``: ``repr`` of a float, the exact decimal of a Fraction."""
+    return repr(v) if isinstance(v, float) else decimal_string(Fraction(v))
+
+
 MAX_COORDINATE_CHARS = 200  # a decimal coordinate this long holds far more digits than any precision uses
 
 

@@ -145,7 +145,7 @@ def test_resumed_search_trains_nothing_again(tmp_path, monkeypatch):
 
 
 def test_zoom_noise_guard_stops_and_allow_noise_goes_on(tmp_path, monkeypatch):
-    cfg = config_from_dict(TINY)
+    cfg = config_from_dict({**TINY, "precision": "float64"})  # auto would go on in double-double (below)
     opts = ZoomOptions(frames=4, size=(16, 16), depth=1.0, center=(1.0, 1.0), video=False)
     monkeypatch.setattr(noise, "NOISE_MAX", -1.0)  # every keyframe counts as noisy
     with pytest.raises(NoiseError) as exc:
@@ -158,6 +158,26 @@ def test_zoom_noise_guard_stops_and_allow_noise_goes_on(tmp_path, monkeypatch):
     assert len(rates) == res.plan.n_keyframes and side["noise"]["first_noisy_keyframe"] == 0
     assert all(0.0 <= r <= 1.0 for r in rates)
     assert len(json.loads((tmp_path / "noise.json").read_text())) == res.plan.n_keyframes
+
+
+def test_auto_precision_moves_noisy_keyframes_to_double_double(tmp_path, monkeypatch):
+    """Where float64's rounding decides the signs, auto trains that keyframe and the deeper ones in double-double."""
+    cfg = config_from_dict(TINY)
+    opts = ZoomOptions(frames=4, size=(16, 16), depth=1.0, center=(1.0, 1.0), video=False)
+    real = noise.keyframe_flip_rates
+
+    def float64_is_noise(problem, windows, width, height, precisions=None, **kw):
+        rates = real(problem, windows, width, height, precisions=precisions, **kw)
+        return [1.0 if (precisions or ["float64"])[k] == "float64" and k >= 0 else r for k, r in enumerate(rates)]
+
+    monkeypatch.setattr(noise, "keyframe_flip_rates", float64_is_noise)
+    res = zoom(cfg, tmp_path, opts)
+    side = json.loads(res.json.read_text())
+    assert side["noise"]["first_noisy_keyframe"] is None
+    idents = [json.loads((tmp_path / "tiles" / k / "grid.json").read_text()) for k in side["keyframe_grid_keys"]]
+    assert all(i.get("precision") == "double-double" for i in idents)
+    again = zoom(cfg, tmp_path, opts)  # resumes: the rates are kept, the same grids chosen, nothing trained
+    assert again.progress.tiles_computed == 0
 
 
 def test_cli_locate_candidates_and_bad_input(tmp_path):

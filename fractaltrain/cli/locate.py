@@ -40,7 +40,7 @@ def locate(
     from fractaltrain.render.ensemble import member_problem, with_ensemble
     from fractaltrain.search.locate import LocateError, candidates as find_candidates, ensemble_candidates
     from fractaltrain.problem import build_problem
-    from fractaltrain.window import config_window
+    from fractaltrain.window import config_window, coordinate_text
     from fractaltrain.compute.files import atomic_write_bytes
     from fractaltrain.compute.store import TileStore
     from fractaltrain.zoom.plan import outer_window
@@ -68,16 +68,16 @@ def locate(
     if candidates:
         for r in found[:candidates]:
             if r.score is None:  # an ensemble's ½ level: the older rule, no scores
-                typer.echo(f"{r.seed}: {r.x!r},{r.y!r}")
+                typer.echo(f"{r.seed}: {coordinate_text(r.x)},{coordinate_text(r.y)}")
                 continue
-            typer.echo(f"{r.seed}: {r.x!r},{r.y!r}  score {r.score:+.3f}  flip rate {r.flip:.3f}  "
+            typer.echo(f"{r.seed}: {coordinate_text(r.x)},{coordinate_text(r.y)}  score {r.score:+.3f}  flip rate {r.flip:.3f}  "
                        + ("" if r.strict else "(relaxed: some level missed the structure band)"))
         typer.echo(f"{found[0].pixels} pixels trained", err=True)
         return
     res = found[seed]
     if res.strict is False:
         typer.echo("warning: no target met the structure band at every level; this is the closest", err=True)
-    typer.echo(f"{res.x!r},{res.y!r}")
+    typer.echo(f"{coordinate_text(res.x)},{coordinate_text(res.y)}")
     typer.echo(f"{cfg.x.param} = {cfg.x.to_value(res.x)!r}, {cfg.y.param} = {cfg.y.to_value(res.y)!r}", err=True)
     if save_path is not None:
         atomic_write_bytes(save_path, (json.dumps(res.to_dict(), indent=2) + "\n").encode())

@@ -29,6 +29,7 @@ from fractaltrain.columns import OUT_MEASURE
 from fractaltrain.compute.landscape import assemble, fill_grids, make_grid
 from fractaltrain.problem import Problem
 from fractaltrain.compute.store import TileStore
+from fractaltrain.search.deep import SEARCH_DEPTH, DeepError, deep_levels, deepen
 from fractaltrain.search.settings import search_params
 from fractaltrain.search.targets import LocateError, Search, level_depths
 from fractaltrain.window import Window, block_centre, decimal_string
@@ -71,7 +72,7 @@ class LocateResult:
             "levels": self.levels,
             "pixels_trained": self.pixels,
             "search": search_params() if self.rule == "search" else None,
-            "windows": [w.as_list() for w in self.windows],
+            "windows": [w.strings() if w.exact is not None else w.as_list() for w in self.windows],
         }
 
 
@@ -118,14 +119,22 @@ def candidates(problem: Problem, start: Window, depth: float, store: TileStore, 
     (whose contents only save work) and uses no clock, thread count or random
     state, so ``locate`` and ``zoom`` find the same target on any machine.
     """
-    search = Search(problem, start, depth, store, budget=budget, bar=bar, bounds=bounds)
+    shallow = min(depth, SEARCH_DEPTH)
+    search = Search(problem, start, shallow, store, budget=budget, bar=bar, bounds=bounds)
     found = search.targets(count)
     if len(found) < count:
-        raise LocateError(depth, f"found only {len(found)} distinct target(s); asked for {count}")
+        raise LocateError(shallow, f"found only {len(found)} distinct target(s); asked for {count}")
     out = []
     for k, t in enumerate(found):
         wins = [search.window(j, t.path[j - 1].x, t.path[j - 1].y) if j else start for j in range(len(t.path))]
-        out.append(LocateResult(x=t.x, y=t.y, depth=depth, seed=k, windows=wins, rule="search", score=t.score,
+        x, y = t.x, t.y
+        if depth > shallow:  # below the search's float64 levels: follow the boundary exactly
+            try:
+                x, y, deep_wins = deepen(problem, start, x, y, shallow, depth, store, bar=bar)
+            except DeepError as exc:
+                raise LocateError(exc.reached, str(exc)) from None
+            wins += deep_wins
+        out.append(LocateResult(x=x, y=y, depth=depth, seed=k, windows=wins, rule="search", score=t.score,
                                 flip=round(t.flip, 4), strict=t.strict, levels=[c.to_dict() for c in t.path],
                                 pixels=search.pixels, tier=(t.strict_from, t.accept, t.scan)))
     return out
@@ -190,5 +199,5 @@ def _follow_boundary(problems: list[Problem], field, start: Window, depth: float
 
 def locate_levels(depth: float) -> int:
     """How many small images :func:`locate` renders at least (for progress bars)."""
-    return len(level_depths(depth))
+    return len(level_depths(min(depth, SEARCH_DEPTH))) + len(deep_levels(SEARCH_DEPTH, depth))
 
