@@ -32,6 +32,8 @@ dd2        depth2.py in double-double: bitwise ddgeneral, laid out for speed
 ddmatmul   its products and output layer as vector LLVM IR
 ddvec      dd.py's arithmetic and ``dd_tanh`` on vectors, as LLVM IR
 dd         double-double arithmetic and ``dd_tanh``
+ddref      one reference pixel in double-double, every step recorded (perturbation)
+perturb    pixels as float64 differences from that reference, glitches flagged
 cache      numba options; the disk cache keyed on all these sources
 ========== ==================================================================
 
