@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from fractaltrain.columns import OUT_MEASURE, OUT_STEPS
-from fractaltrain.compute.kernel import run_pixels
-from fractaltrain.compute.kernel.dd import dd_add_d, dd_div, dd_mul, dd_tanh
+from fractaltrain.compute.kernel import LANES, run_pixels
+from fractaltrain.compute.kernel.dd import dd_add, dd_add_d, dd_div, dd_mul, dd_mul_d, dd_tanh
+from fractaltrain.compute.kernel.dd2 import dd2_scratch, loss_grad_dd2
+from fractaltrain.compute.kernel.ddgeneral import general_scratch_dd, loss_grad_dd
 from fractaltrain.compute.kernel.ddvec import tanh_act_dd
 from fractaltrain.compute.kernel.driver import run_pixels_dd
 from fractaltrain.config import config_from_dict
@@ -212,3 +214,110 @@ def test_fast_path_is_bitwise_the_general_path(case):
         b = run_pixels_dd(pb, hp, lo, early_stop, fast_path=False)
         np.testing.assert_array_equal(a, b)
     assert np.all(np.isfinite(a[:, OUT_MEASURE]))
+
+
+@numba.njit
+def _ref_point(p, x, W, G, fi, fo, woff, alphas, nonlin, acts, dacts, delta, y, loss, add_loss, grad):
+    """One data point for lane ``p``, one scalar double-double operation at a time (ddgeneral.py's order)."""
+    L = LANES
+    depth = fi.shape[0]
+    for l in range(depth):
+        for j in range(fo[l]):
+            sh, sl = 0.0, 0.0
+            for k in range(fi[l]):
+                w = (woff[l] + k * fo[l] + j) * L + p
+                if l == 0:
+                    ph, pl = dd_mul_d(W[0, w], W[1, w], x[k])
+                else:
+                    ph, pl = dd_mul(acts[l - 1, 0, k], acts[l - 1, 1, k], W[0, w], W[1, w])
+                sh, sl = dd_add(sh, sl, ph, pl)
+            zh, zl = dd_mul(sh, sl, alphas[0, l], alphas[1, l])
+            if l == depth - 1:
+                zh, zl = dd_add_d(zh, zl, -y[j])
+                delta[0, j], delta[1, j] = zh, zl
+                if add_loss:
+                    qh, ql = dd_mul(zh, zl, zh, zl)
+                    loss[0, p], loss[1, p] = dd_add(loss[0, p], loss[1, p], qh, ql)
+                continue
+            if nonlin == 0:
+                ah, al = dd_tanh(zh, zl)
+                qh, ql = dd_mul(ah, al, ah, al)
+                dh, dl = dd_add_d(-qh, -ql, 1.0)
+            elif nonlin == 1:
+                ah, al, dh, dl = (zh, zl, 1.0, 0.0) if zh > 0.0 else (0.0, 0.0, 0.0, 0.0)
+            else:
+                ah, al, dh, dl = zh, zl, 1.0, 0.0
+            acts[l, 0, j], acts[l, 1, j], dacts[l, 0, j], dacts[l, 1, j] = ah, al, dh, dl
+    if not grad:
+        return
+    for l in range(depth - 1, -1, -1):
+        for j in range(fo[l]):
+            delta[0, j], delta[1, j] = dd_mul(delta[0, j], delta[1, j], alphas[0, l], alphas[1, l])
+        for k in range(fi[l]):
+            nh, nl = 0.0, 0.0
+            for j in range(fo[l]):
+                w = (woff[l] + k * fo[l] + j) * L + p
+                if l == 0:
+                    ph, pl = dd_mul_d(delta[0, j], delta[1, j], x[k])
+                else:
+                    ph, pl = dd_mul(acts[l - 1, 0, k], acts[l - 1, 1, k], delta[0, j], delta[1, j])
+                    qh, ql = dd_mul(delta[0, j], delta[1, j], W[0, w], W[1, w])
+                    nh, nl = dd_add(nh, nl, qh, ql)
+                G[0, w], G[1, w] = dd_add(G[0, w], G[1, w], ph, pl)
+            if l > 0:
+                acts[depth - 1, 0, k], acts[depth - 1, 1, k] = dd_mul(nh, nl, dacts[l - 1, 0, k], dacts[l - 1, 1, k])
+        if l > 0:
+            for k in range(fi[l]):
+                delta[0, k], delta[1, k] = acts[depth - 1, 0, k], acts[depth - 1, 1, k]
+
+
+@numba.njit
+def _ref_loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx):
+    """``loss_grad_dd`` written lane by lane with dd.py's scalar functions: the plain reference."""
+    wmax = max(fi.max(), fo.max())
+    acts = np.zeros((fi.shape[0], 2, wmax))  # the last slot is scratch for the next delta
+    dacts = np.zeros((fi.shape[0], 2, wmax))
+    delta = np.zeros((2, wmax))
+    full = batch_idx.shape[1] == 0
+    G[:, :] = 0.0
+    loss[:, :] = 0.0
+    for p in range(LANES):
+        for i in range(X.shape[0]):
+            _ref_point(p, X[i], W, G, fi, fo, woff, alphas, nonlin, acts, dacts, delta, Y[i], loss, True, full)
+        for b in range(batch_idx.shape[1]):
+            i = batch_idx[t, b]
+            _ref_point(p, X[i], W, G, fi, fo, woff, alphas, nonlin, acts, dacts, delta, Y[i], loss, False, True)
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"network": {"nonlinearity": "relu", "width": 6}, "training": {"batch": 3}},
+    {"network": {"nonlinearity": "identity", "output_dim": 2}},
+    {"network": {"depth": 3, "width": 5, "output_dim": 2}, "data": {"size": 11}},
+    {"network": {"depth": 4, "width": 3, "nonlinearity": "relu"}, "training": {"batch": 4}},
+])
+def test_both_paths_are_bitwise_a_plain_lane_by_lane_reference(over):
+    """The general path (ddgeneral, ddlayer) and the fast path (dd2) against scalar loops over dd.py."""
+    cfg = _cfg(**over)
+    pb = build_problem(cfg)
+    w0, fi, fo, woff = pb.flat_weights()
+    rng = np.random.default_rng(6)
+    W = np.empty((2, w0.size * LANES))
+    W[0] = np.repeat(w0, LANES) * (1.0 + 0.3 * rng.standard_normal(W.shape[1]))
+    W[1] = W[0] * 2.0**-53 * rng.uniform(-0.5, 0.5, W.shape[1])
+    bidx = pb.batch_indices if pb.batch_indices is not None else np.zeros((0, 0), np.int64)
+    args = (pb.X, pb.Y, W)
+    m = pb.Y.shape[1]
+    for t in (0, 1):
+        ref = (np.empty_like(W), np.empty((2, LANES)))
+        _ref_loss_grad(t, *args, *ref, fi, fo, woff, pb.alphas_dd(), pb.nonlin_code, bidx)
+        gen = (np.empty_like(W), np.empty((2, LANES)))
+        loss_grad_dd(t, *args, *gen, fi, fo, woff, pb.alphas_dd(), pb.nonlin_code, bidx, *general_scratch_dd(fi, fo, m))
+        results = [gen]
+        if fi.size == 2:
+            fast = (np.empty_like(W), np.empty((2, LANES)))
+            loss_grad_dd2(t, *args, *fast, pb.alphas_dd(), pb.nonlin_code, bidx, *dd2_scratch(fi, fo, m, bidx.shape[1], True))
+            results.append(fast)
+        for got in results:
+            for a, b in zip(ref, got):
+                np.testing.assert_array_equal(a.view(np.int64), b.view(np.int64))

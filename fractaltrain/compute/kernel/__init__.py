@@ -28,6 +28,7 @@ ir         the LLVM-IR toolkit those intrinsics share
 gradient   ``loss_and_grad`` for one set of weights (tests, explorer)
 ddblock    ``train_block_dd``: block.py's steps in double-double (past float64)
 ddgeneral  general.py's passes in double-double
+ddlayer    its layer loops as vector LLVM IR
 dd2        depth2.py in double-double: bitwise ddgeneral, laid out for speed
 ddmatmul   its products and output layer as vector LLVM IR
 ddvec      dd.py's arithmetic and ``dd_tanh`` on vectors, as LLVM IR

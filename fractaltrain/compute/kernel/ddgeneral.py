@@ -1,10 +1,13 @@
 """Forward and backward passes of a network of any depth in double-double, LANES pixels at a time.
 
-The double-double twin of general.py: the same loops in the same order, with
+The double-double twin of general.py: the same passes in the same order, with
 every product and sum a double-double operation (dd.py).  A double-double
 array is a ``(2, n)`` float64 array, row 0 the high parts and row 1 the low
-parts, with the pixel index innermost as in the float64 kernel, so each loop
-over lanes is contiguous and free of dependencies between lanes.  The
+parts, with the pixel index innermost as in the float64 kernel.  The layer
+loops themselves are vector IR (ddlayer.py; ddmatmul.py's products with one
+row for the first layer, ddvec.py's tanh), since numba vectorised the
+double-double loops over lanes only in part; the tests check them bit for bit
+against plain scalar loops over dd.py.  The
 pre-activation scales ``alphas`` are a ``(2, depth)`` double-double array:
 ``sqrt(g / fan_in)`` to 32 digits, not its float64 rounding, since below
 float64's floor the landscape would otherwise move by 1e-17 relative, a
@@ -17,7 +20,9 @@ import numba as nb
 import numpy as np
 
 from fractaltrain.compute.kernel.cache import JIT
-from fractaltrain.compute.kernel.dd import dd_add, dd_add_d, dd_mul, dd_mul_d
+from fractaltrain.compute.kernel.dd import dd_add, dd_add_d, dd_mul
+from fractaltrain.compute.kernel.ddlayer import _backward_layer_dd, _dense_dd, _scale_dd
+from fractaltrain.compute.kernel.ddmatmul import _forward_dd, _grad_dd
 from fractaltrain.compute.kernel.ddvec import tanh_act_dd
 from fractaltrain.compute.kernel.ir import LANES
 
@@ -44,58 +49,16 @@ def _activate_dd(pre, act, dact, off, n, nonlin):
 
 
 @nb.njit(**JIT)
-def _scale(v, n, alphas, layer):
-    """v[:n] *= alphas[layer] (double-double)."""
-    bh, bl = alphas[0, layer], alphas[1, layer]
-    for q in range(n):
-        v[0, q], v[1, q] = dd_mul(v[0, q], v[1, q], bh, bl)
-
-
-@nb.njit(**JIT)
-def _dense_shared_in_dd(x, W, woff, fi, fo, alphas, pre):
-    """pre[j,:] = alpha_0 · Σ_k x[k] W[k,j,:] for an input row shared by all lanes."""
-    L = LANES
-    for q in range(fo * L):
-        pre[0, q] = 0.0
-        pre[1, q] = 0.0
-    for k in range(fi):
-        xk = x[k]
-        base = (woff + k * fo) * L
-        for q in range(fo * L):
-            ph, pl = dd_mul_d(W[0, base + q], W[1, base + q], xk)
-            pre[0, q], pre[1, q] = dd_add(pre[0, q], pre[1, q], ph, pl)
-    _scale(pre, fo * L, alphas, 0)
-
-
-@nb.njit(**JIT)
-def _dense_dd(a, aoff, W, woff, fi, fo, alphas, layer, pre):
-    """pre[j,:] = alpha_layer · Σ_k a[k,:] W[k,j,:] with a per-lane input."""
-    L = LANES
-    for q in range(fo * L):
-        pre[0, q] = 0.0
-        pre[1, q] = 0.0
-    for k in range(fi):
-        base = (woff + k * fo) * L
-        abase = aoff + k * L
-        for j in range(fo):
-            for p in range(L):
-                ph, pl = dd_mul(a[0, abase + p], a[1, abase + p], W[0, base + j * L + p], W[1, base + j * L + p])
-                q = j * L + p
-                pre[0, q], pre[1, q] = dd_add(pre[0, q], pre[1, q], ph, pl)
-    _scale(pre, fo * L, alphas, layer)
-
-
-@nb.njit(**JIT)
 def forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, out):
     """Forward pass of data point ``i`` for all lanes; hidden activations kept for backprop."""
     depth = fi.shape[0]
     L = LANES
-    _dense_shared_in_dd(X[i], W, woff[0], fi[0], fo[0], alphas, pre)
+    _forward_dd(X, i, 1, fi[0], W, fo[0], alphas, pre)
     _activate_dd(pre, acts, dacts, hoff[1], fo[0] * L, nonlin)
     for l in range(1, depth - 1):
-        _dense_dd(acts, hoff[l], W, woff[l], fi[l], fo[l], alphas, l, pre)
+        _dense_dd(acts, hoff[l] // L, W, woff[l], fi[l], fo[l], alphas, l, pre)
         _activate_dd(pre, acts, dacts, hoff[l + 1], fo[l] * L, nonlin)
-    _dense_dd(acts, hoff[depth - 1], W, woff[depth - 1], fi[depth - 1], fo[depth - 1], alphas, depth - 1, out)
+    _dense_dd(acts, hoff[depth - 1] // L, W, woff[depth - 1], fi[depth - 1], fo[depth - 1], alphas, depth - 1, out)
 
 
 @nb.njit(**JIT)
@@ -104,42 +67,14 @@ def _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dne
     depth = fi.shape[0]
     L = LANES
     for l in range(depth - 1, -1, -1):
-        nfi = fi[l]
-        nfo = fo[l]
-        wb = woff[l] * L
-        _scale(delta, nfo * L, alphas, l)
+        _scale_dd(delta, fo[l], alphas, l)
         if l > 0:
-            ab = hoff[l]
-            for k in range(nfi):
-                for j in range(nfo):
-                    for p in range(L):
-                        g = wb + (k * nfo + j) * L + p
-                        ph, pl = dd_mul(acts[0, ab + k * L + p], acts[1, ab + k * L + p], delta[0, j * L + p], delta[1, j * L + p])
-                        G[0, g], G[1, g] = dd_add(G[0, g], G[1, g], ph, pl)
-            for k in range(nfi):
-                for p in range(L):
-                    dnext[0, k * L + p] = 0.0
-                    dnext[1, k * L + p] = 0.0
-                for j in range(nfo):
-                    for p in range(L):
-                        w = wb + (k * nfo + j) * L + p
-                        ph, pl = dd_mul(delta[0, j * L + p], delta[1, j * L + p], W[0, w], W[1, w])
-                        d = k * L + p
-                        dnext[0, d], dnext[1, d] = dd_add(dnext[0, d], dnext[1, d], ph, pl)
-                for p in range(L):
-                    d = k * L + p
-                    dnext[0, d], dnext[1, d] = dd_mul(dnext[0, d], dnext[1, d], dacts[0, ab + d], dacts[1, ab + d])
-            for q in range(nfi * L):
+            _backward_layer_dd(acts, hoff[l] // L, dacts, W, G, woff[l], fi[l], fo[l], delta, dnext)
+            for q in range(fi[l] * L):
                 delta[0, q] = dnext[0, q]
                 delta[1, q] = dnext[1, q]
         else:
-            x = X[i]
-            for k in range(nfi):
-                xk = x[k]
-                base = wb + k * nfo * L
-                for q in range(nfo * L):
-                    ph, pl = dd_mul_d(delta[0, q], delta[1, q], xk)
-                    G[0, base + q], G[1, base + q] = dd_add(G[0, base + q], G[1, base + q], ph, pl)
+            _grad_dd(X, i, 1, fi[0], delta, fo[0], G)
 
 
 @nb.njit(**JIT)

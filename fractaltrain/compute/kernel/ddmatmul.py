@@ -70,9 +70,10 @@ class _Loader:
 
 
 def _alpha(builder, ap, layer, depth):
-    """Splatted (high, low) of alphas[:, layer] from the data pointer of a (2, depth) array."""
-    return (_splat(builder, builder.load(builder.gep(ap, [_c(layer)]))),
-            _splat(builder, builder.load(builder.gep(ap, [builder.add(depth, _c(layer))]))))
+    """Splatted (high, low) of alphas[:, layer] from the data pointer of a (2, depth) array (layer: int or IR)."""
+    layer = _c(layer) if isinstance(layer, int) else layer
+    return (_splat(builder, builder.load(builder.gep(ap, [layer]))),
+            _splat(builder, builder.load(builder.gep(ap, [builder.add(depth, layer)]))))
 
 
 def _scalar(builder, ptr, idx):
