@@ -248,6 +248,7 @@ def write_outputs(job: ZoomJob, prog: Progress, quiet: bool) -> ZoomResult:
             video={"fps": opts.fps, "codec": opts.codec, "crf": opts.crf, "preset": opts.preset, "frame_range": [a, b],
                    "palette": opts.palette, "overlay": opts.overlay, "preview": job.preview},
             keyframe_grid_keys=[g.key for g in grids],
+            keyframe_precisions=[g.precision for g in grids],
             **({} if cfg.ensemble is None else {
                 "ensemble": {"members": cfg.ensemble.members, "vary": list(cfg.ensemble.vary),
                              "derivation": ens.derivation(cfg), "frames_show": "P(converge), linear in each half"},
