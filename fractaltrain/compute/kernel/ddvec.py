@@ -21,12 +21,11 @@ If dd.py changes, change this too (the tests compare the two bit for bit).
 
 from __future__ import annotations
 
-from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
 from fractaltrain.compute.kernel import dd as _D
-from fractaltrain.compute.kernel.ir import LANES, _c, _check_args, _data, _has_fma, _loop, _vconst, _vec, _vintrinsic, _vload, _vstore
+from fractaltrain.compute.kernel.ir import LANES, _c, _check_args, _data, _has_fma, _loop, _vconst, _vintrinsic, _vload, _vstore
 
 TANH_GROUP = 4  # tanh evaluated side by side per group of vectors
 
