@@ -313,6 +313,111 @@ def test_precision_warnings_near_the_float64_floor(served):
     assert r["warnings"] == []
 
 
+# a view 20 decades deep as the page sends it: the exact centre (past float64's digits) and half-extents
+DEEP = {"cx": "1.2345678901234567890123456789", "cy": "0.98765432109876543210987654321",
+        "hw": "3.5e-20", "hh": "3.5e-20", "w": 8, "h": 8, "steps": 5}
+
+
+def test_view_given_as_an_exact_centre_is_the_same_grid(served):
+    """A shallow view sent as centre and half-extents is the float view's grid (its tiles come back)."""
+    _, port, _, _ = served
+    status, r = api(port, "view", **VIEW, steps=5)
+    assert status == 200 and r["precision"] == "float64" and r["window_exact"] == ["-2.0", "5.0", "-2.0", "5.0"]
+    status, again = api(port, "view", cx="1.5", cy="1.5", hw="3.5", hh="3.5", w=24, h=16, steps=5)
+    assert status == 200 and again["grid_key"] == r["grid_key"] and again["tiles_computed"] == 0, again
+    assert again["labels"] == r["labels"] and again["center_exact"] == ["1.5", "1.5"]
+
+
+def test_view_20_decades_deep_trains_in_double_double_and_render_reproduces_it(served):
+    ex, port, cfg_path, out = served
+    status, r = api(port, "view", **DEEP)
+    assert status == 200, r
+    assert r["precision"] == "double-double" and r["tiles_computed"] == 1
+    assert r["window"][0] == r["window"][1]  # float64 edges collapse here; the exact ones do not
+    assert r["window_exact"] == ["1.2345678901234567889773456789", "1.2345678901234567890473456789",
+                                 "0.98765432109876543207487654321", "0.98765432109876543214487654321"]
+    assert r["center_exact"] == [DEEP["cx"], DEEP["cy"]] and r["half"] == [3.5e-20, 3.5e-20]
+    assert r["labels"]["depth"] == "zoom 20.0 decades"
+    lo, hi = r["labels"]["x"].split("  ")[1].split(" … ")
+    assert lo != hi and len(lo) > 20, r["labels"]  # the ends differ, in more digits than float64 has
+    assert any("training in double-double" in w for w in r["warnings"]), r["warnings"]
+    assert r["floor"]["precision"] == "double-double" and 5 < r["floor"]["decades_left"] < 15
+    zoom = r["commands"]["zoom"]
+    assert f"--center={DEEP['cx']},{DEEP['cy']}" in zoom and "--depth 20.07" in zoom, zoom
+    # the render command is the same grid: exact edges, double-double, nothing left to train
+    cmd = r["commands"]["render"]
+    assert f"--window={','.join(r['window_exact'])}" in cmd and "--precision double-double" in cmd, cmd
+    tiles_before = sorted(p.relative_to(out) for p in (out / "tiles").rglob("*.npz"))
+    assert (out / "tiles" / r["grid_key"]).is_dir()
+    from typer.testing import CliRunner
+
+    from fractaltrain.cli import app
+
+    res = CliRunner().invoke(app, shlex.split(cmd)[1:] + ["--quiet"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.relative_to(out) for p in (out / "tiles").rglob("*.npz")) == tiles_before
+    assert np.array_equal(iio.imread(out / "small.png"), decode(r["image"]))
+
+
+def test_pixel_of_a_double_double_view(served):
+    """The clicked pixel's values are the double-double tile's; its curve is float64's and says so."""
+    from fractaltrain.compute.landscape import compute_tile, grid_axes
+    from fractaltrain.explore.params import parse_view
+
+    ex, port, _, _ = served
+    assert api(port, "view", **DEEP)[0] == 200
+    status, r = api(port, "pixel", **DEEP, px=3, py=2)
+    assert status == 200, r
+    assert r["precision"] == "double-double" and r["curve_precision"] == "float64"
+    assert r["curve_matches_kernel"] is None and len(r["curve"]) == 5
+    assert r["x"]["exact"].startswith("1.716199970313950661") and r["x"]["value"] == float(r["x"]["exact"])
+    p = parse_view({k: str(v) for k, v in DEEP.items()}, ex.cfg, ex.limits)
+    grid = ex.grid(p)
+    xv, yv = grid_axes(ex.config_at(5), grid)
+    spec = next(iter(grid.tiles()))
+    assert compute_tile(ex.problem(5), xv, yv, spec)[8 - 1 - 2, 3, 0] == r["measure"]
+    # the pixel's coordinate, exact to a millionth of a pixel, is the zoom command's centre
+    assert r["axis_exact"]["x"].startswith("1.23456789012345678")
+    assert f"--center={r['axis_exact']['x']},{r['axis_exact']['y']}" in r["commands"]["zoom"]
+
+
+def test_warnings_near_and_at_the_double_double_floor(served):
+    _, port, _, _ = served
+    near = dict(DEEP, hw="5e-30", hh="5e-30", w=4, h=4, steps=2)
+    status, r = api(port, "view", **near)
+    assert status == 200 and any("near the double-double floor" in w for w in r["warnings"]), r["warnings"]
+    assert 0 < r["floor"]["decades_left"] < 2
+    status, r = api(port, "view", **dict(near, hw="9e-32", hh="9e-32"))
+    assert status == 200 and any(w.startswith("double-double floor") for w in r["warnings"]), r["warnings"]
+    status, r = api(port, "view", **dict(near, hw="1e-33", hh="1e-33"))
+    assert status == 400 and "even double-double cannot tell neighbouring pixels apart" in r["error"], r
+
+
+@pytest.mark.parametrize("change, word", [
+    ({"cx": "abc"}, "cx: expected a decimal number"),
+    ({"cx": "1_0"}, "cx: expected a decimal number"),
+    ({"cy": "nan"}, "cy: expected a finite decimal number"),
+    ({"cx": "1e500"}, "cx: expected a finite decimal number"),
+    ({"cx": "1" * 300}, "cx: expected a decimal number of at most 200 characters"),
+    ({"hw": "0"}, "hw: the half-width must be positive"),
+    ({"hh": "-1e-20"}, "hh: the half-height must be positive"),
+    ({"cy": None}, "cy: missing"),
+    ({"cx": "299.9999", "hw": "0.01"}, "300 decades"),
+    ({"x0": "1.0"}, "not both"),
+])
+def test_bad_exact_centres_are_400_with_a_message(served, change, word):
+    _, port, _, out = served
+    params = {k: str(v) for k, v in DEEP.items()}
+    for k, v in change.items():
+        if v is None:
+            params.pop(k)
+        else:
+            params[k] = v
+    status, body = api(port, "view", **params)
+    assert status == 400 and word in body["error"] and "\n" not in body["error"], body
+    assert not (out / "tiles").exists()
+
+
 def test_cli_serves_on_loopback_only(tmp_path):
     cfg_path = tmp_path / "small.yaml"
     cfg_path.write_text(yaml.safe_dump(SMALL))

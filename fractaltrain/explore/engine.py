@@ -33,23 +33,23 @@ import numpy as np
 from fractaltrain.render import colour
 from fractaltrain.config import Config
 from fractaltrain.compute.curve import loss_curve, measure_from_curve
+from fractaltrain.explore import deep
 from fractaltrain.explore.params import Limits, PixelParams, RequestError, ViewParams
 from fractaltrain.compute import device
 from fractaltrain.columns import N_OUT, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
 from fractaltrain.search.noise import NOISE_MAX, ULPS, grid_flip_rate
 from fractaltrain.compute.landscape import compute_tile, grid_axes, make_grid
 from fractaltrain.render.outputs import readout_values
-from fractaltrain.problem import Problem, build_problem, pixel_hyperparams
-from fractaltrain.window import config_window
+from fractaltrain.precision import DEFAULT as DEFAULT_PRECISION
+from fractaltrain.problem import Problem, build_problem, pixel_hyperparams, pixel_hyperparams_dd
+from fractaltrain.window import config_window, coordinate_text
 from fractaltrain.compute.store import Grid, TileStore
 from fractaltrain.config.hyperparams import column_names
-from fractaltrain.window import Window, axis_coords, axis_values, min_relative_spacing
-from fractaltrain.window import MIN_ULPS
+from fractaltrain.window import Window, axis_coords
 from fractaltrain.zoom.guards import max_depth
 from fractaltrain.zoom.options import ZoomOptions
 from fractaltrain.zoom.plan import ZoomPlan, outer_window
 
-NEAR_FLOOR_DECADES = 2.0  # warn this many decades before the float64 floor
 KEEP_CLIENTS = 256
 
 
@@ -65,27 +65,6 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     buf = io.BytesIO()
     iio.imwrite(buf, rgb, extension=".png")
     return buf.getvalue()
-
-
-def precision_warnings(cfg: Config, win: Window, w: int, h: int) -> list[str]:
-    """Float64 floor warnings for a view (neighbouring pixels fewer than MIN_ULPS ulps apart).
-
-    The gap between neighbouring pixels shrinks tenfold per decade of zoom, so
-    ``log10(gap / MIN_ULPS)`` is how many decades are left before ``zoom``
-    refuses to go deeper at this size.
-    """
-    gap = min(min_relative_spacing(win.x0, win.x1, w, cfg.x.scale),
-              min_relative_spacing(win.y0, win.y1, h, cfg.y.scale))
-    if gap < MIN_ULPS:
-        if cfg.precision != "float64":
-            return [f"float64 floor: neighbouring pixels are {gap:.1f} ulps apart (fewer than {MIN_ULPS:g}); "
-                    "training in double-double here (about 20 times slower)"]
-        return [f"float64 floor: neighbouring pixels are {gap:.1f} ulps apart (fewer than {MIN_ULPS:g}); "
-                "deeper views cannot show new detail (precision double-double goes further)"]
-    left = math.log10(gap / MIN_ULPS)
-    if left < NEAR_FLOOR_DECADES:
-        return [f"near the float64 floor: about {left:.1f} decades of zoom left at this size"]
-    return []
 
 
 class Explorer:
@@ -154,18 +133,21 @@ class Explorer:
             self._kernel.release()
 
     def grid(self, p: ViewParams) -> Grid:
-        return make_grid(self.problem(p.steps), Window(p.x0, p.x1, p.y0, p.y1), p.w, p.h, self.cfg.tile)
+        """The view's grid: float64 or double-double as the precision rule picks for it (``make_grid``)."""
+        return make_grid(self.problem(p.steps), p.window, p.w, p.h, self.cfg.tile)
 
     # ------------------------------------------------------------------ the page's API
     def config_info(self) -> dict:
         """What the page needs to start: axes, the config's view, steps, readouts, palettes, limits."""
         cfg = self.cfg
+        home = config_window(cfg).strings()
         return {
             "name": cfg.name,
             "description": cfg.description,
             "config_path": self.config_path,
-            "x": {"param": cfg.x.param, "scale": cfg.x.scale, "range": list(cfg.x.range)},
-            "y": {"param": cfg.y.param, "scale": cfg.y.scale, "range": list(cfg.y.range)},
+            "x": {"param": cfg.x.param, "scale": cfg.x.scale, "range": list(cfg.x.range), "range_exact": home[:2]},
+            "y": {"param": cfg.y.param, "scale": cfg.y.scale, "range": list(cfg.y.range), "range_exact": home[2:]},
+            "precision": cfg.precision,
             "resolution": list(cfg.resolution),
             "steps": cfg.training.steps,
             "readout": cfg.readout,
@@ -188,7 +170,7 @@ class Explorer:
         """
         t0 = time.perf_counter()
         entry = {"client": p.client, "view": p.view, "w": p.w, "h": p.h, "window": [p.x0, p.x1, p.y0, p.y1],
-                 "final": p.final, "status": "running"}
+                 "window_exact": p.window.strings(), "final": p.final, "status": "running"}
         self.log.append(entry)
         try:
             self._claim(p.client, p.view)
@@ -219,8 +201,8 @@ class Explorer:
                 reused += 1
             raw[spec.r0 : spec.r1, spec.c0 : spec.c1] = data
         values = readout_values(raw, p.readout)
-        win = grid.window
-        warnings = precision_warnings(cfg, win, p.w, p.h)
+        win = p.window
+        warnings = deep.precision_warnings(cfg, win, p.w, p.h, grid.precision)
         noise = None
         if p.final:
             with self.kernel_slot(p):
@@ -233,7 +215,13 @@ class Explorer:
             "image": "data:image/png;base64," + _b64(png_bytes(colour.to_image(values, palette=p.palette))),
             "w": p.w,
             "h": p.h,
-            "window": win.as_list(),
+            "window": grid.window.as_list(),
+            "window_exact": win.strings(),
+            "center_exact": deep.centre_strings(win),
+            "half": [0.5 * win.width, 0.5 * win.height],
+            "precision": grid.precision,
+            "floor": {"precision": deep.floor_precision(cfg), "decades_left": finite_or_none(
+                deep.decades_left(deep.float64_gap(cfg, win, p.w, p.h), deep.floor_precision(cfg)))},
             "grid_key": grid.key,
             "labels": self.labels(win),
             "converged_fraction": float(np.mean(raw[..., OUT_MEASURE] < 0)),
@@ -241,45 +229,62 @@ class Explorer:
             "tiles_reused": reused,
             "noise": noise,
             "warnings": warnings,
-            "commands": {"render": self.render_command(p), "zoom": self.zoom_command(p, *win.center)},
+            "commands": {"render": self.render_command(p, grid), "zoom": self.zoom_command(p, *self._centre(win))},
         }
 
     def labels(self, win: Window) -> dict:
         """The window in the hyperparameters' own units and the zoom depth, as the video overlay prints them."""
-        from fractaltrain.zoom.overlay import format_depth, format_range
+        return deep.labels(self.cfg, win)
 
-        cfg = self.cfg
-        home = config_window(cfg)
-        return {
-            "x": f"{cfg.x.param}  {format_range(cfg.x.to_value(win.x0), cfg.x.to_value(win.x1))}",
-            "y": f"{cfg.y.param}  {format_range(cfg.y.to_value(win.y0), cfg.y.to_value(win.y1))}",
-            "depth": "zoom " + format_depth(math.log10(home.width / win.width)),
-        }
+    @staticmethod
+    def _centre(win: Window):
+        """The view's centre: floats for a float window (as before), exact Fractions otherwise."""
+        return win.center if win.exact is None else win.exact_center()
 
     def pixel(self, pp: PixelParams) -> dict:
-        """One pixel of a view: hyperparameters, the kernel's values and its training curve."""
+        """One pixel of a view: hyperparameters, the kernel's values and its training curve.
+
+        The values are the stored tile's (or the kernel's, trained now at the
+        grid's precision).  The curve is retrained in float64; for a float64
+        grid it reproduces the pixel's measure bit for bit
+        (``curve_matches_kernel``), for a double-double grid it is float64's
+        curve at the values rounded to float64, and ``curve_matches_kernel`` is
+        None: nothing to compare it with.
+        """
         p = pp.view
         cfg = self.config_at(p.steps)
         problem = self.problem(p.steps)
         row = p.h - 1 - pp.py  # the image has y up; grid rows are y ascending
-        xv = axis_values(p.x0, p.x1, p.w, cfg.x.scale)[pp.px]
-        yv = axis_values(p.y0, p.y1, p.h, cfg.y.scale)[row]
-        hp = pixel_hyperparams(cfg, np.array([xv]), np.array([yv]))
-        out = self._stored_pixel(p, row, pp.px)
+        grid = self.grid(p)
+        xs, ys = grid_axes(cfg, grid)
+        dd = grid.double_double
+        if dd:  # (2, n) axes: high and low parts
+            hp, hp_lo = pixel_hyperparams_dd(cfg, (xs[0, [pp.px]], xs[1, [pp.px]]), (ys[0, [row]], ys[1, [row]]))
+            xv, yv = xs[0, pp.px], ys[0, row]
+        else:
+            xv, yv = xs[pp.px], ys[row]
+            hp, hp_lo = pixel_hyperparams(cfg, np.array([xv]), np.array([yv])), None
+        out = self._stored_pixel(grid, row, pp.px)
         with self.kernel_slot():
             if out is None:
-                out = device.run_pixels(problem, hp)[0]
+                out = device.run_pixels(problem, hp, hp_lo)[0]
             curve = loss_curve(problem, hp[0])
-        depth = problem.depth
-        names = column_names(depth)
-        ax = float(axis_coords(p.x0, p.x1, p.w)[pp.px])
-        ay = float(axis_coords(p.y0, p.y1, p.h)[row])
+        names = column_names(problem.depth)
+        win = p.window
+        if win.exact is None:  # a float window: float coordinates, as before exact coordinates
+            ax = ay = None
+            cx, cy = float(axis_coords(p.x0, p.x1, p.w)[pp.px]), float(axis_coords(p.y0, p.y1, p.h)[row])
+        else:
+            x0, x1, y0, y1 = win.edges()
+            ax, ay = deep.pixel_coordinate(x0, x1, p.w, pp.px), deep.pixel_coordinate(y0, y1, p.h, row)
+            cx, cy = ax, ay
         from_curve = measure_from_curve(curve)
-        return {
-            "axis": {"x": ax, "y": ay},
+        r = {
+            "axis": {"x": float(cx), "y": float(cy)},
             "x": {"param": cfg.x.param, "value": float(xv)},
             "y": {"param": cfg.y.param, "value": float(yv)},
             "hyperparameters": [[n, float(v)] for n, v in zip(names, hp[0])],
+            "precision": grid.precision,
             "readout": p.readout,
             "value": finite_or_none(out[{"measure": OUT_MEASURE, "final_loss": OUT_FINAL, "probe": OUT_PROBE}[p.readout]]),
             "measure": finite_or_none(out[OUT_MEASURE]),
@@ -288,14 +293,22 @@ class Explorer:
             "steps_trained": int(out[OUT_STEPS]),
             "converged": bool(out[OUT_MEASURE] < 0),
             "curve": [finite_or_none(v) for v in curve.v],
+            "curve_precision": "float64",
+            "curve_measure": finite_or_none(from_curve),
             "diverged_at": curve.diverged_at,
-            "curve_matches_kernel": bool(from_curve == out[OUT_MEASURE]),
-            "commands": {"zoom": self.zoom_command(p, ax, ay)},
+            "curve_matches_kernel": None if dd else bool(from_curve == out[OUT_MEASURE]),
+            "commands": {"zoom": self.zoom_command(p, cx, cy)},
         }
+        if ax is not None:
+            r["axis_exact"] = {"x": coordinate_text(ax), "y": coordinate_text(ay)}
+        if dd:
+            r["x"]["exact"] = deep.dd_text(xs[0, pp.px], xs[1, pp.px])
+            r["y"]["exact"] = deep.dd_text(ys[0, row], ys[1, row])
+            r["hyperparameters_exact"] = [[n, deep.dd_text(h, lo)] for n, h, lo in zip(names, hp[0], hp_lo[0])]
+        return r
 
-    def _stored_pixel(self, p: ViewParams, row: int, col: int):
+    def _stored_pixel(self, grid: Grid, row: int, col: int):
         """The pixel's kernel results from the store if its tile is there (no training)."""
-        grid = self.grid(p)
         for spec in grid.tiles():
             if spec.r0 <= row < spec.r1 and spec.c0 <= col < spec.c1:
                 data = self.store.load(grid, spec)
@@ -313,32 +326,45 @@ class Explorer:
             flags.append(f"--out {shlex.quote(str(self.outdir))}")
         return flags
 
-    def render_command(self, p: ViewParams) -> str:
-        """``fractaltrain render`` of exactly this grid: same window bits, size and tiles folder."""
-        win = ",".join(repr(v) for v in (p.x0, p.x1, p.y0, p.y1))
-        cmd = " ".join([f"fractaltrain render {shlex.quote(self.config_path)} --window={win}",
-                        f"--resolution {p.w}x{p.h}", *self._common_flags(p)])
+    def render_command(self, p: ViewParams, grid: Grid | None = None) -> str:
+        """``fractaltrain render`` of exactly this grid: same window (exact decimals), size, precision, tiles folder.
+
+        A double-double view, or any view when the explorer runs at a precision
+        other than ``auto``, names its precision, so the command trains (or finds)
+        the very grid the page showed.
+        """
+        grid = grid or self.grid(p)
+        flags = [f"--window={','.join(p.window.strings())}", f"--resolution {p.w}x{p.h}", *self._common_flags(p)]
+        if grid.double_double or self.cfg.precision != DEFAULT_PRECISION:
+            flags.append(f"--precision {grid.precision}")
+        cmd = f"fractaltrain render {shlex.quote(self.config_path)} " + " ".join(flags)
         if p.readout != self.cfg.readout:
             cmd += f"\n# the PNG shows the config's readout ({self.cfg.readout}); the .npz holds {p.readout} too"
         return cmd
 
-    def zoom_command(self, p: ViewParams, cx: float, cy: float) -> str:
-        """``fractaltrain zoom`` into (cx, cy) down to this view's width, capped at the float64 floor."""
+    def zoom_command(self, p: ViewParams, cx, cy) -> str:
+        """``fractaltrain zoom`` into (cx, cy) down to this view's width, capped at the precision's floor.
+
+        ``cx``, ``cy`` are floats (written as ``repr``) or exact Fractions (written as exact decimals).
+        """
         size = ZoomOptions().size
         outer = outer_window(config_window(self.cfg), self.cfg.resolution, size)
+        where = f"{coordinate_text(cx)},{coordinate_text(cy)}"
         if not (outer.x0 <= cx <= outer.x1 and outer.y0 <= cy <= outer.y1):
-            return f"# ({cx!r}, {cy!r}) lies outside the config's view, where a zoom starts"
-        depth = round(math.log10(outer.width / (p.x1 - p.x0)), 2)
+            return f"# ({where}) lies outside the config's view, where a zoom starts"
+        depth = round(math.log10(outer.width / p.window.width), 2)
         if depth < 1:  # this view is barely zoomed: offer zoom's default depth instead
             depth = 10.0
         note = ""
         reachable = max_depth(ZoomPlan(outer, (cx, cy), min(depth, 40.0), 300, size), self.config_at(p.steps))
         if depth > reachable:
             depth = math.floor(reachable * 100) / 100
-            note = "\n# depth capped at the float64 floor for a 1280x720 video"
+            note = f"\n# depth capped at the {deep.floor_precision(self.cfg)} floor for a 1280x720 video"
         if depth > 40:
             depth, note = 40.0, "\n# depth capped at 40 decades"
-        flags = [f"--center={cx!r},{cy!r}", f"--depth {depth:g}", *self._common_flags(p)]
+        flags = [f"--center={where}", f"--depth {depth:g}", *self._common_flags(p)]
+        if self.cfg.precision != DEFAULT_PRECISION:
+            flags.append(f"--precision {self.cfg.precision}")
         return f"fractaltrain zoom {shlex.quote(self.config_path)} " + " ".join(flags) + note
 
 
