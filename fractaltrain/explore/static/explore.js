@@ -2,6 +2,11 @@
 // Plain JavaScript, no framework, nothing loaded from elsewhere.  The server does all
 // computing (through the tile store); this page keeps the view, draws what arrives,
 // and cancels stale work by numbering its views (the server drops older ones).
+//
+// The view is an exact centre (cx, cy: decimals held as BigInt, see "exact decimals")
+// and half-extents (hw, hh: float64 numbers, whose relative precision is all a size
+// needs).  30 decades deep the float64 edges of a view are all one number; the centre
+// still moves by fractions of a pixel, and the server reads it exactly.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -10,10 +15,11 @@
   const client = Math.random().toString(36).slice(2, 12) || "page";
   const LEVELS = [8, 4, 2, 1]; // progressive refinement: 1/8 of the size first, then sharper
   const DEBOUNCE_MS = 250;
-  const state = { cfg: null, W: 0, H: 0, view: null, steps: 0, readout: "", palette: "spectral" };
+  const FLOOR_MARGIN = 1.05; // stop wheeling this far above the precision's floor
+  const state = { cfg: null, W: 0, H: 0, view: null, steps: 0, readout: "", palette: "spectral", floor: null };
   let seq = 0; // number of the newest view; the server refuses older ones (409)
   let abort = null;
-  let shown = null; // {img, win}: the last image drawn, with its window
+  let shown = null; // {img, win}: the last image drawn, with its view
   let pending = null; // debounce timer
   let picked = null; // {px, py} of the inspected pixel
   // What the page did, for tests and curious users (window.__explore in the console).
@@ -36,6 +42,65 @@
     $("status").className = error ? "error" : "";
   }
 
+  // ---------------------------------------------------------------- exact decimals
+  // A decimal is {m, e}: the BigInt m times 10^-e (e >= 0), exact at any length.
+  const pow10 = (e) => 10n ** BigInt(e);
+  function norm(m, e) {
+    while (e > 0 && m % 10n === 0n) { m /= 10n; e -= 1; }
+    return { m, e };
+  }
+  // A decimal string ("-1.25", "3e-21", as String(number) and the server write them) → decimal, or null.
+  function dec(text) {
+    const g = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d{1,3}))?$/.exec(String(text).trim());
+    if (!g || !(g[2] || g[3])) return null;
+    const frac = g[3] || "";
+    let m = BigInt((g[2] || "0") + frac), e = frac.length - (g[4] ? parseInt(g[4], 10) : 0);
+    if (e < 0) { m *= pow10(-e); e = 0; }
+    return norm(g[1] === "-" ? -m : m, e);
+  }
+  function align(a, b) {
+    const e = Math.max(a.e, b.e);
+    return [a.m * pow10(e - a.e), b.m * pow10(e - b.e), e];
+  }
+  const decAdd = (a, b) => { const [x, y, e] = align(a, b); return norm(x + y, e); };
+  const decSub = (a, b) => { const [x, y, e] = align(a, b); return norm(x - y, e); };
+  const decHalf = (a) => norm(a.m * 5n, a.e + 1);
+  function decStr(d) {
+    let s = (d.m < 0n ? -d.m : d.m).toString();
+    if (d.e > 0) { s = s.padStart(d.e + 1, "0"); s = s.slice(0, -d.e) + "." + s.slice(-d.e); }
+    return (d.m < 0n ? "-" : "") + s;
+  }
+  const decNum = (d) => Number(decStr(d)); // correctly rounded to float64
+  // The float64 x as a decimal rounded to `places` decimal places (from its 17 significant digits).
+  function decOf(x, places) {
+    const d = dec(x.toExponential(16));
+    if (d.e <= places) return d;
+    const q = pow10(d.e - places), r = d.m % q;
+    let m = d.m / q; // truncates towards zero
+    if (2n * (r < 0n ? -r : r) >= q) m += d.m < 0n ? -1n : 1n;
+    return norm(m, places);
+  }
+  // Decimal places that place a centre within a millionth of a pixel of a view of half-width hw.
+  const places = (hw) => Math.max(0, Math.min(400, Math.ceil(6 - Math.log10((2 * hw) / state.W))));
+
+  // The view moved by (ox, oy) axis units and scaled by f about its centre.
+  function moved(v, ox, oy, f) {
+    const hw = v.hw * f, hh = v.hh * f, p = places(hw);
+    return { cx: decAdd(v.cx, decOf(ox, p)), cy: decAdd(v.cy, decOf(oy, p)), hw, hh };
+  }
+  function viewOf(cx, cy, hw, hh) { // from decimal strings (centre) and numbers (half-extents), or null
+    const x = dec(cx), y = dec(cy);
+    hw = Number(hw); hh = Number(hh);
+    if (!x || !y || !(hw > 0 && hh > 0 && Number.isFinite(hw) && Number.isFinite(hh))) return null;
+    return { cx: x, cy: y, hw, hh };
+  }
+  function fromEdges(x0, x1, y0, y1) { // a view from edges given as decimal strings or numbers
+    const e = [x0, x1, y0, y1].map((v) => dec(String(v)));
+    if (!e.every((v) => v)) return null;
+    return viewOf(decStr(decHalf(decAdd(e[0], e[1]))), decStr(decHalf(decAdd(e[2], e[3]))),
+      0.5 * (Number(x1) - Number(x0)), 0.5 * (Number(y1) - Number(y0)));
+  }
+
   // The config's view widened to the canvas aspect, keeping its units per pixel ratio
   // (the rule zoom uses for its first frame).
   function homeWindow() {
@@ -43,23 +108,31 @@
     const [x0, x1] = c.x.range, [y0, y1] = c.y.range;
     const ux = (x1 - x0) / c.resolution[0], uy = (y1 - y0) / c.resolution[1];
     const s = Math.max((x1 - x0) / (state.W * ux), (y1 - y0) / (state.H * uy));
-    const cx = 0.5 * (x0 + x1), cy = 0.5 * (y0 + y1);
-    const hw = 0.5 * state.W * ux * s, hh = 0.5 * state.H * uy * s;
-    return { x0: cx - hw, x1: cx + hw, y0: cy - hh, y1: cy + hh };
+    const home = fromEdges(...(c.x.range_exact || c.x.range), ...(c.y.range_exact || c.y.range));
+    return { cx: home.cx, cy: home.cy, hw: 0.5 * state.W * ux * s, hh: 0.5 * state.H * uy * s };
   }
 
-  // The hash holds the whole view, so back/forward and bookmarks work: #x0,x1,y0,y1;steps;readout;palette
+  // The hash holds the whole view, so back/forward and bookmarks work:
+  // #c=CX,CY,HW,HH;steps;readout;palette (older bookmarks: #x0,x1,y0,y1;…)
   function hashOf() {
     const v = state.view;
-    return "#" + [v.x0, v.x1, v.y0, v.y1].map(String).join(",") + ";" + state.steps + ";" +
+    return "#c=" + [decStr(v.cx), decStr(v.cy), String(v.hw), String(v.hh)].join(",") + ";" + state.steps + ";" +
       state.readout + ";" + state.palette;
   }
 
   function fromHash() {
     const parts = decodeURIComponent(location.hash.slice(1)).split(";");
-    const w = (parts[0] || "").split(",").map(Number);
-    if (w.length !== 4 || !w.every(Number.isFinite) || !(w[0] < w[1] && w[2] < w[3])) return false;
-    state.view = { x0: w[0], x1: w[1], y0: w[2], y1: w[3] };
+    const head = parts[0] || "";
+    let v = null;
+    if (head.startsWith("c=")) {
+      const w = head.slice(2).split(",");
+      if (w.length === 4) v = viewOf(...w);
+    } else {
+      const w = head.split(",").map(Number);
+      if (w.length === 4 && w.every(Number.isFinite) && w[0] < w[1] && w[2] < w[3]) v = fromEdges(...w);
+    }
+    if (!v) return false;
+    state.view = v;
     const steps = parseInt(parts[1], 10);
     if (steps >= 1) state.steps = steps;
     if (state.cfg.readouts.includes(parts[2])) state.readout = parts[2];
@@ -67,9 +140,10 @@
     return true;
   }
 
-  function toAxis(px, py, v) {
+  // Offset (axis units, float64) of canvas point (px, py) from the view's centre.
+  function offset(px, py, v) {
     v = v || state.view;
-    return { x: v.x0 + (px / state.W) * (v.x1 - v.x0), y: v.y1 - (py / state.H) * (v.y1 - v.y0) };
+    return { x: (px / state.W - 0.5) * 2 * v.hw, y: (0.5 - py / state.H) * 2 * v.hh };
   }
 
   function draw() {
@@ -77,9 +151,10 @@
     ctx.fillRect(0, 0, state.W, state.H);
     if (shown) {
       const v = state.view, s = shown.win;
-      const sx = state.W / (v.x1 - v.x0), sy = state.H / (v.y1 - v.y0);
+      const sx = state.W / (2 * v.hw), sy = state.H / (2 * v.hh);
+      const dx = decNum(decSub(s.cx, v.cx)), dy = decNum(decSub(s.cy, v.cy)); // exact, then rounded
       ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(shown.img, (s.x0 - v.x0) * sx, (v.y1 - s.y1) * sy, (s.x1 - s.x0) * sx, (s.y1 - s.y0) * sy);
+      ctx.drawImage(shown.img, (dx - s.hw + v.hw) * sx, (v.hh - dy - s.hh) * sy, 2 * s.hw * sx, 2 * s.hh * sy);
     }
     if (picked && picked.win === state.view) {
       ctx.strokeStyle = "#000";
@@ -92,7 +167,7 @@
 
   function query(extra, w, h, final, view, v) {
     const q = new URLSearchParams({
-      x0: String(v.x0), x1: String(v.x1), y0: String(v.y0), y1: String(v.y1), w: String(w), h: String(h),
+      cx: decStr(v.cx), cy: decStr(v.cy), hw: String(v.hw), hh: String(v.hh), w: String(w), h: String(h),
       steps: String(state.steps), readout: state.readout, palette: state.palette, client, view: String(view),
       final: final ? "1" : "0",
     });
@@ -123,7 +198,7 @@
       for (const k of LEVELS) {
         const w = Math.max(1, Math.ceil(state.W / k)), h = Math.max(1, Math.ceil(state.H / k));
         const final = k === 1;
-        trace.requests.push({ view: my, w, h, final, window: [view.x0, view.x1, view.y0, view.y1] });
+        trace.requests.push({ view: my, w, h, final, window: [decStr(view.cx), decStr(view.cy), view.hw, view.hh] });
         setStatus(`computing ${w}×${h}…`);
         let r;
         try {
@@ -135,7 +210,7 @@
           return;
         }
         if (my !== seq) return;
-        await show(r);
+        await show(r, view);
         if (my !== seq) return;
         setStatus(`${w}×${h}: ${r.tiles_computed} tile(s) trained, ${r.tiles_reused} from the store, ` +
           `${r.seconds.toFixed(1)} s; ${(100 * r.converged_fraction).toFixed(0)}% converged` +
@@ -145,16 +220,25 @@
     })();
   }
 
-  async function show(r) {
+  async function show(r, view) {
     const img = new Image();
     img.src = r.image;
     await img.decode();
-    shown = { img, win: { x0: r.window[0], x1: r.window[1], y0: r.window[2], y1: r.window[3] } };
+    shown = { img, win: view };
     trace.images += 1;
+    trace.precision = r.precision;
     draw();
     $("where-x").textContent = "x " + r.labels.x;
     $("where-y").textContent = "y " + r.labels.y;
     $("where-depth").textContent = r.labels.depth;
+    const left = r.floor.decades_left;
+    $("where-precision").textContent = "trained in " + r.precision +
+      (left === null ? "" : `; ${Math.max(0, left).toFixed(1)} decades to the ${r.floor.precision} floor`);
+    $("where-precision").className = "mono " + (r.precision === "float64" ? "" : "deep");
+    // The deepest half-width this size resolves here (a final image is at the page's size).
+    if (r.w === state.W && r.h === state.H && left !== null) {
+      state.floor = { hw: view.hw * Math.pow(10, -left) * FLOOR_MARGIN, precision: r.floor.precision };
+    }
     const ul = $("warnings");
     ul.textContent = "";
     for (const w of r.warnings) {
@@ -188,18 +272,20 @@
     box.appendChild(phase);
     const t = document.createElement("table");
     t.className = "hp mono";
-    const rows = [[r.x.param + " (x)", r.x.value], [r.y.param + " (y)", r.y.value]]
+    const rows = [[r.x.param + " (x)", r.x.exact || r.x.value], [r.y.param + " (y)", r.y.exact || r.y.value]]
       .concat(r.hyperparameters.filter(([n]) => !n.startsWith(r.x.param) && !n.startsWith(r.y.param)))
-      .concat([[r.readout + " (readout)", r.value], ["steps trained", r.steps_trained]]);
+      .concat([[r.readout + " (readout)", r.value], ["steps trained", r.steps_trained], ["precision", r.precision]]);
     for (const [n, val] of rows) {
       const tr = t.insertRow();
       tr.insertCell().textContent = n;
       tr.insertCell().textContent = val === null ? "not finite" : String(val);
     }
     box.appendChild(t);
-    if (!r.curve_matches_kernel) {
+    if (r.curve_matches_kernel === false || r.curve_matches_kernel === null) {
       const warn = document.createElement("div");
-      warn.textContent = "note: the curve's measure differs from the kernel's value";
+      warn.textContent = r.curve_matches_kernel === false ? "note: the curve's measure differs from the kernel's value"
+        : `note: the curve is trained in ${r.curve_precision} at the values rounded to it; ` +
+          `the values above are the ${r.precision} kernel's`;
       box.appendChild(warn);
     }
     plot(r.curve, r.diverged_at);
@@ -246,13 +332,26 @@
   }
 
   // ---------------------------------------------------------------- mouse
+  // The zoom factor f (< 1 zooms in) cut at the precision's floor; null (and a message) when already there.
+  function limitZoom(v, f) {
+    const floor = state.floor;
+    if (f >= 1 || !floor || v.hw * f >= floor.hw) return f;
+    if (v.hw <= floor.hw * 1.01) {
+      setStatus(`${floor.precision} floor: neighbouring pixels cannot be told apart deeper than this at this ` +
+        "size; zoom out or pan", true);
+      return null;
+    }
+    return floor.hw / v.hw;
+  }
+
   let drag = null;
   canvas.addEventListener("wheel", (e) => {
     e.preventDefault();
-    const f = Math.pow(2, Math.max(-3, Math.min(3, e.deltaY / 300)));
-    const a = toAxis(e.offsetX, e.offsetY);
     const v = state.view;
-    state.view = { x0: a.x - (a.x - v.x0) * f, x1: a.x + (v.x1 - a.x) * f, y0: a.y - (a.y - v.y0) * f, y1: a.y + (v.y1 - a.y) * f };
+    const f = limitZoom(v, Math.pow(2, Math.max(-3, Math.min(3, e.deltaY / 300))));
+    if (f === null) return;
+    const o = offset(e.offsetX, e.offsetY); // the point under the cursor stays put
+    state.view = moved(v, o.x * (1 - f), o.y * (1 - f), f);
     schedule();
   }, { passive: false });
 
@@ -275,8 +374,8 @@
       b.style.width = Math.abs(x - drag.x) + "px";
       b.style.height = Math.abs(y - drag.y) + "px";
     } else {
-      const v = drag.view, dx = ((x - drag.x) / state.W) * (v.x1 - v.x0), dy = ((y - drag.y) / state.H) * (v.y1 - v.y0);
-      state.view = { x0: v.x0 - dx, x1: v.x1 - dx, y0: v.y0 + dy, y1: v.y1 + dy };
+      const v = drag.view;
+      state.view = moved(v, -((x - drag.x) / state.W) * 2 * v.hw, ((y - drag.y) / state.H) * 2 * v.hh, 1);
       draw();
     }
   });
@@ -291,11 +390,11 @@
       if (x >= 0 && y >= 0 && x < state.W && y < state.H) inspect(Math.floor(x), Math.floor(y));
     } else if (d.box) {
       // box zoom: the box's centre, grown to the canvas aspect so nothing is stretched
-      const a = toAxis(Math.min(x, d.x), Math.min(y, d.y), d.view), b = toAxis(Math.max(x, d.x), Math.max(y, d.y), d.view);
-      const v = d.view, s = Math.max((b.x - a.x) / (v.x1 - v.x0), (a.y - b.y) / (v.y1 - v.y0));
-      const cx = 0.5 * (a.x + b.x), cy = 0.5 * (a.y + b.y);
-      const hw = 0.5 * s * (v.x1 - v.x0), hh = 0.5 * s * (v.y1 - v.y0);
-      state.view = { x0: cx - hw, x1: cx + hw, y0: cy - hh, y1: cy + hh };
+      const a = offset(Math.min(x, d.x), Math.min(y, d.y), d.view);
+      const b = offset(Math.max(x, d.x), Math.max(y, d.y), d.view);
+      const v = d.view, s = limitZoom(v, Math.max((b.x - a.x) / (2 * v.hw), (a.y - b.y) / (2 * v.hh)));
+      if (s === null) return;
+      state.view = moved(v, 0.5 * (a.x + b.x), 0.5 * (a.y + b.y), s);
       go(true);
     } else {
       go(true);
@@ -361,9 +460,9 @@
         const w = c.views[e.target.value];
         e.target.value = "";
         if (!w) return;
-        const cx = 0.5 * (w[0] + w[1]), cy = 0.5 * (w[2] + w[3]);
         const s = Math.max((w[1] - w[0]) / state.W, (w[3] - w[2]) / state.H);
-        state.view = { x0: cx - 0.5 * s * state.W, x1: cx + 0.5 * s * state.W, y0: cy - 0.5 * s * state.H, y1: cy + 0.5 * s * state.H };
+        const c = fromEdges(...w);
+        state.view = { cx: c.cx, cy: c.cy, hw: 0.5 * s * state.W, hh: 0.5 * s * state.H };
         go(true);
       });
     }
