@@ -180,3 +180,26 @@ def test_locate_follows_the_boundary_below_float64(tmp_path):
     assert len(wins) == 5 and all(w.exact is not None for w in wins[-2:])
     assert abs(px - x) <= Fraction(wins[0].width)  # each level moves it less than half the level's window
     assert "/" not in decimal_string(px) and len(decimal_string(px)) > 30
+
+
+def test_views_and_zoom_targets_in_long_decimals():
+    """A view written in decimal strings is read exactly, renders, and a zoom heads for its exact centre."""
+    from fractaltrain.config import view_window
+    from fractaltrain.zoom.options import ZoomOptions
+    from fractaltrain.zoom.pipeline import resolve_target
+    from fractaltrain.zoom.plan import outer_window
+    from fractaltrain.window import config_window
+
+    x, y = parse_coordinate(X), parse_coordinate(Y)
+    w = Fraction(1, 10**22)
+    edges = [decimal_string(v) for v in (x - w, x + w, y - w, y + w)]
+    cfg = config_from_dict({**SMALL, "views": {"deep": {"x": edges[:2], "y": edges[2:]}}, "zoom_target": "deep"})
+    assert view_window(cfg, "deep") == (x - w, x + w, y - w, y + w)
+    assert config_from_dict(cfg.to_dict()) == cfg
+    rendered = with_overrides(cfg, window="deep")
+    assert rendered.x.exact == (x - w, x + w)
+    outer = outer_window(config_window(cfg), cfg.resolution, (8, 8))
+    opts = resolve_target(cfg, ZoomOptions(frames=2, size=(8, 8)), outer)
+    assert opts.center == (x, y) and 21 < opts.depth < 23
+    plain = config_from_dict({**SMALL, "views": {"v": {"x": [1.0, 2.0], "y": [1.0, 2.0]}}})
+    assert plain.view("v").exact is None and all(isinstance(v, float) for v in view_window(plain, "v"))

@@ -15,8 +15,14 @@ from fractaltrain.config import load_config, with_overrides
 
 
 def parse_pair(text: Optional[str], flag: str):
-    """``X,Y`` read exactly (Fractions): a zoom 30 decades deep needs a centre of 30 and more digits."""
+    """``X,Y``: long decimals exactly (a zoom 30 decades deep needs a centre of 30 and more digits), shorter
+    ones as their float64s, as before (:func:`fractaltrain.config.values.is_long_decimal`)."""
+    from fractaltrain.config.values import is_long_decimal
     from fractaltrain.window import parse_coordinate
+
+    def parse_coordinate_or_float(t: str):
+        q = parse_coordinate(t)
+        return q if is_long_decimal(t) else float(q)
 
     if text is None:
         return None
@@ -24,7 +30,7 @@ def parse_pair(text: Optional[str], flag: str):
     try:
         if len(parts) != 2:
             raise ValueError
-        a, b = parse_coordinate(parts[0]), parse_coordinate(parts[1])  # exactly: decimals of any length
+        a, b = parse_coordinate_or_float(parts[0]), parse_coordinate_or_float(parts[1])
         if not (abs(a) < 1e308 and abs(b) < 1e308):
             raise ValueError
     except ValueError:

@@ -89,6 +89,8 @@ def view_window(cfg: Config, name: str, resolution: tuple[int, int] | None = Non
     if view is None:
         raise ConfigError(f"views: no view named {short(name)}")
     nx, ny = resolution or cfg.resolution
+    if view.exact is not None:
+        return _exact_view_window(cfg, view, name, nx, ny)
     ranges = []
     for axis, (lo, hi), key in ((cfg.x, view.x, "x"), (cfg.y, view.y, "y")):
         if view.units == "value" and axis.scale == "log10":
@@ -102,6 +104,35 @@ def view_window(cfg: Config, name: str, resolution: tuple[int, int] | None = Non
     if view.sampling == "endpoints":
         for r, n in zip(ranges, (nx, ny)):
             pad = 0.5 * (r[1] - r[0]) / max(n - 1, 1)
+            r[0], r[1] = r[0] - pad, r[1] + pad
+    (x0, x1), (y0, y1) = ranges
+    return x0, x1, y0, y1
+
+
+def _exact_view_window(cfg: Config, view, name: str, nx: int, ny: int) -> tuple[Fraction, Fraction, Fraction, Fraction]:
+    """:func:`view_window` for a view written in decimal strings, in exact arithmetic (Fractions).
+
+    ``units: value`` on a log10 axis takes the logarithm to 60 digits (it is
+    irrational); everything else is exact.  Views written as plain numbers keep
+    the float computation, so their windows and tile keys stay as they were.
+    """
+    from decimal import Decimal, localcontext
+
+    ranges = []
+    for axis, (lo, hi), key in ((cfg.x, view.exact[:2], "x"), (cfg.y, view.exact[2:], "y")):
+        if view.units == "value" and axis.scale == "log10":
+            if lo <= 0:
+                raise ConfigError(f"views.{name}.{key}: values on a log10 axis must be > 0, got {float(lo)!r}")
+            with localcontext() as ctx:
+                ctx.prec = 60
+                lo, hi = (Fraction((Decimal(q.numerator) / Decimal(q.denominator)).log10()) for q in (lo, hi))
+        ranges.append([lo, hi])
+    if view.square:
+        half = ((ranges[0][1] - ranges[0][0]) + (ranges[1][1] - ranges[1][0])) / 4
+        ranges = [[(lo + hi) / 2 - half, (lo + hi) / 2 + half] for lo, hi in ranges]
+    if view.sampling == "endpoints":
+        for r, n in zip(ranges, (nx, ny)):
+            pad = (r[1] - r[0]) / 2 / max(n - 1, 1)
             r[0], r[1] = r[0] - pad, r[1] + pad
     (x0, x1), (y0, y1) = ranges
     return x0, x1, y0, y1

@@ -25,7 +25,7 @@ from fractaltrain.config.schema import (
     TrainingConfig, ViewConfig, field_defaults, field_names,
 )
 from fractaltrain.config.values import (
-    as_bool, as_choice, as_exact_range, as_float, as_int, as_mapping, as_range, no_unknown, parse_resolution,
+    as_bool, as_choice, as_exact_range, as_float, is_long_decimal, as_int, as_mapping, as_range, no_unknown, parse_resolution,
 )
 from fractaltrain.config.hyperparams import check_param, table_columns
 from fractaltrain.config.yaml_file import parse_yaml, read_config_text
@@ -97,8 +97,11 @@ def _axis(d: Any, key: str, default: AxisConfig, depth: int) -> AxisConfig:
     v = _section(AxisConfig, as_mapping(d, key), key, param=default.param)
     param = check_param(v["param"], depth, f"{key}.param")
     scale = as_choice(v["scale"], f"{key}.scale", SCALES)
-    floats, exact = as_exact_range(v["range"], f"{key}.range")
-    return AxisConfig(param=param, scale=scale, range=floats, exact=exact)
+    raw_range = v["range"]
+    if isinstance(raw_range, (list, tuple)) and any(is_long_decimal(e) for e in raw_range):
+        floats, exact = as_exact_range(raw_range, f"{key}.range")  # more digits than float64 holds: exactly
+        return AxisConfig(param=param, scale=scale, range=floats, exact=exact)
+    return AxisConfig(param=param, scale=scale, range=as_range(raw_range, f"{key}.range"))
 
 
 def _views(raw: Any) -> tuple[tuple[str, ViewConfig], ...]:
@@ -112,9 +115,16 @@ def _views(raw: Any) -> tuple[tuple[str, ViewConfig], ...]:
         for k in ("x", "y"):
             if k not in d:
                 raise ConfigError(f"{key}.{k}: missing; expected [low, high]")
+        written = [e for k in ("x", "y") if isinstance(v[k], (list, tuple)) for e in v[k]]
+        if any(is_long_decimal(e) for e in written):  # more digits than float64 holds: kept exactly
+            (xf, xq), (yf, yq) = as_exact_range(v["x"], f"{key}.x"), as_exact_range(v["y"], f"{key}.y")
+            exact = (*xq, *yq)
+        else:
+            xf, yf, exact = as_range(v["x"], f"{key}.x"), as_range(v["y"], f"{key}.y"), None
         views.append((name, ViewConfig(
-            x=as_range(v["x"], f"{key}.x"),
-            y=as_range(v["y"], f"{key}.y"),
+            x=xf,
+            y=yf,
+            exact=exact,
             units=as_choice(v["units"], f"{key}.units", VIEW_UNITS),
             square=as_bool(v["square"], f"{key}.square"),
             sampling=as_choice(v["sampling"], f"{key}.sampling", VIEW_SAMPLING),

@@ -133,6 +133,7 @@ class ViewConfig:
     units: str = "axis"
     square: bool = False
     sampling: str = "centres"
+    exact: tuple | None = None  # (x0, x1, y0, y1) as Fractions, when the view was written in decimal strings
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,10 @@ class Config:
             del d["precision"]
         d["axes"] = {"x": d.pop("x"), "y": d.pop("y")}
         d["fixed"] = {k: v for k, v in self.fixed}
-        d["views"] = {k: {**dataclasses.asdict(v), "x": list(v.x), "y": list(v.y)} for k, v in self.views}
+        d["views"] = {k: {**{f: g for f, g in dataclasses.asdict(v).items() if f != "exact"},
+                          "x": list(v.x) if v.exact is None else [decimal_string(q) for q in v.exact[:2]],
+                          "y": list(v.y) if v.exact is None else [decimal_string(q) for q in v.exact[2:]]}
+                      for k, v in self.views}
         if self.zoom_target is None:
             del d["zoom_target"]
         if self.ensemble is None:  # plain configs keep the dict (manifest keys) they had before ensembles

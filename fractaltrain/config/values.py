@@ -109,9 +109,27 @@ def as_range(value: Any, key: str) -> tuple[float, float]:
     return lo, hi
 
 
+LONG_DIGITS = 15  # a decimal with more significant digits than this may not survive a float64: read exactly
+
+
+def is_long_decimal(value: Any) -> bool:
+    """Whether ``value`` is a decimal string with more than :data:`LONG_DIGITS` significant digits.
+
+    Such coordinates are kept exactly (a window 20 decades deep is written in
+    them); shorter ones are read as their float64, as they always were, so
+    configs, views and windows written in ordinary numbers keep their tile keys
+    (PyYAML reads ``1.3e1`` as a string, so strings alone do not tell).
+    """
+    if not isinstance(value, str):
+        return False
+    mantissa = re.split(r"[eE]", value.strip())[0].lstrip("+-").replace(".", "").lstrip("0")
+    return len(mantissa.rstrip("0")) > LONG_DIGITS
+
+
 def as_coordinate(value: Any, key: str) -> Fraction:
-    """An axis coordinate, exactly: a decimal string of any length is read digit for digit, a number as its float."""
-    if isinstance(value, str):
+    """An axis coordinate: a long decimal string (:func:`is_long_decimal`) exactly, digit for digit; anything
+    else as its float64."""
+    if is_long_decimal(value):
         try:
             q = parse_coordinate(value)
         except ValueError as exc:

@@ -161,7 +161,7 @@ class Explorer:
         """The config's named views (e.g. a published panel) as windows in axis units, to jump to."""
         from fractaltrain.config import view_window
 
-        return {name: list(view_window(self.cfg, name)) for name, _ in self.cfg.views}
+        return {name: [float(v) for v in view_window(self.cfg, name)] for name, _ in self.cfg.views}
 
     def view(self, p: ViewParams) -> dict:
         """Fill (or read back) the view's tiles and return its PNG and description.

@@ -70,7 +70,7 @@ def resolve_target(cfg: Config, opts: ZoomOptions, outer) -> ZoomOptions:
     center, depth = opts.center, opts.depth
     if center is None and not opts.auto_center and cfg.zoom_target is not None:
         x0, x1, y0, y1 = view_window(cfg, cfg.zoom_target)
-        center = (0.5 * (x0 + x1), 0.5 * (y0 + y1))
+        center = ((x0 + x1) / 2, (y0 + y1) / 2)  # exact for a view written in decimals
         if depth is None:
             depth = math.log10(min(outer.width / (x1 - x0), outer.height / (y1 - y0)))
             if not depth > 0:
