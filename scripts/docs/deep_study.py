@@ -23,18 +23,22 @@ For every condition (the tanh baseline, notebook draws, at 100, 200, 500 and
 
 With ``--zoom COND`` it also zooms into COND's boundary point to 30 decades
 (``fractaltrain.zoom``, keyframes at twice ``--zoom-size``, a short video),
-and writes stills of every fifth keyframe.
+and writes stills of every fifth keyframe.  ``--crosscheck COND:DEPTH``
+trains a float64 window again in double-double and counts the signs that
+differ (what float64's rounding decided near its floor).
 
 Work is done cheapest first (all float64 windows, then the double-double ones
 condition by condition); ``--budget`` seconds stops starting new windows (a
 rerun carries on), and ``--smooth-stop K`` skips a condition's deeper
 double-double windows once K consecutive windows have measured <= SMOOTH.
-Prints the results as JSON (also kept in ``OUT/results.json``) and writes the
-figures into ``--images``::
+Prints the results as JSON (also kept in ``OUT/results.json``), writes the
+figures into ``--images`` and, with ``--doc``, the table into docs/deep.md
+(between ``<!-- deep table -->`` and ``<!-- end deep table -->``)::
 
     NUMBA_NUM_THREADS=1 python scripts/docs/deep_study.py --out out/deep_study [--conditions small tanh100 ...]
         [--depths 0:30:2] [--size small=64 tanh=32] [--budget 2400] [--smooth-stop 2]
-        [--zoom small] [--zoom-size 64x36] [--images docs/img/deep]
+        [--zoom small] [--zoom-size 64x36] [--crosscheck small:12 tanh100:14 ...] [--images docs/img/deep]
+        [--doc docs/deep.md]
 """
 
 from __future__ import annotations
@@ -333,29 +337,83 @@ def measure_dimension(m: np.ndarray) -> dict:
                   "dimension_fit": None if math.isnan(d.fit_slope) else round(d.fit_slope, 3)}
 
 
-def do_window(cond: str, point: Point, depth: int, size: int, out: Path) -> dict:
+def rounding_test(cond: str, npz: Path) -> tuple[float, float]:
+    """The package's rounding test of a rendered window (``noise.grid_flip_rate``: a 12x12 sample trained
+    again 4 ulps away, float64 or double-double ulps as the window was trained); (flip rate, seconds)."""
+    from fractaltrain.search import noise
+
+    t0 = time.perf_counter()
+    with np.load(npz) as z:
+        xv, yv, m = z["x_values"], z["y_values"], z["measure"]
+        if "x_values_lo" in z.files:  # double-double: (2, n), high parts then low parts
+            xv, yv = np.stack([xv, z["x_values_lo"]]), np.stack([yv, z["y_values_lo"]])
+    rate = noise.grid_flip_rate(build_problem(config_of(cond)), xv, yv, m)
+    return round(rate, 4), round(time.perf_counter() - t0, 1)
+
+
+def render_window(cond: str, point: Point, depth: int, size: int, out: Path, precision: str = "auto") -> dict:
     t0 = time.perf_counter()
     cfg, (cx, cy) = window_config(cond, point, depth, size)
+    if precision != "auto":
+        cfg = dataclasses.replace(with_overrides(cfg, precision=precision), name=f"{cfg.name}_dd")
     t_point = time.perf_counter() - t0
     t0 = time.perf_counter()
     res = render(cfg, out / cond)
     seconds = time.perf_counter() - t0
     with np.load(res.npz) as z:
-        m, precision = z["measure"], str(z["precision"])
+        m, prec = z["measure"], str(z["precision"])
     sidecar = json.loads(res.json.read_text())
-    rec = {"condition": cond, "depth": depth, "size": size, "precision": precision,
+    rec = {"condition": cond, "depth": depth, "size": size, "precision": prec,
            "centre": [decimal_string(cx)[:42], decimal_string(cy)],
            "png": str(res.png), "npz": str(res.npz),
            "seconds": round(seconds, 1), "point_seconds": round(t_point, 1),
            "pixels_computed": res.progress.pixels_computed,
            "kernel_seconds_first_run": sidecar["timing"]["kernel_seconds"],
            "mean_steps_trained": round(sidecar["stats"]["mean_steps_trained"], 1)}
+    rec["flip_rate"], rec["flip_seconds"] = rounding_test(cond, res.npz)
+    rec["flip_test"] = prec  # the rounding test moved the values by 4 ulps of this precision
     return rec | measure_dimension(m)
+
+
+def do_window(cond: str, point: Point, depth: int, size: int, out: Path) -> dict:
+    """The window at precision auto; where float64's rounding test fails (as zoom's noise guard rules), in
+    double-double instead, the float64 window's figures kept beside it."""
+    from fractaltrain.search.noise import NOISE_MAX
+
+    rec = render_window(cond, point, depth, size, out)
+    if rec["precision"] == "float64" and rec["flip_rate"] > NOISE_MAX:
+        log(f"  float64 flip rate {rec['flip_rate']}: rounding decides; again in double-double ...")
+        f64 = {f"float64_{k}": rec[k] for k in ("dimension", "dimension_fit", "flip_rate", "seconds", "boundary_pixels",
+                                                 "npz", "png")}
+        rec = render_window(cond, point, depth, size, out, "double-double") | f64
+        rec["upgraded"] = "float64's rounding test failed"
+    return rec
+
+
+def crosscheck(cond: str, point: Point, depth: int, size: int, out: Path, rows: list[dict]) -> dict:
+    """The float64 window at ``depth`` trained again in double-double: how many signs rounding decided."""
+    cfg, _ = window_config(cond, point, depth, size)
+    cfg = dataclasses.replace(with_overrides(cfg, precision="double-double"), name=f"{cond}_d{depth:02d}_dd")
+    t0 = time.perf_counter()
+    res = render(cfg, out / cond)
+    seconds = time.perf_counter() - t0
+    base = next(r for r in rows if r["depth"] == depth and r["size"] == size)
+    if "float64_npz" in base:  # the window itself was moved to double-double: compare with its float64 render
+        base = {"precision": "float64", "npz": base["float64_npz"], "dimension": base["float64_dimension"]}
+    with np.load(res.npz) as z, np.load(base["npz"]) as z64:
+        m, m64 = z["measure"], z64["measure"]
+    return {"condition": cond, "depth": depth, "size": size, "float64_precision": base["precision"],
+            "sign_differences": int(np.count_nonzero(np.sign(m) != np.sign(m64))), "pixels": int(m.size),
+            "dimension_float64": base.get("dimension"), "seconds": round(seconds, 1), "npz": str(res.npz)} | {
+            k + "_dd": v for k, v in measure_dimension(m).items() if k.startswith("dimension")}
 
 
 def inner_scale(rows: list[dict]) -> dict:
     """The shallowest depth from which every deeper window measured is a smooth curve (dimension <= SMOOTH)."""
-    done = sorted((r for r in rows if r.get("dimension") is not None), key=lambda r: r["depth"])
+    from fractaltrain.search.noise import NOISE_MAX
+
+    done = sorted((r for r in rows if r.get("dimension") is not None and r.get("flip_rate", 0) <= NOISE_MAX),
+                  key=lambda r: r["depth"])
     if not done:
         return {"depth": None, "deepest_measured": None, "note": "nothing measured"}
     k = len(done)
@@ -408,14 +466,17 @@ def plot(results: dict, depths: list[int], path: Path) -> None:
     d.text(((L + W - R) / 2, H - 18), "zoom depth (decades below the 9-decade opening view)", fill="black", font=f, anchor="ma")
     d.text((8, 8), "box-counting dimension of the boundary (median local slope)", fill="black", font=f)
     ly = T + 10
-    for cond, rows in results["conditions"].items():
+    for cond in [c for c in CONDITIONS if c in results["conditions"]]:
+        rows = results["conditions"][cond]
         pts = [(px(r["depth"]), py(min(max(r["dimension"], ymin), ymax)))
                for r in sorted(rows["windows"], key=lambda r: r["depth"]) if r.get("dimension") is not None]
         c = COLOURS.get(cond, (0, 0, 0))
+        wide = cond == "tanh500"  # drawn wide: 1000 steps lies on it wherever both were measured
         if len(pts) > 1:
-            d.line(pts, fill=c, width=2)
+            d.line(pts, fill=c, width=6 if wide else 2)
         for x, y in pts:
-            d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=c)
+            r = 5 if wide else 3
+            d.ellipse([x - r, y - r, x + r, y + r], fill=c)
         d.line([(W - R + 15, ly + 6), (W - R + 35, ly + 6)], fill=c, width=3)
         d.text((W - R + 40, ly), LABELS.get(cond, cond), fill="black", font=f)
         ly += 18
@@ -428,7 +489,7 @@ def strip(results: dict, show: list[int], path: Path, scale: int = 2) -> None:
     """Rows = conditions, columns = the windows at depths ``show`` (nearest-neighbour upscaled)."""
     from PIL import Image, ImageDraw
 
-    conds = list(results["conditions"])
+    conds = [c for c in CONDITIONS if c in results["conditions"]]
     cell = max(r["size"] for c in conds for r in results["conditions"][c]["windows"]) * scale if conds else 96
     L, T, gap = 190, 22, 6
     img = Image.new("RGB", (L + len(show) * (cell + gap), T + len(conds) * (cell + gap)), "white")
@@ -508,6 +569,99 @@ def do_zoom(cond: str, point: Point, size: tuple[int, int], frames: int, depth: 
             "sheet": rel(images / f"zoom_{cond}_keyframes.png")}
 
 
+# --------------------------------------------------------------------------- the doc's tables
+
+BEGIN, END = "<!-- deep table -->", "<!-- end deep table -->"
+
+
+def table(results: dict, depths: list[int]) -> str:
+    """Markdown: dimension per depth and condition, the inner scale, the cost; between BEGIN and END."""
+    from fractaltrain.search.noise import NOISE_MAX
+
+    conds = [c for c in CONDITIONS if c in results["conditions"]]
+    head = "| depth | " + " | ".join(LABELS[c] + f" ({results['conditions'][c]['windows'][0]['size']}²)"
+                                     if results["conditions"][c]["windows"] else LABELS[c] for c in conds) + " |"
+    lines = [BEGIN, "Generated by `scripts/docs/deep_study.py`. Each cell: box-counting dimension of the window's "
+             "sign boundary (median of local slopes, boxes from 2 px), *dd* where the window was trained in "
+             "double-double; where float64's rounding test failed (more than "
+             f"{NOISE_MAX:.0%} of a 12×12 sample flip 4 ulps away) the double-double figure, with float64's in brackets; "
+             "– not rendered.", "", head, "|---" * (len(conds) + 1) + "|"]
+    skipped = {(c, d): why for c, d, why in results.get("skipped_this_run", []) if isinstance(d, int)}
+    for d in depths:
+        cells = []
+        for c in conds:
+            r = next((r for r in results["conditions"][c]["windows"] if r["depth"] == d), None)
+            if r is None:
+                cells.append("– (smooth above)" if skipped.get((c, d)) == "smooth above" else "–")
+                continue
+            v = "no boundary" if r.get("dimension") is None else f"{r['dimension']:.2f}"
+            if r["precision"] == "double-double":
+                v += " dd"
+            if "float64_dimension" in r:
+                f = r["float64_dimension"]
+                v += f" (float64 {'–' if f is None else f'{f:.2f}'}, flips {r['float64_flip_rate']:.0%})"
+            elif r.get("flip_rate", 0) > NOISE_MAX:
+                v += f" (flips {r['flip_rate']:.0%})"
+            cells.append(v)
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    inner = []
+    for c in conds:
+        s = results["conditions"][c].get("inner_scale", {})
+        if s.get("depth") is None:
+            inner.append(f"> {s.get('deepest_measured')}" if s.get("deepest_measured") is not None else "–")
+        else:
+            inner.append(f"{s['last_rough_depth']}–{s['depth']}" if s.get("last_rough_depth") is not None
+                         else f"≤ {s['depth']}")
+    lines.append("| **inner scale** (depth where it turns smooth) | " + " | ".join(inner) + " |")
+    cost = []
+    for c in conds:
+        rows = results["conditions"][c]["windows"]
+        f64 = sum(r["kernel_seconds_first_run"] for r in rows if r["precision"] == "float64")
+        ddw = [r for r in rows if r["precision"] == "double-double"]
+        dd = sum(r["kernel_seconds_first_run"] + r.get("float64_seconds", 0) * 0 for r in ddw)
+        b = results["conditions"][c].get("point", {}).get("bisection_seconds", {})
+        cost.append(f"{f64:.0f} s float64, {dd:.0f} s dd ({len(ddw)} windows); point {sum(b.values()):.0f} s")
+    lines.append("| cost (kernel, first run) | " + " | ".join(cost) + " |")
+    lines += ["", "Boundary points (x at the target's y; the bracket is the last 9-section's, double-double past "
+              f"{float(F64_WIDTH):g} decades):", "",
+              "| condition | target (x, y) | boundary point x | bracket width | bisection calls (float64 / dd) | seconds |",
+              "|---|---|---|---|---|---|"]
+    for c in conds:
+        pt = results["conditions"][c].get("point")
+        if pt:
+            lines.append(f"| {LABELS[c]} | {float(Fraction(pt['target'][0])):.10f}, {float(Fraction(pt['target'][1])):.10f} "
+                         f"| `{pt['x']}` | {pt['bracket_width']:.1e} | {pt['bisection_calls']['float64']} / "
+                         f"{pt['bisection_calls']['double-double']} | {sum(pt['bisection_seconds'].values()):.0f} |")
+    checks = [x for c in conds for x in results["conditions"][c].get("crosschecks", [])]
+    if checks:
+        lines += ["", "float64 windows trained again in double-double (`--crosscheck`):", "",
+                  "| condition | depth | signs that differ | dimension float64 → dd |", "|---|---|---|---|"]
+        for x in checks:
+            lines.append(f"| {LABELS[x['condition']]} | {x['depth']} | {x['sign_differences']} of {x['pixels']} "
+                         f"| {x['dimension_float64']} → {x['dimension_dd']} |")
+    z = results.get("zoom")
+    if z:
+        n64 = sum(1 for p in z["still_precisions"] if p == "float64")
+        f64 = [r for r, k in zip(z["flip_rates"], range(len(z["flip_rates"])))]
+        lines += ["", f"Zoom ({LABELS[z['condition']]}): {z['keyframes']} keyframes of {z['keyframe_size'][0]}×"
+                  f"{z['keyframe_size'][1]} to {z['depth']:g} decades, {z['frames']} frames at {z['size'][0]}×"
+                  f"{z['size'][1]}; largest sampled rounding-flip rate of a keyframe {max(f64):.1%}; "
+                  f"{z['seconds']:.0f} s. Dimension of every fifth keyframe (outer to deepest; the first {n64} float64): "
+                  + " ".join("–" if d is None else f"{d:.2f}" for d in z["still_dimensions"]) + "."]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def write_doc(results: dict, depths: list[int], path: Path) -> None:
+    text = path.read_text() if path.exists() else ""
+    block = table(results, depths)
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    atomic_write_bytes(path, text.encode())
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -528,7 +682,11 @@ def main() -> None:
     ap.add_argument("--zoom-size", default="64x36")
     ap.add_argument("--zoom-frames", type=int, default=240)
     ap.add_argument("--zoom-depth", type=float, default=30.0)
+    ap.add_argument("--crosscheck", nargs="*", default=["small:10", "small:12", "small:14", "tanh100:12", "tanh100:14",
+                                                        "tanh500:14", "tanh1000:14"],
+                    help="COND:DEPTH: also train that float64 window in double-double and count differing signs")
     ap.add_argument("--images", default="docs/img/deep")
+    ap.add_argument("--doc", default=None, help="write the table into this file (docs/deep.md), between its markers")
     ap.add_argument("--show", default="0,6,12,18,24,30", help="depths shown in the strip")
     args = ap.parse_args()
     t_start = time.perf_counter()
@@ -557,6 +715,7 @@ def main() -> None:
         order += [p for p in plan if p[0] == c and p[2] != "float64"]
         if c == args.zoom:
             order.append((c, None, "zoom"))
+        order += [(c, int(d), "crosscheck") for cc in args.crosscheck for cn, d in [cc.split(":")] if cn == c]
     if args.zoom and args.zoom not in args.conditions:
         order.append((args.zoom, None, "zoom"))
     f64 = [d for c, d, p in plan if p == "float64"]
@@ -571,12 +730,49 @@ def main() -> None:
             zsize = tuple(int(v) for v in args.zoom_size.split("x"))
             pt = points.get(cond) or Point(cond, out / "points.json")
             log(f"zoom into {cond} ...")
+            before = results.get("zoom")
             results["zoom"] = do_zoom(cond, pt, zsize, args.zoom_frames, args.zoom_depth, out, images)
+            if before and results["zoom"]["timing"]["pixels_computed"] == 0 and before["centre"] == results["zoom"]["centre"]:
+                results["zoom"] |= {k: before[k] for k in ("seconds", "timing")}  # the run that trained it
             log(f"  {results['zoom']['seconds']} s")
             save()
             continue
         rows = results["conditions"][cond]["windows"]
         size = size_of(cond)
+        old = next((r for r in rows if r["depth"] == depth and r["size"] == size and r.get("flip_test") != r["precision"]),
+                   None)
+        if old is not None and prec not in ("crosscheck",):  # measured before the rounding test was part of a window
+            if time.perf_counter() - t_start > args.budget:
+                skipped.append([cond, depth, "rounding test: budget"])
+                continue
+            log(f"{cond} depth {depth}: rounding test of the stored window ...")
+            rows.remove(old)
+            new = do_window(cond, points[cond], depth, size, out)
+            keep = ("seconds", "kernel_seconds_first_run", "pixels_computed", "point_seconds")  # the first run's cost
+            if "upgraded" in new and "upgraded" in old:
+                carry = {k: old[k] for k in keep if k in old} | {f"float64_{k}": old[f"float64_{k}"] for k in keep
+                                                                  if f"float64_{k}" in old}
+            elif "upgraded" in new:
+                carry = {f"float64_{k}": old[k] for k in keep}
+            else:
+                carry = {k: old[k] for k in keep}
+            rows.append(new | carry)
+            rows.sort(key=lambda r: (r["size"], r["depth"]))
+            log(f"  flip rate {next(r['flip_rate'] for r in rows if r['depth'] == depth and r['size'] == size)}")
+            save()
+            continue
+        if prec == "crosscheck":
+            checks = results["conditions"][cond].setdefault("crosschecks", [])
+            if any(r["depth"] == depth and r["size"] == size for r in checks):
+                continue
+            if time.perf_counter() - t_start > args.budget or not any(r["depth"] == depth for r in rows):
+                skipped.append([cond, depth, "crosscheck: budget" if rows else "crosscheck: no float64 window"])
+                continue
+            log(f"{cond} depth {depth}: the float64 window again in double-double ...")
+            checks.append(crosscheck(cond, points[cond], depth, size, out, rows))
+            log(f"  {checks[-1]['seconds']} s, {checks[-1]['sign_differences']} signs differ")
+            save()
+            continue
         if any(r["depth"] == depth and r["size"] == size for r in rows):
             continue
         if prec != "float64" and args.smooth_stop:
@@ -595,12 +791,20 @@ def main() -> None:
         rows.sort(key=lambda r: (r["size"], r["depth"]))
         save()
     results["skipped_this_run"] = skipped
+    import subprocess
+
+    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    results["code"] = {"head": git("rev-parse", "--short", "HEAD"),
+                       "kernel_changes_not_committed": git("status", "--porcelain", "fractaltrain/compute/kernel").splitlines()}
     save()
     images.mkdir(parents=True, exist_ok=True)
     plot(results, depths, images / "dimension_vs_depth.png")
     strip(results, [int(v) for v in args.show.split(",")], images / "windows.png")
     results["wall_seconds_this_run"] = round(time.perf_counter() - t_start, 1)
     write_json(store, results)
+    if args.doc:  # every depth measured so far, whichever run measured it
+        shown = sorted(set(depths) | {r["depth"] for c in results["conditions"].values() for r in c["windows"]})
+        write_doc(results, shown, ROOT / args.doc)
     print(json.dumps(results, indent=1, sort_keys=True))
 
 
