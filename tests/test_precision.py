@@ -203,3 +203,21 @@ def test_views_and_zoom_targets_in_long_decimals():
     assert opts.center == (x, y) and 21 < opts.depth < 23
     plain = config_from_dict({**SMALL, "views": {"v": {"x": [1.0, 2.0], "y": [1.0, 2.0]}}})
     assert plain.view("v").exact is None and all(isinstance(v, float) for v in view_window(plain, "v"))
+
+
+def test_render_moves_to_double_double_where_float64_rounding_decides(tmp_path, monkeypatch):
+    """Near float64's floor a render under auto takes the rounding test, as zoom's keyframes do."""
+    from fractaltrain.render.still import render
+    from fractaltrain.search import noise
+
+    real = noise.grid_flip_rate
+    monkeypatch.setattr(noise, "grid_flip_rate",
+                        lambda problem, xv, yv, *a, **k: 1.0 if np.ndim(xv) == 1 else real(problem, xv, yv, *a, **k))
+    near = with_overrides(config_from_dict(SMALL), window=deep_window("1e-12"))
+    far = with_overrides(config_from_dict({**SMALL, "name": "far"}), window="0,1,0,1")
+    (tmp_path / "o").mkdir()
+    assert render(near, tmp_path / "o").grid.double_double
+    assert "noise.json" in {p.name for p in (tmp_path / "o").iterdir()}
+    assert not render(far, tmp_path / "o").grid.double_double  # far from the floor: no test, float64
+    code, _, err = cli("assemble", tmp_path / "o", "--quiet")  # replays the recorded (double-double) grid
+    assert code == 0, err

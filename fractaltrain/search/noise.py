@@ -199,6 +199,44 @@ def keyframe_flip_rates(problem: Problem, windows: list[Window], width: int, hei
     return rates
 
 
+NEAR_FLOOR_ULPS = 1e6  # float64 grids whose neighbouring pixels are closer than this many ulps get the test
+
+
+def settle_precision(problem: Problem, window: Window, grid, rates_path: Path | None = None):
+    """``grid``, or its double-double twin where float64's rounding decides its signs (``auto`` precision).
+
+    A float64 grid within :data:`NEAR_FLOOR_ULPS` of float64's floor is given the
+    rounding test (:func:`grid_flip_rate`); above ``NOISE_MAX`` the picture would
+    be rounding, so under ``auto`` it trains in double-double instead, as a
+    zoom's keyframes do.  The rate is kept in ``rates_path`` (``noise.json``),
+    keyed by the grid, so a rerun measures nothing twice.  ``window`` is the
+    window the grid was made from (with its exact edges).
+    """
+    from fractaltrain.compute.landscape import make_grid
+    from fractaltrain.window import min_relative_spacing
+
+    cfg = problem.config
+    if cfg.precision != "auto" or grid.double_double:
+        return grid
+    w = grid.window
+    gap = min(min_relative_spacing(w.x0, w.x1, grid.width, cfg.x.scale),
+              min_relative_spacing(w.y0, w.y1, grid.height, cfg.y.scale))
+    if gap >= NEAR_FLOOR_ULPS:
+        return grid
+    known = load_rates(rates_path) if rates_path is not None else {}
+    if grid.key in known:
+        rate = float(known[grid.key])
+    else:
+        rate = grid_flip_rate(problem, axis_values(w.x0, w.x1, grid.width, cfg.x.scale),
+                              axis_values(w.y0, w.y1, grid.height, cfg.y.scale))
+        if rates_path is not None:
+            known[grid.key] = rate
+            save_rates(rates_path, known)
+    if rate <= NOISE_MAX:
+        return grid
+    return make_grid(problem, window, grid.width, grid.height, grid.tile, precision="double-double")
+
+
 def first_noisy(rates: list[float], limit: float | None = None) -> int | None:
     """Index of the first rate above ``limit`` (default ``NOISE_MAX``), or None."""
     limit = NOISE_MAX if limit is None else limit
