@@ -102,6 +102,7 @@ def status(outdir: str = typer.Argument(..., help="Output folder of a render or 
             if s.tiles < 0:
                 typer.echo(f"  {label}: grid.json missing or damaged in tiles/{s.key}; tiles unknown")
             else:
-                typer.echo(f"  {label}: {s.done}/{s.tiles} tiles ({s.pixels_done}/{s.pixels} px){flips}")
+                dd = ", double-double" if s.precision == "double-double" else ""
+                typer.echo(f"  {label}: {s.done}/{s.tiles} tiles ({s.pixels_done}/{s.pixels} px){dd}{flips}")
     if bad:
         raise typer.Exit(2)

@@ -202,6 +202,7 @@ class GridStatus:
     done: int
     pixels: int
     pixels_done: int
+    precision: str = "float64"
 
 
 def job_status(outdir: Path, manifest: Manifest) -> tuple[list[GridStatus], float | None]:
@@ -239,7 +240,7 @@ def job_status(outdir: Path, manifest: Manifest) -> tuple[list[GridStatus], floa
                     times.append(store.path(grid, spec).stat().st_mtime)
                 except OSError:
                     pass
-        stats.append(GridStatus(key, len(grid.tiles()), done, grid.n_pixels, done_px))
+        stats.append(GridStatus(key, len(grid.tiles()), done, grid.n_pixels, done_px, grid.precision))
     known = [s for s in stats if s.tiles >= 0]
     total = sum(s.pixels for s in known)
     done = sum(s.pixels_done for s in known)
