@@ -67,7 +67,7 @@ def _activate_dd(pre, act, dact, aoff, nfo, nonlin):
 
 @cuda.jit(device=True)
 def _scale(v, n, alphas, layer):
-    """ddgeneral._scale: v[:n] *= alphas[layer] (double-double)."""
+    """ddlayer._scale_dd: v[:n] *= alphas[layer] (double-double)."""
     bh = alphas[0, layer]
     bl = alphas[1, layer]
     for q in range(n):
@@ -76,7 +76,7 @@ def _scale(v, n, alphas, layer):
 
 @cuda.jit(device=True)
 def _dense_in_dd(Xs, xb, W, wb, nfi, nfo, alphas, pre):
-    """ddgeneral._dense_shared_in_dd: pre[j] = alpha_0 · Σ_k W[k,j]·x[k] for the float64 input row at ``xb``."""
+    """ddlayer._dense_dd on the float64 input row (the first layer): pre[j] = alpha_0 · Σ_k W[k,j]·x[k] for the float64 input row at ``xb``."""
     for j in range(nfo):
         pre[0, j] = 0.0
         pre[1, j] = 0.0
@@ -91,7 +91,7 @@ def _dense_in_dd(Xs, xb, W, wb, nfi, nfo, alphas, pre):
 
 @cuda.jit(device=True)
 def _dense_dd(a, aoff, W, wb, nfi, nfo, alphas, layer, pre):
-    """ddgeneral._dense_dd: pre[j] = alpha_layer · Σ_k a[aoff+k]·W[k,j] with a double-double input."""
+    """ddlayer._dense_dd: pre[j] = alpha_layer · Σ_k a[aoff+k]·W[k,j] with a double-double input."""
     for j in range(nfo):
         pre[0, j] = 0.0
         pre[1, j] = 0.0
