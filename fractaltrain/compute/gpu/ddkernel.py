@@ -76,7 +76,7 @@ def _scale(v, n, alphas, layer):
 
 @cuda.jit(device=True)
 def _dense_in_dd(Xs, xb, W, wb, nfi, nfo, alphas, pre):
-    """ddlayer._dense_dd on the float64 input row (the first layer): pre[j] = alpha_0 · Σ_k W[k,j]·x[k] for the float64 input row at ``xb``."""
+    """ddmatmul._forward_dd for one point (the first layer): pre[j] = alpha_0 · Σ_k W[k,j]·x[k], float64 row at ``xb``."""
     for j in range(nfo):
         pre[0, j] = 0.0
         pre[1, j] = 0.0
