@@ -221,3 +221,16 @@ def test_render_moves_to_double_double_where_float64_rounding_decides(tmp_path, 
     assert not render(far, tmp_path / "o").grid.double_double  # far from the floor: no test, float64
     code, _, err = cli("assemble", tmp_path / "o", "--quiet")  # replays the recorded (double-double) grid
     assert code == 0, err
+
+
+def test_ensemble_members_follow_the_first_into_double_double(tmp_path, monkeypatch):
+    from fractaltrain.render.ensemble import render_ensemble
+    from fractaltrain.search import noise
+
+    real = noise.grid_flip_rate
+    monkeypatch.setattr(noise, "grid_flip_rate",
+                        lambda problem, xv, yv, *a, **k: 1.0 if np.ndim(xv) == 1 else real(problem, xv, yv, *a, **k))
+    cfg = with_overrides(config_from_dict({**SMALL, "ensemble": 2}), window=deep_window("1e-12"))
+    (tmp_path / "o").mkdir()
+    res = render_ensemble(cfg, tmp_path / "o")
+    assert all(g.double_double for g in res.grids)

@@ -44,7 +44,7 @@ from fractaltrain.columns import OUT_MEASURE, OUT_STEPS
 from fractaltrain.config import Config, ConfigError, parse_ensemble
 from fractaltrain.errors import check_name, output_file
 from fractaltrain.compute.landscape import Progress, Shard, assemble, grid_axes, make_grid
-from fractaltrain.render.job import fill_job, timing
+from fractaltrain.render.job import fill_job, settle_grids, timing
 from fractaltrain.render.outputs import claim, save_json, save_png, sidecar
 from fractaltrain.problem import Problem, build_problem
 from fractaltrain.compute.files import atomic_save_npz
@@ -190,6 +190,7 @@ def render_ensemble(
     problems = [member_problem(cfg, k) for k in range(cfg.ensemble.members)]
     window = config_window(cfg)
     grids = [make_grid(p, window, cfg.resolution[0], cfg.resolution[1], cfg.tile) for p in problems]
+    grids = settle_grids(problems, window, grids, outdir, expect_grids)  # auto: double-double where rounding decides
     keys = [g.key for g in grids]
     t0 = time.perf_counter()
     store, prog = fill_job("ensemble", cfg, outdir, problems, grids, {"palette": palette}, shard=shard,

@@ -44,6 +44,29 @@ def fill_job(kind: str, cfg: Config, outdir: Path, problems: list[Problem], grid
         return store, fill_grids(problems, store, grids, shard, bar)
 
 
+def settle_grids(problems: list[Problem], window, grids: list[Grid], outdir: Path,
+                 expect_grids: list[str] | None) -> list[Grid]:
+    """The grids to render: the given ones, or their double-double twins under ``auto`` where float64's
+    rounding decides the first one's signs (:func:`fractaltrain.search.noise.settle_precision`; every
+    member of an ensemble follows the first).  A recorded job (``expect_grids``) takes the choice from
+    its grid keys instead of testing again."""
+    from fractaltrain.compute.landscape import make_grid
+    from fractaltrain.precision import AUTO, DOUBLE_DOUBLE
+    from fractaltrain.search.noise import settle_precision
+
+    first = grids[0]
+    if problems[0].config.precision != AUTO or first.double_double:
+        return grids
+    if expect_grids is not None:
+        switch = first.key not in expect_grids
+    else:
+        switch = settle_precision(problems[0], window, first, outdir / "noise.json" if outdir.is_dir() else None
+                                  ).double_double
+    if not switch:
+        return grids
+    return [make_grid(p, window, g.width, g.height, g.tile, precision=DOUBLE_DOUBLE) for p, g in zip(problems, grids)]
+
+
 def timing(t0: float, prog: Progress) -> dict:
     """The sidecar's timing record of a render that started at ``t0``."""
     return {"seconds": time.perf_counter() - t0, "kernel_seconds": prog.seconds, "tiles_computed": prog.tiles_computed,

@@ -19,13 +19,11 @@ from fractaltrain.render import colour
 from fractaltrain.config import Config
 from fractaltrain.compute.jobs import Manifest, check_manifest, manifest_config
 from fractaltrain.compute.landscape import Progress, Shard, assemble, grid_axes, make_grid
-from fractaltrain.render.job import fill_job, timing
+from fractaltrain.render.job import fill_job, settle_grids, timing
 from fractaltrain.errors import check_name, output_file
 from fractaltrain.render.outputs import claim, readout_values, save_json, save_png, save_raw_npz, sidecar
 from fractaltrain.problem import build_problem
 from fractaltrain.compute.store import Grid
-from fractaltrain.precision import AUTO, DOUBLE_DOUBLE
-from fractaltrain.search.noise import settle_precision
 from fractaltrain.window import config_window
 
 
@@ -79,11 +77,7 @@ def render(
     options = {"palette": palette} if member is None else {"palette": palette, "member": member}
     window = config_window(cfg)
     grid = make_grid(problem, window, cfg.resolution[0], cfg.resolution[1], cfg.tile)
-    if expect_grids is not None:  # a recorded job: its grid key says which precision it settled on
-        if grid.key not in expect_grids and cfg.precision == AUTO and not grid.double_double:
-            grid = make_grid(problem, window, grid.width, grid.height, grid.tile, precision=DOUBLE_DOUBLE)
-    else:  # auto: double-double where float64's rounding decides the signs
-        grid = settle_precision(problem, window, grid, outdir / "noise.json" if outdir.is_dir() else None)
+    grid = settle_grids([problem], window, [grid], outdir, expect_grids)[0]  # auto: double-double where rounding decides
     t0 = time.perf_counter()
     store, prog = fill_job("render", cfg, outdir, [problem], [grid], options, shard=shard, compute=compute,
                            quiet=quiet, expect_grids=expect_grids)
