@@ -25,12 +25,12 @@ import numpy as np
 
 from fractaltrain.config import Config
 from fractaltrain.precision import DD_ULP, DOUBLE_DOUBLE, FLOAT64, spacing_ulps
+from fractaltrain.zoom.overlay import scientific
 from fractaltrain.window import EXACT_DIGITS, MIN_ULPS, Window, config_window, decimal_string, min_relative_spacing
 
 NEAR_FLOOR_DECADES = 2.0  # warn this many decades before a precision's floor
 AT_FLOOR_DECADES = 0.1  # closer than this, the page zooms no deeper
 PIXEL_PLACES = 6  # a pixel's coordinate is given to a millionth of a pixel
-LABEL_DIGITS = 40  # the most significant digits a label prints (double-double holds about 32)
 
 
 def float64_gap(cfg: Config, win: Window, w: int, h: int) -> float:
@@ -87,58 +87,13 @@ def precision_warnings(cfg: Config, win: Window, w: int, h: int, precision: str)
 
 
 # ---------------------------------------------------------------------- labels
-def _value(axis, u: Fraction) -> Decimal:
-    """The hyperparameter at axis coordinate ``u``, to EXACT_DIGITS digits (call inside a localcontext)."""
-    q = Decimal(u.numerator) / Decimal(u.denominator)
-    return Decimal(10) ** q if axis.scale == "log10" else q
-
-
-def _sci(d: Decimal, digits: int) -> str:
-    """``d`` in scientific notation with ``digits`` significant digits, written as Python writes floats."""
-    mant, _, exp = f"{d:.{digits - 1}e}".partition("e")
-    e = int(exp)
-    return f"{mant}e{'-' if e < 0 else '+'}{abs(e):02d}"
-
-
-def range_text(axis, lo: Fraction, hi: Fraction) -> str:
-    """``lo … hi`` in the hyperparameter's own units with just enough digits for the ends to differ.
-
-    The overlay's :func:`~fractaltrain.zoom.overlay.format_range` where float64
-    tells the ends apart; past it, the exact values with up to LABEL_DIGITS digits.
-    """
-    from fractaltrain.zoom.overlay import _sig_digits, format_range
-
-    with localcontext() as ctx:
-        ctx.prec = EXACT_DIGITS
-        a, b = _value(axis, Fraction(lo)), _value(axis, Fraction(hi))
-        fa, fb = float(a), float(b)
-        if math.isfinite(fa) and math.isfinite(fb) and fa != fb and _sig_digits(fa, fb) < 15:
-            return format_range(fa, fb)
-        width, mag = abs(b - a), max(abs(a), abs(b))
-        if width == 0 or mag == 0:
-            return format_range(fa, fb)
-        n = min(LABEL_DIGITS, max(4, mag.adjusted() - width.adjusted() + 2))
-        while n < LABEL_DIGITS and _sci(a, n) == _sci(b, n):
-            n += 1
-        return f"{_sci(a, n)} … {_sci(b, n)}"
-
-
 def labels(cfg: Config, win: Window) -> dict:
     """The window in the hyperparameters' own units and the zoom depth, as the video overlay prints them."""
-    from fractaltrain.zoom.overlay import format_depth, format_range
+    from fractaltrain.zoom.overlay import format_depth, window_ranges
 
     home = config_window(cfg)
-    depth = "zoom " + format_depth(math.log10(home.width / win.width))
-    if win.exact is None:  # a float window: as before exact coordinates
-        return {
-            "x": f"{cfg.x.param}  {format_range(cfg.x.to_value(win.x0), cfg.x.to_value(win.x1))}",
-            "y": f"{cfg.y.param}  {format_range(cfg.y.to_value(win.y0), cfg.y.to_value(win.y1))}",
-            "depth": depth,
-        }
-    x0, x1, y0, y1 = win.edges()
-    return {"x": f"{cfg.x.param}  {range_text(cfg.x, x0, x1)}",
-            "y": f"{cfg.y.param}  {range_text(cfg.y, y0, y1)}",
-            "depth": depth}
+    x, y = window_ranges(cfg, win)
+    return {"x": x, "y": y, "depth": "zoom " + format_depth(math.log10(home.width / win.width))}
 
 
 # ---------------------------------------------------------------------- coordinates and values
@@ -161,7 +116,7 @@ def dd_text(hi: float, lo: float) -> str:
         return repr(float(hi))
     with localcontext() as ctx:
         ctx.prec = EXACT_DIGITS
-        return _sci(Decimal(float(hi)) + Decimal(float(lo)), 32)
+        return scientific(Decimal(float(hi)) + Decimal(float(lo)), 32)
 
 
 def centre_strings(win: Window) -> list[str]:

@@ -19,14 +19,10 @@ from fractaltrain.zoom.plan import ZoomPlan
 
 
 def overlay_lines(cfg: Config, plan: ZoomPlan, i: int) -> list[str]:
-    from fractaltrain.zoom.overlay import format_depth, format_range
+    from fractaltrain.zoom.overlay import format_depth, window_ranges
 
-    w = plan.frame_window(i)
-    return [
-        f"x {cfg.x.param}  {format_range(cfg.x.to_value(w.x0), cfg.x.to_value(w.x1))}",
-        f"y {cfg.y.param}  {format_range(cfg.y.to_value(w.y0), cfg.y.to_value(w.y1))}",
-        f"zoom {format_depth(math.log10(plan.zoom(i)))}",
-    ]
+    x, y = window_ranges(cfg, plan.frame_window(i))
+    return [f"x {x}", f"y {y}", f"zoom {format_depth(math.log10(plan.zoom(i)))}"]
 
 
 

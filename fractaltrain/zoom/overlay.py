@@ -13,8 +13,12 @@ Importing this module has no side effects; Pillow is imported on first use.
 from __future__ import annotations
 
 import math
+from decimal import Decimal, localcontext
+from fractions import Fraction
 
 import numpy as np
+
+from fractaltrain.window import EXACT_DIGITS
 
 __all__ = ["CORNERS", "DEFAULT_TEXT_FRACTION", "draw_overlay", "format_depth", "format_range"]
 
@@ -174,3 +178,51 @@ def format_depth(decades: float) -> str:
     if text == "-0.0":
         text = "0.0"
     return f"{text} decades"
+
+
+# ---------------------------------------------------------------------- windows past float64's digits
+LABEL_DIGITS = 40  # the most significant digits a label prints (double-double holds about 32)
+
+
+def _value(axis, u: Fraction) -> Decimal:
+    """The hyperparameter at axis coordinate ``u``, to EXACT_DIGITS digits (call inside a localcontext)."""
+    q = Decimal(u.numerator) / Decimal(u.denominator)
+    return Decimal(10) ** q if axis.scale == "log10" else q
+
+
+def scientific(d: Decimal, digits: int) -> str:
+    """``d`` in scientific notation with ``digits`` significant digits, written as Python writes floats."""
+    mant, _, exp = f"{d:.{digits - 1}e}".partition("e")
+    e = int(exp)
+    return f"{mant}e{'-' if e < 0 else '+'}{abs(e):02d}"
+
+
+def range_text(axis, lo: Fraction, hi: Fraction) -> str:
+    """``lo … hi`` in the hyperparameter's own units with just enough digits for the ends to differ.
+
+    The overlay's :func:`~fractaltrain.zoom.overlay.format_range` where float64
+    tells the ends apart; past it, the exact values with up to LABEL_DIGITS digits.
+    """
+    with localcontext() as ctx:
+        ctx.prec = EXACT_DIGITS
+        a, b = _value(axis, Fraction(lo)), _value(axis, Fraction(hi))
+        fa, fb = float(a), float(b)
+        if math.isfinite(fa) and math.isfinite(fb) and fa != fb and _sig_digits(fa, fb) < 15:
+            return format_range(fa, fb)
+        width, mag = abs(b - a), max(abs(a), abs(b))
+        if width == 0 or mag == 0:
+            return format_range(fa, fb)
+        n = min(LABEL_DIGITS, max(4, mag.adjusted() - width.adjusted() + 2))
+        while n < LABEL_DIGITS and scientific(a, n) == scientific(b, n):
+            n += 1
+        return f"{scientific(a, n)} … {scientific(b, n)}"
+
+
+def window_ranges(cfg, win) -> tuple[str, str]:
+    """The overlay's two range lines (``PARAM  lo … hi``) of window ``win``: floats as always, exact edges
+    (a window past float64's digits) with as many digits as the ends need to differ."""
+    if win.exact is None:
+        return (f"{cfg.x.param}  {format_range(cfg.x.to_value(win.x0), cfg.x.to_value(win.x1))}",
+                f"{cfg.y.param}  {format_range(cfg.y.to_value(win.y0), cfg.y.to_value(win.y1))}")
+    x0, x1, y0, y1 = win.edges()
+    return f"{cfg.x.param}  {range_text(cfg.x, x0, x1)}", f"{cfg.y.param}  {range_text(cfg.y, y0, y1)}"
