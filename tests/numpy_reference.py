@@ -43,8 +43,13 @@ def grad(weights, X, Y, alphas, nonlinearity):
     return grads
 
 
-def train(problem, lrs, drift=0.0, offset=0.0, scale=1.0):
-    """Losses l_0..l_{T-1}, and the probe output after the last step."""
+def train(problem, lrs, drift=0.0, offset=0.0, scale=1.0, optimizer=None):
+    """Losses l_0..l_{T-1}, and the probe output after the last step.
+
+    ``optimizer`` is None (steepest descent) or a dict with ``name`` (momentum,
+    nesterov, adam, adamw) and its settings, applied as optax states them
+    (issue 32), with ``β^t`` from ``**``.
+    """
     cfg = problem.config
     nl = cfg.network.nonlinearity
     W = [scale * w.copy() for w in problem.weights]
@@ -59,6 +64,32 @@ def train(problem, lrs, drift=0.0, offset=0.0, scale=1.0):
             idx = problem.batch_indices[t]
             Xb, Yb = problem.X[idx], problem.Y[idx]
         g = grad(W, Xb, Yb, problem.alphas, nl)
-        W = [w - lr * gw for w, lr, gw in zip(W, lrs, g)]
+        if optimizer is None:
+            W = [w - lr * gw for w, lr, gw in zip(W, lrs, g)]
+        else:
+            W, state = _optimizer_step(optimizer, W, g, lrs, t + 1, state if t else None)
     probe, _, _ = forward(W, problem.probe[None, :], problem.alphas, nl)
     return np.array(losses), float(probe[0, 0])
+
+
+def _optimizer_step(opt, W, g, lrs, t, state):
+    """One optimax-style step; ``state`` is None before the first."""
+    name = opt["name"]
+    if state is None:
+        state = ([np.zeros_like(w) for w in W], [np.zeros_like(w) for w in W])
+    s1, s2 = state
+    out = []
+    for k, (w, gw, lr) in enumerate(zip(W, g, lrs)):
+        if name in ("momentum", "nesterov"):
+            b = opt.get("momentum", 0.9)
+            s1[k] = gw + b * s1[k]
+            u = s1[k] if name == "momentum" else gw + b * s1[k]
+        else:
+            b1, b2, eps = opt.get("beta1", 0.9), opt.get("beta2", 0.999), opt.get("eps", 1e-8)
+            s1[k] = b1 * s1[k] + (1 - b1) * gw
+            s2[k] = b2 * s2[k] + (1 - b2) * gw**2
+            u = (s1[k] / (1 - b1**t)) / (np.sqrt(s2[k] / (1 - b2**t)) + eps)
+            if name == "adamw":
+                u = u + opt.get("weight_decay", 1e-4) * w
+        out.append(w - lr * u)
+    return out, (s1, s2)

@@ -282,3 +282,87 @@ def test_tanh64_is_exactly_one_where_the_kernel_assumes_it():
     out = np.empty_like(x)
     tanh_all(x, out)
     np.testing.assert_array_equal(out, np.sign(x))
+
+
+# --------------------------------------------------------------------------- optimizers (issue 32)
+
+OPTIMIZERS = {
+    "momentum": {"name": "momentum", "momentum": 0.7},
+    "nesterov": {"name": "nesterov", "momentum": 0.6},
+    "adam": {"name": "adam", "beta1": 0.8, "beta2": 0.99, "eps": 1e-6},
+    "adamw": {"name": "adamw", "weight_decay": 0.01},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("over", [{}, {"training": {"batch": 4}}, {"network": {"depth": 3}}])
+def test_optimizers_match_numpy_reference(name, over):
+    opt = OPTIMIZERS[name]
+    lrs = (0.05, 0.02) if name.startswith("adam") else (0.3, 0.2)
+    cfg = small_cfg(training={**over.get("training", {}), "optimizer": opt}, **{k: v for k, v in over.items()
+                                                                               if k != "training"})
+    pb = build_problem(cfg)
+    depth = cfg.network.depth
+    hp = pixel_hyperparams(cfg, np.array([lrs[0]]), np.array([lrs[1]]))
+    out = run_pixels(pb, hp)[0]
+    general = run_pixels(pb, hp, fast_path=False)[0]
+    assert np.array_equal(out, general)  # the fast path's optimizer step is block.py's
+    lr_list = [lrs[0]] + [cfg.training.learning_rate] * (depth - 2) + [lrs[1]]
+    losses, probe = ref.train(pb, lr_list, optimizer=opt)
+    assert np.all(np.isfinite(losses))
+    expect = convergence_measure(losses)
+    assert math.isclose(out[OUT_MEASURE], expect, rel_tol=1e-8)
+    assert math.isclose(out[OUT_PROBE], probe, rel_tol=1e-7, abs_tol=1e-10)
+
+
+def test_optimizer_settings_as_axes_and_sgd_unchanged():
+    """A setting on an axis trains each pixel with its own value; sgd configs keep their tables and keys."""
+    cfg = small_cfg(training={"optimizer": "momentum"},
+                    axes={"x": {"param": "momentum", "scale": "linear", "range": [0.0, 0.9]}, "y": {"param": "lr"}})
+    pb = build_problem(cfg)
+    hp = pixel_hyperparams(cfg, np.array([0.0, 0.5]), np.array([0.3, 0.3]))
+    out = run_pixels(pb, hp)
+    sgd = small_cfg(axes={"x": {"param": "lr_input"}, "y": {"param": "lr_output"}})
+    plain = run_pixels(build_problem(sgd), pixel_hyperparams(sgd, np.array([0.3]), np.array([0.3])))
+    assert out[0, OUT_MEASURE] == plain[0, OUT_MEASURE]  # momentum 0 is steepest descent, bit for bit
+    assert out[1, OUT_MEASURE] != out[0, OUT_MEASURE]
+    assert pixel_hyperparams(sgd, np.array([0.3]), np.array([0.3])).shape[1] == cfg.network.depth + 3
+    assert "optimizer" not in build_problem(sgd).config.to_dict()["training"]
+    assert build_problem(cfg).key() != build_problem(small_cfg(
+        axes={"x": {"param": "offset_drift", "scale": "linear", "range": [0.0, 0.9]}, "y": {"param": "lr"}})).key()
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_explorer_curve_trains_the_optimizer_bit_for_bit(name):
+    from fractaltrain.compute.curve import loss_curve, measure_from_curve
+
+    cfg = small_cfg(training={"optimizer": OPTIMIZERS[name]})
+    pb = build_problem(cfg)
+    hp = pixel_hyperparams(cfg, np.array([0.05, 3.0]), np.array([0.02, 5.0]))
+    out = run_pixels(pb, hp)
+    for k in range(2):
+        assert measure_from_curve(loss_curve(pb, hp[k])) == out[k, OUT_MEASURE]
+
+
+def test_optimizers_are_refused_where_only_sgd_trains(tmp_path):
+    """Double-double and CUDA train steepest descent only so far: a one-line refusal, before any work."""
+    from fractaltrain.compute import device
+    from fractaltrain.compute.landscape import fill_grids, make_grid
+    from fractaltrain.compute.store import TileStore
+    from fractaltrain.config import ConfigError, with_overrides
+    from fractaltrain.window import config_window
+
+    cfg = small_cfg(training={"optimizer": "adam"})
+    deep = "1.0000000000000000000001,1.0000000000000000000002,1.0000000000000000000001,1.0000000000000000000002"
+    with pytest.raises(ConfigError, match="sgd only so far, not adam"):
+        with_overrides(cfg, window=deep)
+    pb = build_problem(cfg)
+    grid = make_grid(pb, config_window(cfg), 8, 8, 8)
+    old = device._active
+    device._active = "cuda"  # what select('cuda') sets; the check comes before any kernel is called
+    try:
+        with pytest.raises(device.DeviceError, match="sgd only so far"):
+            fill_grids(pb, TileStore(tmp_path / "tiles"), [grid])
+    finally:
+        device._active = old
+    assert not list((tmp_path / "tiles").rglob("*.npz"))

@@ -20,7 +20,7 @@ import numpy as np
 
 from fractaltrain.compute.kernel import loss_and_grad
 from fractaltrain.columns import MAXV, TAIL
-from fractaltrain.config.hyperparams import HP_DRIFT, HP_OFFSET, HP_SCALE
+from fractaltrain.config.hyperparams import HP_DRIFT, HP_OFFSET, HP_OPT, HP_SCALE
 from fractaltrain.problem import Problem
 
 
@@ -65,6 +65,9 @@ def loss_curve(problem: Problem, hp_row: np.ndarray) -> Curve:
     weights = [scale * w for w in problem.weights]
     weights[0] = weights[0] + offset
     steps = problem.config.training.steps
+    opt = problem.config.training.optimizer.name
+    settings = hp[depth + HP_OPT :]  # momentum, beta1, beta2, eps, weight_decay (empty for sgd)
+    state = _State([np.zeros_like(w) for w in weights], [np.zeros_like(w) for w in weights], 1.0, 1.0)
     v = np.empty(steps)
     l0 = None
     for t in range(steps):
@@ -78,8 +81,44 @@ def loss_curve(problem: Problem, hp_row: np.ndarray) -> Curve:
         if not finite:
             v[t + 1 :] = v[t]
             return Curve(v, t)
-        weights = [w - lr * g for w, lr, g in zip(weights, lrs, grads)]
+        if opt == "sgd":
+            weights = [w - lr * g for w, lr, g in zip(weights, lrs, grads)]
+        else:
+            weights = _step(opt, settings, weights, grads, lrs, state)
     return Curve(v, None)
+
+
+@dataclass
+class _State:
+    """An optimizer's state between steps: velocity or moments per layer, and Adam's running β powers."""
+
+    s1: list
+    s2: list
+    pw1: float
+    pw2: float
+
+
+def _step(opt: str, settings: np.ndarray, weights: list, grads: list, lrs: np.ndarray, state: _State) -> list:
+    """One step of ``opt``, in the kernel's operations and order (kernel/optimizers.py), so the bits agree."""
+    mom, b1, b2, eps, wd = (float(x) for x in settings)
+    if opt in ("adam", "adamw"):
+        state.pw1 *= b1
+        state.pw2 *= b2
+    out = []
+    for k, (w, g, lr) in enumerate(zip(weights, grads, lrs)):
+        if opt in ("momentum", "nesterov"):
+            vel = g + mom * state.s1[k]
+            state.s1[k] = vel
+            out.append(w - lr * (vel if opt == "momentum" else g + mom * vel))
+            continue
+        m = b1 * state.s1[k] + (1.0 - b1) * g
+        sq = b2 * state.s2[k] + (1.0 - b2) * (g * g)
+        state.s1[k], state.s2[k] = m, sq
+        u = (m / (1.0 - state.pw1)) / (np.sqrt(sq / (1.0 - state.pw2)) + eps)
+        if opt == "adamw":
+            u = u + wd * w
+        out.append(w - lr * u)
+    return out
 
 
 def measure_from_curve(curve: Curve) -> float:

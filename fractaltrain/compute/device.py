@@ -83,8 +83,13 @@ def run_pixels(problem, hp, hp_lo=None):
     """Train every row of ``hp`` on the active device; (pixels, N_OUT) as ``kernel.run_pixels``.
 
     With ``hp_lo`` (the low parts, same shape) the pixels ``hp + hp_lo`` train in
-    double-double (``kernel.run_pixels_dd``).
+    double-double (``kernel.run_pixels_dd``).  The double-double and CUDA kernels
+    train steepest descent only so far: another optimizer there raises one line.
     """
+    opt = problem.config.training.optimizer.name
+    if opt != "sgd" and (hp_lo is not None or _active == "cuda"):
+        where = "double-double" if hp_lo is not None else "device cuda"
+        raise DeviceError(f"{where} trains training.optimizer sgd only so far, not {opt}")
     if hp_lo is not None:
         if _active == "cuda":
             from fractaltrain.compute.gpu.run import run_pixels_dd as run_dd

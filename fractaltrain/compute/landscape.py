@@ -16,7 +16,7 @@ from fractaltrain.config import Config
 from fractaltrain.columns import N_OUT
 from fractaltrain.compute.jobs import IncompleteError, MissingTile
 from fractaltrain.compute import device
-from fractaltrain.precision import DOUBLE_DOUBLE, axis_values_dd
+from fractaltrain.precision import DOUBLE_DOUBLE, PrecisionError, axis_values_dd
 from fractaltrain.precision import resolve as resolve_precision
 from fractaltrain.problem import Problem, pixel_hyperparams, pixel_hyperparams_dd
 from fractaltrain.compute.store import Grid, TileSpec, TileStore
@@ -45,11 +45,24 @@ def make_grid(problem: Problem, window: Window, width: int, height: int, tile: i
     cfg = problem.config
     chosen = resolve_precision(precision or cfg.precision, window, width, height, (cfg.x.scale, cfg.y.scale))
     if chosen == DOUBLE_DOUBLE:
+        check_double_double(cfg)
         return Grid(problem.key(), window, width, height, tile, precision=chosen)
     window = Window(*window.as_list())  # float64 grids train at, and are keyed by, the float edges
     exact = not (centred_throughout(window.x0, window.x1, width, cfg.x.scale)
                  and centred_throughout(window.y0, window.y1, height, cfg.y.scale))
     return Grid(problem.key(), window, width, height, tile, exact_values=exact)
+
+
+def check_double_double(cfg: Config) -> None:
+    """Refuse, in one line, a grid that needs double-double for a config the double-double kernel cannot train.
+
+    The double-double kernels (CPU and CUDA) train steepest descent only so far;
+    the other optimizers (issue 32) train in float64.
+    """
+    opt = cfg.training.optimizer.name
+    if opt != "sgd":
+        raise PrecisionError(f"precision: this window needs double-double (past float64's floor), which trains "
+                             f"training.optimizer sgd only so far, not {opt}; zoom less deep or widen the window")
 
 
 def grid_axes(cfg: Config, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +128,9 @@ def fill_grids(
     a seed ensemble), so shards split the tiles of all of them alike.
     """
     problems = list(problem) if isinstance(problem, (list, tuple)) else [problem] * len(grids)
+    if problems and device.active() == "cuda" and problems[0].config.training.optimizer.name != "sgd":
+        raise device.DeviceError(f"device cuda trains training.optimizer sgd only so far, not "
+                                 f"{problems[0].config.training.optimizer.name}; use the CPU (device cpu)")
     prog = Progress()
     t0 = time.perf_counter()
     pos = 0

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import re
 
+from fractaltrain.config.optimizer import OPT_PARAMS
 from fractaltrain.config.schema import FIXED_PARAMS, PARAM_HELP
 from fractaltrain.errors import ConfigError, short
 
-#: Columns after the per-layer learning rates.
+#: Columns after the per-layer learning rates; the optimizer's settings follow, in a table that has them
+#: (a config whose optimizer reads settings: fractaltrain.config.optimizer).
 HP_DRIFT, HP_OFFSET, HP_SCALE = 0, 1, 2
-_EXTRA = {"offset_drift": HP_DRIFT, "offset_init": HP_OFFSET, "init_scale": HP_SCALE}
+HP_OPT = 3  # first optimizer setting (OPT_PARAMS order)
+_EXTRA = {"offset_drift": HP_DRIFT, "offset_init": HP_OFFSET, "init_scale": HP_SCALE,
+          **{name: HP_OPT + k for k, name in enumerate(OPT_PARAMS)}}
 _LAYER = re.compile(r"lr_layer_(\d+)")
 
 

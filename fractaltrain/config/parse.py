@@ -28,6 +28,7 @@ from fractaltrain.config.values import (
     as_bool, as_choice, as_exact_range, as_float, is_long_decimal, as_int, as_mapping, as_range, no_unknown, parse_resolution,
 )
 from fractaltrain.config.hyperparams import check_param, table_columns
+from fractaltrain.config.optimizer import check_setting, check_swept, parse_optimizer
 from fractaltrain.config.yaml_file import parse_yaml, read_config_text
 from fractaltrain.precision import check_precision
 from fractaltrain.errors import NAME_HELP, ConfigError, check_name, key_text, short
@@ -89,6 +90,7 @@ def _training(d: dict[str, Any], rng: str) -> TrainingConfig:
         batch=batch,
         seed=as_int(v["seed"], "training.seed", 0, MAX_SEED),
         learning_rate=lr,
+        optimizer=parse_optimizer(v["optimizer"]),
     )
 
 
@@ -181,6 +183,15 @@ def config_from_dict(raw: Any, name: str = "experiment") -> Config:
         check_param(k, network.depth, f"fixed.{key_text(k)}")
         fixed.append((k, as_float(fixed_raw[k], f"fixed.{k}")))
     _check_overlaps(x, y, fixed, network.depth)
+    for param, k in ((x.param, "axes.x.param"), (y.param, "axes.y.param"), *((f, f"fixed.{f}") for f, _ in fixed)):
+        check_swept(param, training.optimizer, k)
+    for axis, k in ((x, "axes.x.range"), (y, "axes.y.range")):
+        if axis.param in training.optimizer.settings:  # every pixel's setting must be one the optimizer allows
+            for u in axis.range:
+                check_setting(axis.param, axis.to_value(u), k)
+    for f, value in fixed:
+        if f in training.optimizer.settings:
+            check_setting(f, value, f"fixed.{f}")
     nm = raw.get("name", name)
     if "name" not in raw and not check_name_ok(nm):
         raise ConfigError(f"name: the config file's name gives {short(nm)}, which is not a valid name; add a "
@@ -307,7 +318,12 @@ def check_resolvable(cfg: Config, key: str | None = None) -> None:
         shown = f"[{decimal_string(edges[0])}, {decimal_string(edges[1])}]" if axis.exact else f"[{lo!r}, {hi!r}]"
         one = Window.from_edges(*edges, 0, 1)
         try:
-            precision.resolve(cfg.precision, one, n, 1, (axis.scale, "linear"))
+            chosen = precision.resolve(cfg.precision, one, n, 1, (axis.scale, "linear"))
+            if chosen == precision.DOUBLE_DOUBLE and cfg.training.optimizer.name != "sgd":
+                raise ConfigError(
+                    f"{where}: {short(shown, 120)} needs double-double for {n} pixels (past float64's floor), which "
+                    f"trains training.optimizer sgd only so far, not {cfg.training.optimizer.name}; widen the range "
+                    "or lower the resolution")
         except precision.PrecisionError:
             spacing = precision.spacing_ulps(*edges, n, axis.scale) if axis.exact else min_relative_spacing(lo, hi, n, axis.scale)
             if cfg.precision == precision.FLOAT64:

@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from fractaltrain.config.optimizer import OptimizerConfig
+
 NONLINEARITIES = ("tanh", "relu", "identity")
 READOUTS = ("measure", "final_loss", "probe")
 RNGS = ("pcg64", "notebook")
@@ -28,8 +30,10 @@ SOURCES = ("weights", "data", "minibatch")  # the random sources an ensemble can
 MAX_MEMBERS = 4096
 VIEW_SAMPLING = ("centres", "endpoints")
 SCALES = ("log10", "linear")
-FIXED_PARAMS = ("lr", "lr_input", "lr_output", "offset_drift", "offset_init", "init_scale")
-PARAM_HELP = "lr, lr_input, lr_output, lr_layer_K (K = 0 .. depth-1), offset_drift, offset_init, init_scale"
+FIXED_PARAMS = ("lr", "lr_input", "lr_output", "offset_drift", "offset_init", "init_scale",
+                "momentum", "beta1", "beta2", "eps", "weight_decay")
+PARAM_HELP = ("lr, lr_input, lr_output, lr_layer_K (K = 0 .. depth-1), offset_drift, offset_init, init_scale, "
+              "and the optimizer's momentum, beta1, beta2, eps, weight_decay")
 
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; refuse anything over a megabyte
 MAX_STEPS = 10**8  # 200,000 times the paper's 500 steps; every pixel trains them one after another
@@ -86,12 +90,13 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Full-batch (``batch: full``) or minibatch steepest descent."""
+    """Full-batch (``batch: full``) or minibatch training with one optimizer (default: steepest descent)."""
 
     steps: int = 500
     batch: int | str = "full"
     seed: int = 2
     learning_rate: float = 0.1  # for every layer whose rate is not on an axis
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)  # fractaltrain.config.optimizer
 
 
 @dataclass(frozen=True)
@@ -207,6 +212,10 @@ class Config:
             del d[k]["exact"]
         if self.precision == "auto":  # configs that never chose keep the dict (manifest keys) they had
             del d["precision"]
+        if self.training.optimizer == OptimizerConfig():  # likewise sgd
+            del d["training"]["optimizer"]
+        else:
+            d["training"]["optimizer"] = self.training.optimizer.to_dict()
         d["axes"] = {"x": d.pop("x"), "y": d.pop("y")}
         d["fixed"] = {k: v for k, v in self.fixed}
         d["views"] = {k: {**{f: g for f, g in dataclasses.asdict(v).items() if f != "exact"},

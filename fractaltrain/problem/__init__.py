@@ -23,7 +23,8 @@ import numpy as np
 
 from fractaltrain.problem import threefry as tf
 from fractaltrain.config import Config
-from fractaltrain.config.hyperparams import HP_SCALE, table_columns
+from fractaltrain.config.hyperparams import HP_OPT, HP_SCALE, table_columns
+from fractaltrain.config.optimizer import OPT_CODE, OPT_PARAMS, OptimizerConfig
 from fractaltrain.hashing import stable_hash
 
 NONLIN_CODE = {"tanh": 0, "relu": 1, "identity": 2}
@@ -61,6 +62,11 @@ class Problem:
     @property
     def nonlin_code(self) -> int:
         return NONLIN_CODE[self.config.network.nonlinearity]
+
+    @property
+    def optimizer_code(self) -> int:
+        """The kernel's code of the config's optimizer (0 = sgd: :data:`fractaltrain.config.optimizer.OPT_CODE`)."""
+        return OPT_CODE[self.config.training.optimizer.name]
 
     def flat_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Weights concatenated, with per-layer fan_in, fan_out and offset."""
@@ -114,7 +120,8 @@ def problem_identity(cfg: Config) -> dict:
         "fixed": [[k, repr(v)] for k, v in cfg.fixed],
         "x": [cfg.x.param, cfg.x.scale],
         "y": [cfg.y.param, cfg.y.scale],
-    } | ({} if cfg.rng == "pcg64" else {"rng": cfg.rng})  # pcg64 keys stay as they were before rng existed
+    } | ({} if cfg.rng == "pcg64" else {"rng": cfg.rng}) | (  # pcg64 keys stay as they were before rng existed
+        {} if cfg.training.optimizer == OptimizerConfig() else {"optimizer": repr(cfg.training.optimizer.to_dict())})
 
 
 def build_problem(cfg: Config, roots: dict | None = None) -> Problem:
@@ -199,17 +206,24 @@ def _apply(table: np.ndarray, depth: int, name: str, value) -> None:
 
 
 def pixel_hyperparams(cfg: Config, xv: np.ndarray, yv: np.ndarray) -> np.ndarray:
-    """Per-pixel hyperparameter table, shape (pixels, depth + 3), float64.
+    """Per-pixel hyperparameter table, shape (pixels, depth + 3), or (pixels, depth + 8) with an optimizer
+    that reads settings, float64.
 
     ``xv`` and ``yv`` are the x and y hyperparameter values of each pixel (same
     length).  Columns: learning rate of each layer, per-step W0 drift, initial W0
-    offset, init scale.  Precedence: ``training.learning_rate``, then ``fixed``
-    (``lr`` before per-layer rates), then the two axes.
+    offset, init scale, then (only when the optimizer is not sgd) its momentum,
+    beta1, beta2, eps and weight_decay.  Precedence: ``training.learning_rate``
+    and the optimizer's settings, then ``fixed`` (``lr`` before per-layer rates),
+    then the two axes.
     """
     depth = cfg.network.depth
-    table = np.zeros((len(xv), depth + 3), dtype=np.float64)
+    opt = cfg.training.optimizer
+    table = np.zeros((len(xv), depth + HP_OPT + (len(OPT_PARAMS) if opt.settings else 0)), dtype=np.float64)
     table[:, :depth] = cfg.training.learning_rate
     table[:, depth + HP_SCALE] = 1.0
+    if opt.settings:
+        for k, name in enumerate(OPT_PARAMS):
+            table[:, depth + HP_OPT + k] = getattr(opt, name)
     for name, value in sorted(cfg.fixed, key=lambda kv: kv[0] != "lr"):
         _apply(table, depth, name, value)
     for axis, values in ((cfg.x, xv), (cfg.y, yv)):

@@ -34,6 +34,8 @@ def max_depth(plan: ZoomPlan, cfg: Config, precision: str | None = None) -> floa
     """
     kw, kh = plan.keyframe_size
     chosen = precision or cfg.precision
+    if cfg.training.optimizer.name != "sgd":  # the double-double kernels train sgd only so far
+        chosen = FLOAT64
     scales = (cfg.x.scale, cfg.y.scale)
 
     def ok(depth: float) -> bool:
@@ -55,8 +57,10 @@ def max_depth(plan: ZoomPlan, cfg: Config, precision: str | None = None) -> floa
 def check_depth(plan: ZoomPlan, cfg: Config) -> None:
     reachable = max_depth(plan, cfg)
     if plan.depth > reachable:
-        which = "float64" if cfg.precision == FLOAT64 else "double-double"
-        hint = "; use precision double-double (or auto) to go deeper" if which == "float64" else ""
+        sgd = cfg.training.optimizer.name == "sgd"
+        which = "float64" if cfg.precision == FLOAT64 or not sgd else "double-double"
+        hint = ("" if which == "double-double" else "; use precision double-double (or auto) to go deeper" if sgd
+                else f"; training.optimizer {cfg.training.optimizer.name} trains in float64 only so far")
         raise ConfigError(
             f"depth: {which} cannot tell neighbouring pixels apart below {reachable:.2f} decades at this "
             f"point and keyframe size {plan.keyframe_size[0]}x{plan.keyframe_size[1]}; asked for {plan.depth:g}{hint}",

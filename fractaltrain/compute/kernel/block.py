@@ -25,11 +25,13 @@ from fractaltrain.columns import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
 from fractaltrain.compute.kernel.cache import JIT
 from fractaltrain.compute.kernel.depth2 import _loss_grad2, depth2_scratch
 from fractaltrain.compute.kernel.general import _forward, _loss_grad, general_scratch
+from fractaltrain.compute.kernel.optimizers import optimizer_step
 from fractaltrain.columns import LANES, MAXV, TAIL
 
 
 @nb.njit(**JIT)
-def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, out, fast_path=True):
+def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, out, fast_path=True,
+                opt=0):
     """Train ``LANES`` pixels in lock-step and write their results.
 
     Parameters
@@ -45,6 +47,8 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
     out : (LANES, N_OUT) float64 output: measure, log10 final normalised loss,
         probe output, steps trained.
     fast_path : use the depth-2 fast path when it applies (False only for tests).
+    opt : the optimizer (0 sgd, else :mod:`fractaltrain.compute.kernel.optimizers`); its settings are
+        ``hp``'s columns after the init scale.
     """
     L = LANES
     depth = fi.shape[0]
@@ -84,6 +88,18 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
             lr[l * L + p] = hp[p, l]
         drift[p] = hp[p, depth]
 
+    # optimizer state (empty for sgd) and per-lane settings, contiguous like lr
+    nstate = npar * L if opt != 0 else 0
+    S1 = np.zeros(nstate)
+    S2 = np.zeros(nstate)
+    pw1 = np.ones(L)
+    pw2 = np.ones(L)
+    nset = hp.shape[1] - (depth + 3)
+    settings = np.zeros(max(nset, 0) * L)
+    for k in range(nset):
+        for p in range(L):
+            settings[k * L + p] = hp[p, depth + 3 + k]
+
     n_alive = L
     t_stop = steps
     for t in range(steps):
@@ -118,12 +134,15 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
         if n_alive == 0:
             t_stop = t + 1
             break
-        # steepest-descent step
+        # the optimizer's step: steepest descent, or optimizers.py
         gs = 2.0 / ((n if full else nb_) * m)
-        for l in range(depth):
-            for q in range(woff[l], woff[l] + fi[l] * fo[l]):
-                for p in range(L):
-                    W[q * L + p] -= lr[l * L + p] * (G[q * L + p] * gs)
+        if opt == 0:
+            for l in range(depth):
+                for q in range(woff[l], woff[l] + fi[l] * fo[l]):
+                    for p in range(L):
+                        W[q * L + p] -= lr[l * L + p] * (G[q * L + p] * gs)
+        else:
+            optimizer_step(opt, W, G, gs, S1, S2, pw1, pw2, lr, settings, depth, woff, fi, fo)
         for p in range(L):
             if not alive[p]:
                 for q in range(npar):
