@@ -43,12 +43,13 @@ def grad(weights, X, Y, alphas, nonlinearity):
     return grads
 
 
-def train(problem, lrs, drift=0.0, offset=0.0, scale=1.0, optimizer=None):
+def train(problem, lrs, drift=0.0, offset=0.0, scale=1.0, optimizer=None, factor=None):
     """Losses l_0..l_{T-1}, and the probe output after the last step.
 
     ``optimizer`` is None (steepest descent) or a dict with ``name`` (momentum,
     nesterov, adam, adamw) and its settings, applied as optax states them
-    (issue 32), with ``β^t`` from ``**``.
+    (issue 32), with ``β^t`` from ``**``; ``factor(t)`` (a schedule) multiplies
+    every rate at step ``t``.
     """
     cfg = problem.config
     nl = cfg.network.nonlinearity
@@ -64,10 +65,11 @@ def train(problem, lrs, drift=0.0, offset=0.0, scale=1.0, optimizer=None):
             idx = problem.batch_indices[t]
             Xb, Yb = problem.X[idx], problem.Y[idx]
         g = grad(W, Xb, Yb, problem.alphas, nl)
+        rates = lrs if factor is None else [lr * factor(t) for lr in lrs]
         if optimizer is None:
-            W = [w - lr * gw for w, lr, gw in zip(W, lrs, g)]
+            W = [w - lr * gw for w, lr, gw in zip(W, rates, g)]
         else:
-            W, state = _optimizer_step(optimizer, W, g, lrs, t + 1, state if t else None)
+            W, state = _optimizer_step(optimizer, W, g, rates, t + 1, state if t else None)
     probe, _, _ = forward(W, problem.probe[None, :], problem.alphas, nl)
     return np.array(losses), float(probe[0, 0])
 

@@ -66,7 +66,8 @@ def loss_curve(problem: Problem, hp_row: np.ndarray) -> Curve:
     weights[0] = weights[0] + offset
     steps = problem.config.training.steps
     opt = problem.config.training.optimizer.name
-    settings = hp[depth + HP_OPT :]  # momentum, beta1, beta2, eps, weight_decay (empty for sgd)
+    sched = problem.config.training.schedule.name
+    settings = hp[depth + HP_OPT :]  # momentum, beta1, beta2, eps, weight_decay, warmup_steps, final_fraction
     state = _State([np.zeros_like(w) for w in weights], [np.zeros_like(w) for w in weights], 1.0, 1.0)
     v = np.empty(steps)
     l0 = None
@@ -81,11 +82,29 @@ def loss_curve(problem: Problem, hp_row: np.ndarray) -> Curve:
         if not finite:
             v[t + 1 :] = v[t]
             return Curve(v, t)
+        rates = lrs if sched == "constant" else [lr * _factor(sched, t, steps, settings) for lr in lrs]
         if opt == "sgd":
-            weights = [w - lr * g for w, lr, g in zip(weights, lrs, grads)]
+            weights = [w - lr * g for w, lr, g in zip(weights, rates, grads)]
         else:
-            weights = _step(opt, settings, weights, grads, lrs, state)
+            weights = _step(opt, settings, weights, grads, rates, state)
     return Curve(v, None)
+
+
+def _factor(sched: str, t: int, steps: int, settings: np.ndarray) -> float:
+    """The schedule's factor at step ``t``, in kernel/optimizers.py's operations (the same bits)."""
+    W, a, tt, T = float(settings[5]), float(settings[6]), float(t), float(steps)
+
+    def warmup(x: float) -> float:
+        return (0.0 - 1.0) * (1.0 - min(max(x, 0.0), W) / W) + 1.0 if W > 0.0 else 1.0
+
+    def cosine(x: float, span: float) -> float:
+        return ((1.0 - a) * (0.5 * (1.0 + math.cos(math.pi * min(x, span) / span))) + a) * 1.0
+
+    if sched == "warmup":
+        return warmup(tt)
+    if sched == "cosine":
+        return cosine(tt, T)
+    return warmup(tt) if tt < W else cosine(tt - W, T - W)
 
 
 @dataclass
@@ -100,7 +119,7 @@ class _State:
 
 def _step(opt: str, settings: np.ndarray, weights: list, grads: list, lrs: np.ndarray, state: _State) -> list:
     """One step of ``opt``, in the kernel's operations and order (kernel/optimizers.py), so the bits agree."""
-    mom, b1, b2, eps, wd = (float(x) for x in settings)
+    mom, b1, b2, eps, wd = (float(x) for x in settings[:5])
     if opt in ("adam", "adamw"):
         state.pw1 *= b1
         state.pw2 *= b2

@@ -86,10 +86,11 @@ def run_pixels(problem, hp, hp_lo=None):
     double-double (``kernel.run_pixels_dd``).  The double-double and CUDA kernels
     train steepest descent only so far: another optimizer there raises one line.
     """
-    opt = problem.config.training.optimizer.name
-    if opt != "sgd" and (hp_lo is not None or _active == "cuda"):
+    tr = problem.config.training
+    if tr.tricks and (hp_lo is not None or _active == "cuda"):
         where = "double-double" if hp_lo is not None else "device cuda"
-        raise DeviceError(f"{where} trains training.optimizer sgd only so far, not {opt}")
+        raise DeviceError(f"{where} trains plain steepest descent only so far (training.optimizer sgd, schedule "
+                          f"constant), not {tr.optimizer.name} with schedule {tr.schedule.name}")
     if hp_lo is not None:
         if _active == "cuda":
             from fractaltrain.compute.gpu.run import run_pixels_dd as run_dd

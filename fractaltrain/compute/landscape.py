@@ -59,10 +59,11 @@ def check_double_double(cfg: Config) -> None:
     The double-double kernels (CPU and CUDA) train steepest descent only so far;
     the other optimizers (issue 32) train in float64.
     """
-    opt = cfg.training.optimizer.name
-    if opt != "sgd":
+    tr = cfg.training
+    if tr.tricks:
         raise PrecisionError(f"precision: this window needs double-double (past float64's floor), which trains "
-                             f"training.optimizer sgd only so far, not {opt}; zoom less deep or widen the window")
+                             f"plain steepest descent only so far (training.optimizer sgd, schedule constant), not "
+                             f"{tr.optimizer.name} with schedule {tr.schedule.name}; zoom less deep or widen the window")
 
 
 def grid_axes(cfg: Config, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
@@ -128,9 +129,11 @@ def fill_grids(
     a seed ensemble), so shards split the tiles of all of them alike.
     """
     problems = list(problem) if isinstance(problem, (list, tuple)) else [problem] * len(grids)
-    if problems and device.active() == "cuda" and problems[0].config.training.optimizer.name != "sgd":
-        raise device.DeviceError(f"device cuda trains training.optimizer sgd only so far, not "
-                                 f"{problems[0].config.training.optimizer.name}; use the CPU (device cpu)")
+    if problems and device.active() == "cuda" and problems[0].config.training.tricks:
+        tr = problems[0].config.training
+        raise device.DeviceError(f"device cuda trains plain steepest descent only so far (training.optimizer sgd, "
+                                 f"schedule constant), not {tr.optimizer.name} with schedule {tr.schedule.name}; "
+                                 "use the CPU (device cpu)")
     prog = Progress()
     t0 = time.perf_counter()
     pos = 0

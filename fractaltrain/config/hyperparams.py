@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from fractaltrain.config.optimizer import OPT_PARAMS
+from fractaltrain.config.schedule import SCHEDULE_PARAMS
 from fractaltrain.config.schema import FIXED_PARAMS, PARAM_HELP
 from fractaltrain.errors import ConfigError, short
 
@@ -24,7 +25,8 @@ from fractaltrain.errors import ConfigError, short
 HP_DRIFT, HP_OFFSET, HP_SCALE = 0, 1, 2
 HP_OPT = 3  # first optimizer setting (OPT_PARAMS order)
 _EXTRA = {"offset_drift": HP_DRIFT, "offset_init": HP_OFFSET, "init_scale": HP_SCALE,
-          **{name: HP_OPT + k for k, name in enumerate(OPT_PARAMS)}}
+          **{name: HP_OPT + k for k, name in enumerate(OPT_PARAMS + SCHEDULE_PARAMS)}}
+TRICK_PARAMS = OPT_PARAMS + SCHEDULE_PARAMS  # the table's last columns, when a config uses them
 _LAYER = re.compile(r"lr_layer_(\d+)")
 
 

@@ -29,6 +29,7 @@ from fractaltrain.config.values import (
 )
 from fractaltrain.config.hyperparams import check_param, table_columns
 from fractaltrain.config.optimizer import check_setting, check_swept, parse_optimizer
+from fractaltrain.config.schedule import SCHEDULES, check_schedule_setting, parse_schedule
 from fractaltrain.config.yaml_file import parse_yaml, read_config_text
 from fractaltrain.precision import check_precision
 from fractaltrain.errors import NAME_HELP, ConfigError, check_name, key_text, short
@@ -91,6 +92,7 @@ def _training(d: dict[str, Any], rng: str) -> TrainingConfig:
         seed=as_int(v["seed"], "training.seed", 0, MAX_SEED),
         learning_rate=lr,
         optimizer=parse_optimizer(v["optimizer"]),
+        schedule=parse_schedule(v["schedule"]),
     )
 
 
@@ -185,13 +187,21 @@ def config_from_dict(raw: Any, name: str = "experiment") -> Config:
     _check_overlaps(x, y, fixed, network.depth)
     for param, k in ((x.param, "axes.x.param"), (y.param, "axes.y.param"), *((f, f"fixed.{f}") for f, _ in fixed)):
         check_swept(param, training.optimizer, k)
-    for axis, k in ((x, "axes.x.range"), (y, "axes.y.range")):
-        if axis.param in training.optimizer.settings:  # every pixel's setting must be one the optimizer allows
-            for u in axis.range:
+        if param in ("warmup_steps", "final_fraction") and param not in training.schedule.settings:
+            users = " and ".join(n for n, s in SCHEDULES.items() if param in s)
+            raise ConfigError(f"{k}: {param} is a setting of the {users} schedules; training.schedule is "
+                              f"{training.schedule.name}")
+    for axis, k in ((x, "axes.x.range"), (y, "axes.y.range")):  # every pixel's setting must be allowed
+        for u in axis.range:
+            if axis.param in training.optimizer.settings:
                 check_setting(axis.param, axis.to_value(u), k)
+            elif axis.param in training.schedule.settings:
+                check_schedule_setting(axis.param, axis.to_value(u), k)
     for f, value in fixed:
         if f in training.optimizer.settings:
             check_setting(f, value, f"fixed.{f}")
+        elif f in training.schedule.settings:
+            check_schedule_setting(f, value, f"fixed.{f}")
     nm = raw.get("name", name)
     if "name" not in raw and not check_name_ok(nm):
         raise ConfigError(f"name: the config file's name gives {short(nm)}, which is not a valid name; add a "
@@ -319,10 +329,11 @@ def check_resolvable(cfg: Config, key: str | None = None) -> None:
         one = Window.from_edges(*edges, 0, 1)
         try:
             chosen = precision.resolve(cfg.precision, one, n, 1, (axis.scale, "linear"))
-            if chosen == precision.DOUBLE_DOUBLE and cfg.training.optimizer.name != "sgd":
+            if chosen == precision.DOUBLE_DOUBLE and cfg.training.tricks:
                 raise ConfigError(
                     f"{where}: {short(shown, 120)} needs double-double for {n} pixels (past float64's floor), which "
-                    f"trains training.optimizer sgd only so far, not {cfg.training.optimizer.name}; widen the range "
+                    f"trains plain steepest descent only so far (training.optimizer sgd, schedule constant), not "
+                    f"{cfg.training.optimizer.name} with schedule {cfg.training.schedule.name}; widen the range "
                     "or lower the resolution")
         except precision.PrecisionError:
             spacing = precision.spacing_ulps(*edges, n, axis.scale) if axis.exact else min_relative_spacing(lo, hi, n, axis.scale)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fractaltrain.config.optimizer import OptimizerConfig
+from fractaltrain.config.schedule import ScheduleConfig
 
 NONLINEARITIES = ("tanh", "relu", "identity")
 READOUTS = ("measure", "final_loss", "probe")
@@ -31,9 +32,10 @@ MAX_MEMBERS = 4096
 VIEW_SAMPLING = ("centres", "endpoints")
 SCALES = ("log10", "linear")
 FIXED_PARAMS = ("lr", "lr_input", "lr_output", "offset_drift", "offset_init", "init_scale",
-                "momentum", "beta1", "beta2", "eps", "weight_decay")
+                "momentum", "beta1", "beta2", "eps", "weight_decay", "warmup_steps", "final_fraction")
 PARAM_HELP = ("lr, lr_input, lr_output, lr_layer_K (K = 0 .. depth-1), offset_drift, offset_init, init_scale, "
-              "and the optimizer's momentum, beta1, beta2, eps, weight_decay")
+              "the optimizer's momentum, beta1, beta2, eps, weight_decay and the schedule's warmup_steps, "
+              "final_fraction")
 
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; refuse anything over a megabyte
 MAX_STEPS = 10**8  # 200,000 times the paper's 500 steps; every pixel trains them one after another
@@ -97,6 +99,12 @@ class TrainingConfig:
     seed: int = 2
     learning_rate: float = 0.1  # for every layer whose rate is not on an axis
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)  # fractaltrain.config.optimizer
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # fractaltrain.config.schedule
+
+    @property
+    def tricks(self) -> bool:
+        """Whether an optimizer other than sgd or a schedule is used (the table then has their columns)."""
+        return bool(self.optimizer.settings) or self.schedule.name != "constant"
 
 
 @dataclass(frozen=True)
@@ -212,10 +220,12 @@ class Config:
             del d[k]["exact"]
         if self.precision == "auto":  # configs that never chose keep the dict (manifest keys) they had
             del d["precision"]
-        if self.training.optimizer == OptimizerConfig():  # likewise sgd
-            del d["training"]["optimizer"]
-        else:
-            d["training"]["optimizer"] = self.training.optimizer.to_dict()
+        for k, default in (("optimizer", OptimizerConfig()), ("schedule", ScheduleConfig())):  # likewise sgd
+            value = getattr(self.training, k)
+            if value == default:
+                del d["training"][k]
+            else:
+                d["training"][k] = value.to_dict()
         d["axes"] = {"x": d.pop("x"), "y": d.pop("y")}
         d["fixed"] = {k: v for k, v in self.fixed}
         d["views"] = {k: {**{f: g for f, g in dataclasses.asdict(v).items() if f != "exact"},

@@ -24,7 +24,9 @@ import numpy as np
 from fractaltrain.problem import threefry as tf
 from fractaltrain.config import Config
 from fractaltrain.config.hyperparams import HP_OPT, HP_SCALE, table_columns
-from fractaltrain.config.optimizer import OPT_CODE, OPT_PARAMS, OptimizerConfig
+from fractaltrain.config.hyperparams import TRICK_PARAMS
+from fractaltrain.config.optimizer import OPT_CODE, OptimizerConfig
+from fractaltrain.config.schedule import SCHEDULE_CODE, ScheduleConfig
 from fractaltrain.hashing import stable_hash
 
 NONLIN_CODE = {"tanh": 0, "relu": 1, "identity": 2}
@@ -62,6 +64,11 @@ class Problem:
     @property
     def nonlin_code(self) -> int:
         return NONLIN_CODE[self.config.network.nonlinearity]
+
+    @property
+    def schedule_code(self) -> int:
+        """The kernel's code of the config's schedule (0 = constant)."""
+        return SCHEDULE_CODE[self.config.training.schedule.name]
 
     @property
     def optimizer_code(self) -> int:
@@ -121,7 +128,8 @@ def problem_identity(cfg: Config) -> dict:
         "x": [cfg.x.param, cfg.x.scale],
         "y": [cfg.y.param, cfg.y.scale],
     } | ({} if cfg.rng == "pcg64" else {"rng": cfg.rng}) | (  # pcg64 keys stay as they were before rng existed
-        {} if cfg.training.optimizer == OptimizerConfig() else {"optimizer": repr(cfg.training.optimizer.to_dict())})
+        {} if cfg.training.optimizer == OptimizerConfig() else {"optimizer": repr(cfg.training.optimizer.to_dict())}
+    ) | ({} if cfg.training.schedule == ScheduleConfig() else {"schedule": repr(cfg.training.schedule.to_dict())})
 
 
 def build_problem(cfg: Config, roots: dict | None = None) -> Problem:
@@ -217,13 +225,13 @@ def pixel_hyperparams(cfg: Config, xv: np.ndarray, yv: np.ndarray) -> np.ndarray
     then the two axes.
     """
     depth = cfg.network.depth
-    opt = cfg.training.optimizer
-    table = np.zeros((len(xv), depth + HP_OPT + (len(OPT_PARAMS) if opt.settings else 0)), dtype=np.float64)
-    table[:, :depth] = cfg.training.learning_rate
+    tr = cfg.training
+    table = np.zeros((len(xv), depth + HP_OPT + (len(TRICK_PARAMS) if tr.tricks else 0)), dtype=np.float64)
+    table[:, :depth] = tr.learning_rate
     table[:, depth + HP_SCALE] = 1.0
-    if opt.settings:
-        for k, name in enumerate(OPT_PARAMS):
-            table[:, depth + HP_OPT + k] = getattr(opt, name)
+    if tr.tricks:
+        for k, name in enumerate(TRICK_PARAMS):
+            table[:, depth + HP_OPT + k] = getattr(tr.optimizer if hasattr(tr.optimizer, name) else tr.schedule, name)
     for name, value in sorted(cfg.fixed, key=lambda kv: kv[0] != "lr"):
         _apply(table, depth, name, value)
     for axis, values in ((cfg.x, xv), (cfg.y, yv)):

@@ -34,7 +34,7 @@ def max_depth(plan: ZoomPlan, cfg: Config, precision: str | None = None) -> floa
     """
     kw, kh = plan.keyframe_size
     chosen = precision or cfg.precision
-    if cfg.training.optimizer.name != "sgd":  # the double-double kernels train sgd only so far
+    if cfg.training.tricks:  # the double-double kernels train plain steepest descent only so far
         chosen = FLOAT64
     scales = (cfg.x.scale, cfg.y.scale)
 
@@ -57,10 +57,10 @@ def max_depth(plan: ZoomPlan, cfg: Config, precision: str | None = None) -> floa
 def check_depth(plan: ZoomPlan, cfg: Config) -> None:
     reachable = max_depth(plan, cfg)
     if plan.depth > reachable:
-        sgd = cfg.training.optimizer.name == "sgd"
+        sgd = not cfg.training.tricks
         which = "float64" if cfg.precision == FLOAT64 or not sgd else "double-double"
         hint = ("" if which == "double-double" else "; use precision double-double (or auto) to go deeper" if sgd
-                else f"; training.optimizer {cfg.training.optimizer.name} trains in float64 only so far")
+                else "; optimizers other than sgd and schedules train in float64 only so far")
         raise ConfigError(
             f"depth: {which} cannot tell neighbouring pixels apart below {reachable:.2f} decades at this "
             f"point and keyframe size {plan.keyframe_size[0]}x{plan.keyframe_size[1]}; asked for {plan.depth:g}{hint}",

@@ -25,13 +25,13 @@ from fractaltrain.columns import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
 from fractaltrain.compute.kernel.cache import JIT
 from fractaltrain.compute.kernel.depth2 import _loss_grad2, depth2_scratch
 from fractaltrain.compute.kernel.general import _forward, _loss_grad, general_scratch
-from fractaltrain.compute.kernel.optimizers import optimizer_step
+from fractaltrain.compute.kernel.optimizers import optimizer_step, scheduled_rates
 from fractaltrain.columns import LANES, MAXV, TAIL
 
 
 @nb.njit(**JIT)
 def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, out, fast_path=True,
-                opt=0):
+                opt=0, sched=0):
     """Train ``LANES`` pixels in lock-step and write their results.
 
     Parameters
@@ -47,8 +47,9 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
     out : (LANES, N_OUT) float64 output: measure, log10 final normalised loss,
         probe output, steps trained.
     fast_path : use the depth-2 fast path when it applies (False only for tests).
-    opt : the optimizer (0 sgd, else :mod:`fractaltrain.compute.kernel.optimizers`); its settings are
-        ``hp``'s columns after the init scale.
+    opt, sched : the optimizer (0 sgd) and the schedule (0 constant), as
+        :mod:`fractaltrain.compute.kernel.optimizers`; their settings are ``hp``'s
+        columns after the init scale.
     """
     L = LANES
     depth = fi.shape[0]
@@ -100,6 +101,8 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
         for p in range(L):
             settings[k * L + p] = hp[p, depth + 3 + k]
 
+    rate = lr if sched == 0 else np.empty(depth * L)  # the step's rates: the schedule's factor times lr
+
     n_alive = L
     t_stop = steps
     for t in range(steps):
@@ -136,13 +139,15 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
             break
         # the optimizer's step: steepest descent, or optimizers.py
         gs = 2.0 / ((n if full else nb_) * m)
+        if sched != 0:
+            scheduled_rates(sched, t, steps, lr, settings, depth, rate)
         if opt == 0:
             for l in range(depth):
                 for q in range(woff[l], woff[l] + fi[l] * fo[l]):
                     for p in range(L):
-                        W[q * L + p] -= lr[l * L + p] * (G[q * L + p] * gs)
+                        W[q * L + p] -= rate[l * L + p] * (G[q * L + p] * gs)
         else:
-            optimizer_step(opt, W, G, gs, S1, S2, pw1, pw2, lr, settings, depth, woff, fi, fo)
+            optimizer_step(opt, W, G, gs, S1, S2, pw1, pw2, rate, settings, depth, woff, fi, fo)
         for p in range(L):
             if not alive[p]:
                 for q in range(npar):

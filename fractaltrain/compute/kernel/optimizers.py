@@ -1,4 +1,4 @@
-"""The update step of the optimizers other than sgd, for one block of LANES pixels.
+"""The update step of the optimizers other than sgd, and the schedules' factor, for one block of LANES pixels.
 
 sgd keeps its own loop in block.py, bit for bit the paper's steepest descent.
 The others follow optax's rules (:mod:`fractaltrain.config.optimizer`), each
@@ -62,3 +62,45 @@ def optimizer_step(opt, W, G, gs, S1, S2, pw1, pw2, lr, settings, depth, woff, f
                     if opt == ADAMW:
                         u = u + settings[4 * L + p] * W[b + p]
                     W[b + p] -= lr[l * L + p] * u
+
+
+CONSTANT, WARMUP, COSINE, WARMUP_COSINE = 0, 1, 2, 3  # fractaltrain.config.schedule.SCHEDULE_CODE
+
+
+@nb.njit(inline="always", cache=False)
+def _warmup(t, W):
+    """optax.linear_schedule(0, 1, W) at count t, in its operations; 1 throughout for W = 0."""
+    if W > 0.0:
+        frac = 1.0 - min(max(t, 0.0), W) / W
+        return (0.0 - 1.0) * frac + 1.0
+    return 1.0
+
+
+@nb.njit(inline="always", cache=False)
+def _cosine(t, T, a):
+    """optax.cosine_decay_schedule(1, T, alpha=a) at count t."""
+    c = min(t, T)
+    return ((1.0 - a) * (0.5 * (1.0 + math.cos(math.pi * c / T))) + a) * 1.0
+
+
+@nb.njit(**JIT)
+def scheduled_rates(sched, t, steps, lr, settings, depth, out):
+    """``out[l·L + p] = lr[l·L + p] · f(t)`` for schedule ``sched`` at 0-based step ``t`` of ``steps``.
+
+    ``settings`` holds each lane's warmup_steps and final_fraction at rows 5 and 6
+    (:data:`fractaltrain.config.hyperparams.TRICK_PARAMS`).
+    """
+    L = LANES
+    tt = float(t)
+    T = float(steps)
+    for p in range(L):
+        W = settings[5 * L + p]
+        a = settings[6 * L + p]
+        if sched == WARMUP:
+            f = _warmup(tt, W)
+        elif sched == COSINE:
+            f = _cosine(tt, T, a)
+        else:
+            f = _warmup(tt, W) if tt < W else _cosine(tt - W, T - W, a)
+        for l in range(depth):
+            out[l * L + p] = lr[l * L + p] * f
