@@ -131,9 +131,9 @@ SCHEDULES = ("constant", "warmup", "cosine", "warmup_cosine")
 NORMS = ("none", "layer")
 #: The numeric settings that may differ per pixel (``settings=`` of :func:`train`).
 SETTINGS = ("momentum", "beta1", "beta2", "eps", "weight_decay", "warmup_steps", "final_fraction")
-#: Order of the optimizer settings in a per-pixel table that has them (after the init scale); the package's
-#: ``fractaltrain.config.optimizer.OPT_PARAMS`` where it exists.
-TABLE_SETTINGS = ("momentum", "beta1", "beta2", "eps", "weight_decay")
+#: Order of the settings in a per-pixel table that has them (after the init scale); the package's
+#: ``fractaltrain.config.hyperparams.TRICK_PARAMS`` where it exists.
+TABLE_SETTINGS = ("momentum", "beta1", "beta2", "eps", "weight_decay", "warmup_steps", "final_fraction")
 # per-pixel table columns after the depth learning rates (fractaltrain.config.hyperparams)
 HP_DRIFT, HP_OFFSET, HP_SCALE, HP_OPT = 0, 1, 2, 3
 
@@ -232,11 +232,18 @@ class TrainingTricks:
 
     @classmethod
     def from_config(cls, cfg, **changes) -> "TrainingTricks":
-        """The optimizer of a parsed config (``cfg.training.optimizer`` where the package has it), plus ``changes``."""
-        opt = getattr(cfg.training, "optimizer", None)
+        """The tricks a parsed config has (``cfg.training.optimizer``/``schedule``, ``cfg.network.residual``/``norm``,
+        those the installed package knows), plus ``changes``."""
         fields: dict[str, Any] = {}
-        if opt is not None:
-            fields = {"optimizer": opt.name, **{k: getattr(opt, k) for k in TABLE_SETTINGS if hasattr(opt, k)}}
+        for section, key in ((cfg.training, "optimizer"), (cfg.training, "schedule")):
+            part = getattr(section, key, None)
+            if part is not None:
+                fields[key] = part.name
+                fields.update({k: getattr(part, k) for k in SETTINGS if hasattr(part, k)})
+        for key in ("residual", "norm"):
+            value = getattr(cfg.network, key, None)
+            if value is not None:
+                fields[key] = value if key == "residual" else (value or "none")
         return cls(**{**fields, **changes})
 
     def to_dict(self) -> dict[str, Any]:
@@ -478,23 +485,27 @@ class _Optimizer:
 
 
 def table_settings(problem, hp) -> dict[str, np.ndarray]:
-    """Per-pixel optimizer settings from a per-pixel table that has them (columns after the init scale).
+    """Per-pixel optimizer and schedule settings from a per-pixel table that has them (columns after the init scale).
 
     The package's table (``pixel_hyperparams``) carries momentum, beta1,
-    beta2, eps and weight_decay after the init scale when its config's
-    optimizer reads settings (so they can be axes); older tables and sgd's
-    have none, and then this is empty.
+    beta2, eps, weight_decay, warmup_steps and final_fraction after the init
+    scale when its config uses an optimizer or schedule with settings (so they
+    can be axes); older tables and plain sgd's have none, and then this is
+    empty.  The names and their order are the package's
+    (``fractaltrain.config.hyperparams.TRICK_PARAMS``) where it has them.
     """
     hp = np.atleast_2d(np.asarray(hp, dtype=np.float64))
     depth = len(problem.weights)
     try:
-        from fractaltrain.config.optimizer import OPT_PARAMS as names
+        from fractaltrain.config.hyperparams import TRICK_PARAMS as names
     except ImportError:
-        names = TABLE_SETTINGS
+        try:
+            from fractaltrain.config.optimizer import OPT_PARAMS as names
+        except ImportError:
+            names = TABLE_SETTINGS
     first = depth + HP_OPT
-    if hp.shape[1] < first + len(names):
-        return {}
-    return {k: hp[:, first + j].copy() for j, k in enumerate(names)}
+    n = max(0, min(hp.shape[1] - first, len(names)))
+    return {k: hp[:, first + j].copy() for j, k in enumerate(names[:n])}
 
 
 def _pixel_settings(tricks: TrainingTricks, B: int, settings) -> dict[str, np.ndarray]:

@@ -256,13 +256,14 @@ def test_per_pixel_settings_are_each_pixel_trained_alone():
 
 def test_table_settings_read_the_columns_after_the_init_scale():
     pb = problem()
-    hp = np.array([list(hp_row(pb, 0.1)) + [0.5, 0.8, 0.99, 1e-6, 0.01]])
+    hp = np.array([list(hp_row(pb, 0.1)) + [0.5, 0.8, 0.99, 1e-6, 0.01, 3.0, 0.2]])
     s = tr.table_settings(pb, hp)
     assert {k: float(v[0]) for k, v in s.items()} == {"momentum": 0.5, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6,
-                                                      "weight_decay": 0.01}
+                                                      "weight_decay": 0.01, "warmup_steps": 3.0, "final_fraction": 0.2}
     assert tr.table_settings(pb, hp[:, :5]) == {}
-    a = tr.train(pb, hp, T(optimizer="adam"), settings="table")
-    b = tr.train(pb, hp[:, :5], T(optimizer="adam", beta1=0.8, beta2=0.99, eps=1e-6))
+    a = tr.train(pb, hp, T(optimizer="adam", schedule="warmup_cosine"), settings="table")
+    b = tr.train(pb, hp[:, :5], T(optimizer="adam", beta1=0.8, beta2=0.99, eps=1e-6, schedule="warmup_cosine",
+                                  warmup_steps=3, final_fraction=0.2))
     assert a["measure"][0] == b["measure"][0]
 
 
