@@ -120,8 +120,11 @@ class Window:
 
 
 def coordinate_text(v) -> str:
-    """A coordinate for people and for ``--center``: ``repr`` of a float, the exact decimal of a Fraction."""
-    return repr(v) if isinstance(v, float) else decimal_string(Fraction(v))
+    """A coordinate for people and for ``--center``: ``repr`` of a float (or of a Fraction a float holds
+    exactly: it reads back as the same float), else the exact decimal of the Fraction."""
+    q = Fraction(v)
+    f = float(q)
+    return repr(f) if math.isfinite(f) and Fraction(f) == q else decimal_string(q)
 
 
 MAX_COORDINATE_CHARS = 200  # a decimal coordinate this long holds far more digits than any precision uses

@@ -109,7 +109,7 @@ def as_range(value: Any, key: str) -> tuple[float, float]:
     return lo, hi
 
 
-LONG_DIGITS = 15  # a decimal with more significant digits than this may not survive a float64: read exactly
+LONG_DIGITS = 17  # the most digits a float64's repr has; a decimal with more is read exactly
 
 
 def is_long_decimal(value: Any) -> bool:

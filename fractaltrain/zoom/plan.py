@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from fractaltrain.window import Window, decimal_string
+from fractaltrain.window import Window, coordinate_text
 
 
 def even(n: float) -> int:
@@ -103,7 +103,7 @@ class ZoomPlan:
 
     def target_strings(self) -> list[str]:
         """The target as exact decimal strings."""
-        return [decimal_string(v) for v in self.target]
+        return [coordinate_text(v) for v in self.target]
 
     def to_dict(self) -> dict:
         return {
