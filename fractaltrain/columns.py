@@ -20,3 +20,5 @@ CHUNK = 16  # data points per chunk of the CPU kernel's depth-2 fast path
 
 #: Column of each config ``readout``.
 READOUT_COLUMN = {"measure": OUT_MEASURE, "final_loss": OUT_FINAL, "probe": OUT_PROBE}
+
+NORM_EPS = 1e-5  # layer norm's epsilon inside the square root (network.norm: layer; PyTorch's and Haiku's default)

@@ -87,7 +87,7 @@ def run_pixels(problem, hp, hp_lo=None):
     train steepest descent only so far: another optimizer there raises one line.
     """
     tr = problem.config.training
-    if tr.tricks and (hp_lo is not None or _active == "cuda"):
+    if not problem.config.plain_training and (hp_lo is not None or _active == "cuda"):
         where = "double-double" if hp_lo is not None else "device cuda"
         raise DeviceError(f"{where} trains plain steepest descent only so far (training.optimizer sgd, schedule "
                           f"constant), not {tr.optimizer.name} with schedule {tr.schedule.name}")

@@ -60,7 +60,7 @@ def check_double_double(cfg: Config) -> None:
     the other optimizers (issue 32) train in float64.
     """
     tr = cfg.training
-    if tr.tricks:
+    if not cfg.plain_training:
         raise PrecisionError(f"precision: this window needs double-double (past float64's floor), which trains "
                              f"plain steepest descent only so far (training.optimizer sgd, schedule constant), not "
                              f"{tr.optimizer.name} with schedule {tr.schedule.name}; zoom less deep or widen the window")
@@ -129,7 +129,7 @@ def fill_grids(
     a seed ensemble), so shards split the tiles of all of them alike.
     """
     problems = list(problem) if isinstance(problem, (list, tuple)) else [problem] * len(grids)
-    if problems and device.active() == "cuda" and problems[0].config.training.tricks:
+    if problems and device.active() == "cuda" and not problems[0].config.plain_training:
         tr = problems[0].config.training
         raise device.DeviceError(f"device cuda trains plain steepest descent only so far (training.optimizer sgd, "
                                  f"schedule constant), not {tr.optimizer.name} with schedule {tr.schedule.name}; "

@@ -22,7 +22,7 @@ from fractaltrain.columns import LANES, N_OUT
 
 def applies(problem) -> bool:
     """Whether perturbation can train this problem (one hidden layer)."""
-    return problem.depth == 2 and not problem.config.training.tricks
+    return problem.depth == 2 and problem.config.plain_training
 
 
 def reference_records(problem, hph: np.ndarray, hpl: np.ndarray):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from fractaltrain.config.schema import (
-    DEFAULT_SEEDS, MAX_DATA, MAX_DEPTH, MAX_DIM, MAX_MEMBERS, MAX_SEED, MAX_STEPS, MAX_TILE, NONLINEARITIES, READOUTS,
+    DEFAULT_SEEDS, MAX_DATA, MAX_DEPTH, MAX_DIM, MAX_MEMBERS, MAX_SEED, MAX_STEPS, MAX_TILE, NONLINEARITIES, NORMS, READOUTS,
     RNGS, SCALES, SOURCES, VIEW_SAMPLING, VIEW_UNITS, AxisConfig, Config, DataConfig, EnsembleConfig, NetworkConfig,
     TrainingConfig, ViewConfig, field_defaults, field_names,
 )
@@ -58,7 +58,17 @@ def _network(d: dict[str, Any], rng: str) -> NetworkConfig:
         input_dim=None if v["input_dim"] is None else as_int(v["input_dim"], "network.input_dim", 1, MAX_DIM),
         output_dim=as_int(v["output_dim"], "network.output_dim", 1, MAX_DIM),
         seed=as_int(v["seed"], "network.seed", 0, MAX_SEED),
+        residual=_residual(v),
+        norm=as_choice(v["norm"], "network.norm", NORMS),
     )
+
+
+def _residual(v: dict[str, Any]) -> bool:
+    """``network.residual``: skip connections need a hidden-to-hidden layer (depth >= 3)."""
+    residual = as_bool(v["residual"], "network.residual")
+    if residual and as_int(v["depth"], "network.depth", 2, MAX_DEPTH) < 3:
+        raise ConfigError("network.residual: needs depth >= 3 (a hidden-to-hidden layer to skip)")
+    return residual
 
 
 def _data(d: dict[str, Any], rng: str) -> DataConfig:
@@ -329,7 +339,7 @@ def check_resolvable(cfg: Config, key: str | None = None) -> None:
         one = Window.from_edges(*edges, 0, 1)
         try:
             chosen = precision.resolve(cfg.precision, one, n, 1, (axis.scale, "linear"))
-            if chosen == precision.DOUBLE_DOUBLE and cfg.training.tricks:
+            if chosen == precision.DOUBLE_DOUBLE and not cfg.plain_training:
                 raise ConfigError(
                     f"{where}: {short(shown, 120)} needs double-double for {n} pixels (past float64's floor), which "
                     f"trains plain steepest descent only so far (training.optimizer sgd, schedule constant), not "

@@ -20,6 +20,7 @@ from fractaltrain.config.optimizer import OptimizerConfig
 from fractaltrain.config.schedule import ScheduleConfig
 
 NONLINEARITIES = ("tanh", "relu", "identity")
+NORMS = ("none", "layer")
 READOUTS = ("measure", "final_loss", "probe")
 RNGS = ("pcg64", "notebook")
 # Seeds a config leaves out under ``rng: notebook``: the notebook's PRNGKey(0) chain for weights and
@@ -60,6 +61,8 @@ class NetworkConfig:
     input_dim: int | None = None  # None: same as width, as in the paper
     output_dim: int = 1
     seed: int = 0
+    residual: bool = False  # h <- h + φ(layer(h)) on every hidden-to-hidden layer (depth >= 3)
+    norm: str = "none"  # none | layer: layer normalisation of each hidden layer's pre-activations
 
     @property
     def inputs(self) -> int:
@@ -184,6 +187,16 @@ class Config:
     ensemble: EnsembleConfig | None = None  # None: one draw, a plain render
     precision: str = "auto"  # auto, float64 or double-double (fractaltrain.precision)
 
+    @property
+    def plain_training(self) -> bool:
+        """Steepest descent with a constant rate on the plain network: what every kernel trains.
+
+        The optimizers, schedules, residual connections and layer norm of issue 32
+        are trained by the CPU float64 kernel only so far.
+        """
+        net = self.network
+        return not (self.training.tricks or net.residual or net.norm != "none")
+
     def view(self, name: str) -> ViewConfig | None:
         return dict(self.views).get(name)
 
@@ -220,6 +233,9 @@ class Config:
             del d[k]["exact"]
         if self.precision == "auto":  # configs that never chose keep the dict (manifest keys) they had
             del d["precision"]
+        for k in ("residual", "norm"):  # likewise the plain network
+            if d["network"][k] == field_defaults(NetworkConfig)[k]:
+                del d["network"][k]
         for k, default in (("optimizer", OptimizerConfig()), ("schedule", ScheduleConfig())):  # likewise sgd
             value = getattr(self.training, k)
             if value == default:

@@ -66,6 +66,12 @@ class Problem:
         return NONLIN_CODE[self.config.network.nonlinearity]
 
     @property
+    def arch(self) -> np.ndarray:
+        """The kernel's architecture flags, int64 ``[residual, layer norm]``."""
+        net = self.config.network
+        return np.array([int(net.residual), int(net.norm == "layer")], dtype=np.int64)
+
+    @property
     def schedule_code(self) -> int:
         """The kernel's code of the config's schedule (0 = constant)."""
         return SCHEDULE_CODE[self.config.training.schedule.name]
@@ -129,7 +135,8 @@ def problem_identity(cfg: Config) -> dict:
         "y": [cfg.y.param, cfg.y.scale],
     } | ({} if cfg.rng == "pcg64" else {"rng": cfg.rng}) | (  # pcg64 keys stay as they were before rng existed
         {} if cfg.training.optimizer == OptimizerConfig() else {"optimizer": repr(cfg.training.optimizer.to_dict())}
-    ) | ({} if cfg.training.schedule == ScheduleConfig() else {"schedule": repr(cfg.training.schedule.to_dict())})
+    ) | ({} if cfg.training.schedule == ScheduleConfig() else {"schedule": repr(cfg.training.schedule.to_dict())}
+    ) | ({"residual": True} if net.residual else {}) | ({} if net.norm == "none" else {"norm": net.norm})
 
 
 def build_problem(cfg: Config, roots: dict | None = None) -> Problem:

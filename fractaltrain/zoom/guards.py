@@ -34,7 +34,7 @@ def max_depth(plan: ZoomPlan, cfg: Config, precision: str | None = None) -> floa
     """
     kw, kh = plan.keyframe_size
     chosen = precision or cfg.precision
-    if cfg.training.tricks:  # the double-double kernels train plain steepest descent only so far
+    if not cfg.plain_training:  # the double-double kernels train plain steepest descent only so far
         chosen = FLOAT64
     scales = (cfg.x.scale, cfg.y.scale)
 
@@ -57,7 +57,7 @@ def max_depth(plan: ZoomPlan, cfg: Config, precision: str | None = None) -> floa
 def check_depth(plan: ZoomPlan, cfg: Config) -> None:
     reachable = max_depth(plan, cfg)
     if plan.depth > reachable:
-        sgd = not cfg.training.tricks
+        sgd = cfg.plain_training
         which = "float64" if cfg.precision == FLOAT64 or not sgd else "double-double"
         hint = ("" if which == "double-double" else "; use precision double-double (or auto) to go deeper" if sgd
                 else "; optimizers other than sgd and schedules train in float64 only so far")

@@ -24,14 +24,14 @@ import numpy as np
 from fractaltrain.columns import OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS
 from fractaltrain.compute.kernel.cache import JIT
 from fractaltrain.compute.kernel.depth2 import _loss_grad2, depth2_scratch
-from fractaltrain.compute.kernel.general import _forward, _loss_grad, general_scratch
+from fractaltrain.compute.kernel.general import _forward, _loss_grad, arch_scratch, general_scratch
 from fractaltrain.compute.kernel.optimizers import optimizer_step, scheduled_rates
 from fractaltrain.columns import LANES, MAXV, TAIL
 
 
 @nb.njit(**JIT)
 def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, out, fast_path=True,
-                opt=0, sched=0):
+                opt=0, sched=0, arch=np.zeros(2, dtype=np.int64)):
     """Train ``LANES`` pixels in lock-step and write their results.
 
     Parameters
@@ -47,6 +47,7 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
     out : (LANES, N_OUT) float64 output: measure, log10 final normalised loss,
         probe output, steps trained.
     fast_path : use the depth-2 fast path when it applies (False only for tests).
+    arch : int64 [residual, layer norm] (zeros: the plain network; general.py's _forward).
     opt, sched : the optimizer (0 sgd) and the schedule (0 constant), as
         :mod:`fractaltrain.compute.kernel.optimizers`; their settings are ``hp``'s
         columns after the init scale.
@@ -58,8 +59,9 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
     m = Y.shape[1]
     full = batch_idx.shape[1] == 0
     nb_ = batch_idx.shape[1]
-    fast = fast_path and depth == 2
+    fast = fast_path and depth == 2 and arch[1] == 0  # the fast path has no layer norm
     acts, dacts, hoff, pre, delta, dnext, o = general_scratch(fi, fo, m)
+    nrm, istd, ga = arch_scratch(fi, fo)
     Xb, Yb, Z, A, D, R, T = depth2_scratch(fi, fo, m, nb_, fast)
     W = np.empty(npar * L)
     G = np.empty(npar * L)
@@ -112,7 +114,8 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
         if fast:
             _loss_grad2(t, X, Y, W, G, loss, alphas, nonlin, batch_idx, Xb, Yb, Z, A, D, R, T)
         else:
-            _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o)
+            _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o,
+                       arch, nrm, istd, ga)
         # measure bookkeeping
         for p in range(L):
             lt = loss[p] / (n * m)
@@ -162,7 +165,8 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
             tail[t % TAIL, p] = v
 
     # probe output after the last step
-    _forward(0, probe.reshape((1, probe.shape[0])), W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
+    _forward(0, probe.reshape((1, probe.shape[0])), W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, arch, nrm,
+             istd)
     k = min(TAIL, steps)
     for p in range(L):
         tsum = 0.0

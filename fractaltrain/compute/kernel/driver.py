@@ -22,7 +22,7 @@ from fractaltrain.compute.kernel.ir import LANES, _fetch_add
 
 @nb.njit(inline="always", **JIT)
 def _train_one_block(b, hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, fast_path, out,
-                     opt, sched):
+                     opt, sched, arch):
     """Train block ``b`` (pixels ``b*LANES ...``) of ``hp``; a short last block is padded."""
     npix = hp.shape[0]
     hpb = np.empty((LANES, hp.shape[1]))
@@ -31,7 +31,7 @@ def _train_one_block(b, hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps
         for c in range(hp.shape[1]):
             hpb[p, c] = hp[src, c]
     ob = np.empty((LANES, N_OUT))
-    train_block(hpb, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, ob, fast_path, opt, sched)
+    train_block(hpb, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, ob, fast_path, opt, sched, arch)
     for p in range(LANES):
         dst = b * LANES + p
         if dst < npix:
@@ -41,7 +41,7 @@ def _train_one_block(b, hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps
 
 @nb.njit(**JIT)
 def train_pixels(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, fast_path, out, counter,
-                 opt, sched):
+                 opt, sched, arch):
     """Train pixels of ``hp`` (pixels × (depth+3)) into ``out`` (pixels × N_OUT), block by block.
 
     One worker: it takes the next block of ``LANES`` pixels from the shared
@@ -54,7 +54,7 @@ def train_pixels(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch
     b = _fetch_add(counter, 1)
     while b < nblocks:
         _train_one_block(b, hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_idx, early_stop, fast_path, out,
-                         opt, sched)
+                         opt, sched, arch)
         b = _fetch_add(counter, 1)
 
 
@@ -162,6 +162,7 @@ def run_pixels(problem, hp: np.ndarray, early_stop: bool = True, *, fast_path: b
         np.zeros(1, dtype=np.int64),  # the block counter shared by the workers
         problem.optimizer_code,
         problem.schedule_code,
+        problem.arch,
     )
     _on_threads(train_pixels, args, hp.shape[0])
     return out

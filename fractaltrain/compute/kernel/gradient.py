@@ -9,15 +9,17 @@ import numba as nb
 import numpy as np
 
 from fractaltrain.compute.kernel.cache import JIT
-from fractaltrain.compute.kernel.general import _loss_grad, general_scratch
+from fractaltrain.compute.kernel.general import _loss_grad, arch_scratch, general_scratch
 from fractaltrain.compute.kernel.ir import LANES
 
 
 @nb.njit(**JIT)
-def _loss_grad_lanes(W, X, Y, fi, fo, woff, alphas, nonlin, batch_idx, t, loss, G):
+def _loss_grad_lanes(W, X, Y, fi, fo, woff, alphas, nonlin, batch_idx, t, loss, G, arch):
     """Allocate scratch buffers and call the general path's ``_loss_grad``."""
     acts, dacts, hoff, pre, delta, dnext, o = general_scratch(fi, fo, Y.shape[1])
-    _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o)
+    nrm, istd, ga = arch_scratch(fi, fo)
+    _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o,
+               arch, nrm, istd, ga)
 
 
 def loss_and_grad(problem, weights, step: int = 0) -> tuple[float, list[np.ndarray]]:
@@ -33,7 +35,8 @@ def loss_and_grad(problem, weights, step: int = 0) -> tuple[float, list[np.ndarr
     G = np.zeros_like(W)
     loss = np.zeros(LANES)
     bidx = problem.batch_indices if problem.batch_indices is not None else np.zeros((0, 0), np.int64)
-    _loss_grad_lanes(W, problem.X, problem.Y, fi, fo, woff, problem.alphas, problem.nonlin_code, bidx, step, loss, G)
+    _loss_grad_lanes(W, problem.X, problem.Y, fi, fo, woff, problem.alphas, problem.nonlin_code, bidx, step, loss, G,
+                     problem.arch)
     n, m = problem.Y.shape
     count = n if problem.batch_indices is None else problem.batch_indices.shape[1]
     g = G.reshape(-1, LANES)[:, 0] * (2.0 / (count * m))
