@@ -1,0 +1,543 @@
+#!/usr/bin/env python
+"""docs/tricks.md's study: do the training tricks smooth the boundary, shift it, or leave it fractal?
+
+A reduced version of issue 32's study, sized for a shared 2-core machine.
+Every condition is the tanh baseline (configs/tanh_baseline.yaml, the
+notebook's draws, full batch) at ``--steps`` (default 200) with one trick
+changed (``CONDITIONS``): sgd (the paper's), momentum 0.9, Nesterov 0.9 and
+Adam with the per-layer rates lr_input x lr_output as axes; landscapes with a
+setting as an axis (lr x momentum, lr x Adam's beta1, lr x warmup steps);
+depth 4 (plain, residual, layer norm; 272 points, the two hidden layers at
+the config's learning_rate 0.1); hidden widths 8 and 64 (same 272 points of
+16 inputs). For each condition this
+
+1. renders the opening view through the tile store
+   (``fractaltrain.render.still.render``, ``OUT/COND/COND_d0.*``, so a rerun
+   computes only what is missing);
+2. picks a boundary point: the 2x2 sign-change block of the opening view with
+   the most sign-change blocks within ``size/12`` pixels (ties: nearest the
+   view's centre; not within 2 pixels of an edge), and 9-section (8 points a
+   call, one kernel block) along the line between two differing neighbouring
+   pixel centres of that block (horizontal if it has such a pair, else
+   vertical), in float64, until the bracket is below 1/100 of a pixel of the
+   deepest window; kept in ``OUT/points.json``;
+3. renders square windows (in pixels; each axis ``10**-d`` of the opening
+   view's range) centred on that point, ``d`` = ``--depths`` (default 2, 4,
+   6) decades deep, and runs the package's rounding test
+   (``noise.grid_flip_rate``: a 12x12 sample moved 4 ulps) on the deepest;
+4. measures the box-counting dimension of the sign boundary of every window
+   (``fractaltrain.dimension.boxcount.estimate``, boxes from 2 px: median of
+   local slopes, the paper's estimator, and the least-squares fit) and over
+   the zoom's windows together, and, in the opening view, the fraction of
+   pixels that converge (the paper's measure < 0) and that lower the loss
+   tenfold (``final_loss`` < -1) inside the band of learning rates people use
+   (``BANDS``: 1e-3..1 for sgd-like rules, 1e-4..1e-1 for Adam; both rates in
+   the band for per-layer axes), and where the boundary lies (the first
+   diverging rate along the diagonal, or along each row of a setting axis).
+
+Work is done cheapest first: every opening view, then each condition's point
+and windows. ``--budget`` seconds stops starting new windows (a rerun carries
+on). Prints the results as JSON (also kept in ``OUT/results.json``), writes the
+figures into ``--images`` and, with ``--doc``, the table into docs/tricks.md
+(between ``<!-- tricks table -->`` and ``<!-- end tricks table -->``)::
+
+    NUMBA_NUM_THREADS=1 python scripts/docs/tricks_study.py --out out/tricks_study [--conditions sgd adam ...]
+        [--steps 200] [--depths 2,4,6] [--budget 2000] [--images docs/img/tricks] [--doc docs/tricks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from fractaltrain.columns import LANES
+from fractaltrain.compute.files import atomic_write_bytes
+from fractaltrain.config.parse import config_from_dict
+from fractaltrain.config import with_overrides
+from fractaltrain.dimension import boxcount
+from fractaltrain.problem import build_problem
+from fractaltrain.render import colour
+from fractaltrain.render.still import render
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ROOT / "configs/tanh_baseline.yaml"
+BEGIN, END = "<!-- tricks table -->", "<!-- end tricks table -->"
+
+
+def LOG(param, lo, hi):
+    return {"param": param, "scale": "log10", "range": [lo, hi]}
+
+
+def LIN(param, lo, hi):
+    return {"param": param, "scale": "linear", "range": [lo, hi]}
+
+
+PER_LAYER = {"x": LOG("lr_input", -3, 6), "y": LOG("lr_output", -3, 6)}  # the baseline's axes
+PER_LAYER_ADAM = {"x": LOG("lr_input", -4, 6), "y": LOG("lr_output", -4, 6)}
+DEEP = {"network": {"depth": 4}, "data": {"size": 272}}  # the baseline's 272 points (paper size would be 784)
+WIDE = {"data": {"size": 272}, "network": {"input_dim": 16}}  # the same 272 points of 16 inputs at every width
+
+# name: (label, changes to the baseline's YAML mapping, opening px, window px, band kind)
+CONDITIONS = {
+    "sgd": ("sgd (the paper's)", {}, 96, 64, "sgd"),
+    "momentum": ("momentum 0.9", {"training": {"optimizer": {"name": "momentum", "momentum": 0.9}}}, 96, 64, "sgd"),
+    "nesterov": ("Nesterov 0.9", {"training": {"optimizer": {"name": "nesterov", "momentum": 0.9}}}, 96, 64, "sgd"),
+    "adam": ("Adam", {"training": {"optimizer": "adam"}, "axes": PER_LAYER_ADAM}, 96, 64, "adam"),
+    "lr_momentum": ("lr × momentum", {"training": {"optimizer": "momentum"},
+                                      "axes": {"x": LOG("lr", -3, 6), "y": LIN("momentum", 0, 0.99)}}, 96, 64, "sgd"),
+    "lr_beta1": ("Adam: lr × β1", {"training": {"optimizer": "adam"},
+                                   "axes": {"x": LOG("lr", -4, 6), "y": LIN("beta1", 0, 0.99)}}, 96, 64, "adam"),
+    "lr_warmup": ("sgd: lr × warmup steps", {"training": {"schedule": {"name": "warmup", "warmup_steps": 100}},
+                                             "axes": {"x": LOG("lr", -3, 6), "y": LIN("warmup_steps", 0, 200)}},
+                  96, 64, "sgd"),
+    "width8": ("width 8", {**WIDE, "network": {"width": 8, "input_dim": 16}}, 96, 64, "sgd"),
+    "width64": ("width 64", {**WIDE, "network": {"width": 64, "input_dim": 16}}, 64, 48, "sgd"),
+    "depth4": ("depth 4", DEEP, 48, 32, "sgd"),
+    "depth4_residual": ("depth 4, residual", {**DEEP, "network": {"depth": 4, "residual": True}}, 48, 32, "sgd"),
+    "depth4_layernorm": ("depth 4, layer norm", {**DEEP, "network": {"depth": 4, "norm": "layer"}}, 48, 32, "sgd"),
+}
+BANDS = {"sgd": (-3.0, 0.0), "adam": (-4.0, -1.0)}  # log10 of the learning rates people use
+LR_PARAMS = ("lr", "lr_input", "lr_output")
+
+
+def log(*args) -> None:
+    print(time.strftime("%H:%M:%S"), *args, file=sys.stderr, flush=True)
+
+
+def read_json(path: Path, default):
+    return json.loads(path.read_text()) if path.exists() else default
+
+
+def write_json(path: Path, record) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+
+
+def merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def config_of(cond: str, steps: int, size: int, name: str, window: str | None = None):
+    raw = yaml.safe_load(BASE.read_text())
+    for k in ("views", "zoom_target"):
+        raw.pop(k, None)
+    raw = merge(raw, CONDITIONS[cond][1])
+    raw["training"]["steps"] = steps
+    raw["resolution"] = f"{size}x{size}"
+    raw["name"] = name
+    raw["tile"] = 16 if size <= 64 else 32
+    raw["precision"] = "float64"  # the tricks train in float64 only; 6 decades is far above its floor
+    cfg = config_from_dict(raw, name)
+    return with_overrides(cfg, window=window) if window else cfg
+
+
+def axis_values(scale: str, u: np.ndarray) -> np.ndarray:
+    return 10.0 ** np.asarray(u, dtype=np.float64) if scale == "log10" else np.asarray(u, dtype=np.float64)
+
+
+def centres(lo: float, hi: float, n: int) -> np.ndarray:
+    return lo + (np.arange(n) + 0.5) * (hi - lo) / n
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def dimension_of(ms: list[np.ndarray]) -> dict:
+    masks = [boxcount.boundary_mask(m) for m in ms]
+    rec = {"boundary_pixels": int(sum(k.sum() for k in masks))}
+    if any(k.sum() < 8 for k in masks):
+        return rec | {"dimension": None, "dimension_fit": None}
+    d = boxcount.estimate(ms, min_size=2)
+    return rec | {"dimension": round(d.median_local_slope, 3),
+                  "dimension_fit": None if math.isnan(d.fit_slope) else round(d.fit_slope, 3)}
+
+
+def band_stats(cond: str, cfg, m: np.ndarray, fl: np.ndarray) -> dict:
+    """The opening view: converged shares overall and in the used-rate band; where the boundary lies."""
+    lo, hi = BANDS[CONDITIONS[cond][4]]
+    (x0, x1), (y0, y1) = cfg.x.range, cfg.y.range
+    ny, nx = m.shape
+    ux, uy = centres(x0, x1, nx), centres(y0, y1, ny)
+    inx = (ux >= lo) & (ux <= hi) if cfg.x.param in LR_PARAMS else np.ones(nx, bool)
+    iny = (uy >= lo) & (uy <= hi) if cfg.y.param in LR_PARAMS else np.ones(ny, bool)
+    sel = np.ix_(iny, inx)
+    rec = {"band_log10": [lo, hi], "converged": round(float(np.mean(m < 0)), 4),
+           "band_pixels": int(inx.sum() * iny.sum()),
+           "band_converged": round(float(np.mean(m[sel] < 0)), 4),
+           "band_loss_fell_10x": round(float(np.mean(fl[sel] < -1)), 4)}
+
+    def first_diverged(signs, u):
+        k = np.flatnonzero(signs > 0)
+        return None if k.size == 0 else round(float(u[k[0]]), 2)
+
+    if cfg.y.param in LR_PARAMS:  # both axes rates: along the diagonal lr_input = lr_output
+        n = min(nx, ny)
+        rec["edge_log10"] = {"diagonal": first_diverged(m[np.arange(n), np.arange(n)], ux[:n])}
+    else:  # lr x setting: the first diverging lr in each row (setting value)
+        edges = [first_diverged(m[i], ux) for i in range(ny)]
+        e = [v for v in edges if v is not None]
+        rec["edge_log10"] = {"rows_min": min(e, default=None), "rows_median": float(np.median(e)) if e else None,
+                             "rows_max": max(e, default=None), "rows_without": edges.count(None),
+                             "first_row": edges[0], "last_row": edges[-1],
+                             "setting_first_last": [round(float(uy[0]), 4), round(float(uy[-1]), 4)]}
+    return rec
+
+
+# --------------------------------------------------------------------------- the boundary point
+
+
+def pick_block(m: np.ndarray) -> tuple[int, int]:
+    """Row, column of the 2x2 sign-change block with the busiest neighbourhood (see the module's docstring)."""
+    s = m < 0
+    blocks = (s[:-1, :-1] != s[:-1, 1:]) | (s[:-1, :-1] != s[1:, :-1]) | (s[:-1, :-1] != s[1:, 1:])
+    n = blocks.shape[0]
+    r = max(2, m.shape[0] // 12)
+    c = np.pad(blocks.astype(np.int64), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    best, pick = None, None
+    for i, j in zip(*np.nonzero(blocks)):
+        if min(i, j) < 2 or max(i, j) > n - 3:
+            continue
+        a0, a1, b0, b1 = max(0, i - r), min(n, i + r + 1), max(0, j - r), min(blocks.shape[1], j + r + 1)
+        score = c[a1, b1] - c[a0, b1] - c[a1, b0] + c[a0, b0]
+        key = (score, -((i - n / 2) ** 2 + (j - blocks.shape[1] / 2) ** 2))
+        if best is None or key > best:
+            best, pick = key, (int(i), int(j))
+    if pick is None:
+        raise RuntimeError("no sign change away from the edges of the opening view")
+    return pick
+
+
+def boundary_point(cond: str, cfg, m: np.ndarray, target_width: float, points: Path) -> dict:
+    """9-section along a line through the busiest sign change; kept in ``points``."""
+    allp = read_json(points, {})
+    if cond in allp and allp[cond]["target_width"] <= target_width and allp[cond]["steps"] == cfg.training.steps:
+        return allp[cond]
+    from fractaltrain.search.noise import signs_of
+
+    t0 = time.perf_counter()
+    problem = build_problem(cfg)
+    (x0, x1), (y0, y1) = cfg.x.range, cfg.y.range
+    ny, nx = m.shape
+    ux, uy = centres(x0, x1, nx), centres(y0, y1, ny)
+    i, j = pick_block(m)
+    s = m < 0
+    pairs = [((i, j), (i, j + 1)), ((i + 1, j), (i + 1, j + 1)), ((i, j), (i + 1, j)), ((i, j + 1), (i + 1, j + 1))]
+    (ia, ja), (ib, jb) = next(p for p in pairs if s[p[0]] != s[p[1]])
+    pa, pb = np.array([ux[ja], uy[ia]]), np.array([ux[jb], uy[ib]])
+    along = "x" if ia == ib else "y"
+    span = (x1 - x0) if along == "x" else (y1 - y0)
+
+    def signs(ts):
+        pts = [pa + t * (pb - pa) for t in ts]
+        return signs_of(problem, axis_values(cfg.x.scale, [p[0] for p in pts]),
+                        axis_values(cfg.y.scale, [p[1] for p in pts]))
+
+    sa, sb = signs([0.0, 1.0])
+    if sa * sb >= 0:
+        raise RuntimeError(f"{cond}: the pixel pair's signs do not differ when trained again")
+    a, b, calls = 0.0, 1.0, 1
+    length = float(np.abs(pb - pa).max())  # axis units along the line
+    while (b - a) * length > target_width:
+        ts = [a + (b - a) * k / (LANES + 1) for k in range(1, LANES + 1)]
+        ss = list(signs(ts))
+        calls += 1
+        pts, sg = [a] + ts + [b], [sa] + ss + [-sa]
+        for k in range(LANES + 1):
+            if sg[k] * sg[k + 1] < 0 or sg[k + 1] == 0:
+                a, b, sa = pts[k], pts[k + 1], sg[k]
+                break
+    t = 0.5 * (a + b)
+    p = pa + t * (pb - pa)
+    rec = {"block": [i, j], "along": along, "line": [pa.tolist(), pb.tolist()], "x": float(p[0]), "y": float(p[1]),
+           "bracket_axis_units": (b - a) * length, "bracket_pixels_of_opening": (b - a) * length / span * nx,
+           "target_width": target_width, "sign_left": float(sa), "calls": calls, "steps": cfg.training.steps,
+           "seconds": round(time.perf_counter() - t0, 1)}
+    allp = read_json(points, {})
+    allp[cond] = rec
+    write_json(points, allp)
+    return rec
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def render_window(cond: str, cfg, out: Path) -> tuple[dict, np.ndarray, np.ndarray]:
+    t0 = time.perf_counter()
+    res = render(cfg, out / cond)
+    seconds = time.perf_counter() - t0
+    with np.load(res.npz) as z:
+        m, fl = z["measure"], z["final_loss"]
+    side = json.loads(res.json.read_text())
+    rec = {"name": cfg.name, "size": cfg.resolution[0], "window": [*cfg.x.range, *cfg.y.range],
+           "npz": str(res.npz.relative_to(ROOT) if res.npz.is_relative_to(ROOT) else res.npz),
+           "seconds": round(seconds, 1), "pixels_computed": res.progress.pixels_computed,
+           "kernel_seconds_first_run": side["timing"]["kernel_seconds"],
+           "mean_steps_trained": round(side["stats"]["mean_steps_trained"], 1),
+           "converged": round(float(np.mean(m < 0)), 4)}
+    return rec | dimension_of([m]), m, fl
+
+
+def window_edges(cfg0, pt: dict, depth: int) -> str:
+    hx = (cfg0.x.range[1] - cfg0.x.range[0]) / 2 / 10**depth
+    hy = (cfg0.y.range[1] - cfg0.y.range[0]) / 2 / 10**depth
+    return ",".join(repr(float(v)) for v in (pt["x"] - hx, pt["x"] + hx, pt["y"] - hy, pt["y"] + hy))
+
+
+def flip_test(cfg, npz: Path) -> tuple[float, float]:
+    from fractaltrain.search import noise
+
+    t0 = time.perf_counter()
+    with np.load(npz) as z:
+        rate = noise.grid_flip_rate(build_problem(cfg), z["x_values"], z["y_values"], z["measure"])
+    return round(rate, 4), round(time.perf_counter() - t0, 1)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def font(size: int = 12):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def ascii_label(text: str) -> str:
+    """Pillow's default font has no × or β."""
+    return text.replace("×", "x").replace("β", "beta")
+
+
+def axis_text(ax) -> str:
+    if ax.scale == "log10":
+        return f"{ax.param} 1e{ax.range[0]:g}..1e{ax.range[1]:g}"
+    return f"{ax.param} {ax.range[0]:g}..{ax.range[1]:g}"
+
+
+def openings_figure(results: dict, conds: list[str], steps: int, path: Path, cell: int = 192, cols: int = 4) -> None:
+    """The opening views, 4 a row: the used-rate band outlined, the boundary point crossed."""
+    from PIL import Image, ImageDraw
+
+    conds = [c for c in conds if "opening" in results["conditions"].get(c, {})]
+    rows = math.ceil(len(conds) / cols)
+    T, B, gap = 18, 30, 10
+    img = Image.new("RGB", (cols * (cell + gap) + gap, rows * (T + cell + B) + 4), "white")
+    d = ImageDraw.Draw(img)
+    f, fs = font(13), font(10)
+    for k, cond in enumerate(conds):
+        r = results["conditions"][cond]
+        x, y = gap + (k % cols) * (cell + gap), (k // cols) * (T + cell + B)
+        with np.load(ROOT / r["opening"]["npz"]) as z:
+            rgb = colour.to_image(z["measure"])
+        img.paste(Image.fromarray(rgb).resize((cell, cell), Image.NEAREST), (x, y + T))
+        cfg = config_of(cond, steps, r["opening"]["size"], "x")
+        (x0, x1), (y0, y1) = cfg.x.range, cfg.y.range
+        px = lambda u: x + (u - x0) / (x1 - x0) * cell
+        py = lambda v: y + T + cell - (v - y0) / (y1 - y0) * cell
+        lo, hi = BANDS[CONDITIONS[cond][4]]
+        bx = (px(lo), px(hi)) if cfg.x.param in LR_PARAMS else (x, x + cell - 1)
+        by = (py(hi), py(lo)) if cfg.y.param in LR_PARAMS else (y + T, y + T + cell - 1)
+        d.rectangle([bx[0], by[0], bx[1], by[1]], outline="black", width=2)
+        pt = r.get("point")
+        if pt:
+            cx, cy = px(pt["x"]), py(pt["y"])
+            d.line([cx - 7, cy, cx + 7, cy], fill="white", width=3)
+            d.line([cx, cy - 7, cx, cy + 7], fill="white", width=3)
+            d.line([cx - 6, cy, cx + 6, cy], fill="black", width=1)
+            d.line([cx, cy - 6, cx, cy + 6], fill="black", width=1)
+        d.text((x, y + 2), ascii_label(CONDITIONS[cond][0]), fill="black", font=f)
+        d.text((x, y + T + cell + 2), "x " + axis_text(cfg.x), fill=(60, 60, 60), font=fs)
+        d.text((x, y + T + cell + 14), "y " + axis_text(cfg.y), fill=(60, 60, 60), font=fs)
+    img.save(path, optimize=True)
+
+
+def zooms_figure(results: dict, conds: list[str], depths: list[int], path: Path, cell: int = 96) -> None:
+    """Rows = conditions, columns = the opening view and the windows ``depths`` decades deep (dimension in the corner)."""
+    from PIL import Image, ImageDraw
+
+    conds = [c for c in conds if "opening" in results["conditions"].get(c, {})]
+    L, T, gap = 150, 20, 4
+    img = Image.new("RGB", (L + (len(depths) + 1) * (cell + gap), T + len(conds) * (cell + gap)), "white")
+    d = ImageDraw.Draw(img)
+    f = font(12)
+    for j, depth in enumerate([0] + depths):
+        d.text((L + j * (cell + gap) + cell / 2, 3), "opening view" if depth == 0 else f"{depth} decades",
+               fill="black", font=f, anchor="ma")
+    for i, cond in enumerate(conds):
+        y = T + i * (cell + gap)
+        d.text((4, y + cell / 2), ascii_label(CONDITIONS[cond][0]), fill="black", font=f, anchor="lm")
+        r = results["conditions"][cond]
+        wins = {0: r["opening"]} | {w["depth"]: w for w in r.get("windows", [])}
+        for j, depth in enumerate([0] + depths):
+            x = L + j * (cell + gap)
+            w = wins.get(depth)
+            if w is None:
+                d.rectangle([x, y, x + cell - 1, y + cell - 1], fill=(235, 235, 235))
+                d.text((x + cell / 2, y + cell / 2), "not rendered", fill=(120, 120, 120), font=f, anchor="mm")
+                continue
+            with np.load(ROOT / w["npz"]) as z:
+                rgb = colour.to_image(z["measure"])
+            img.paste(Image.fromarray(rgb).resize((cell, cell), Image.NEAREST), (x, y))
+            if w.get("dimension") is not None:
+                d.text((x + 3, y + cell - 15), f"{w['dimension']:.2f}", fill="black", font=f,
+                       stroke_width=2, stroke_fill="white")
+    img.save(path, optimize=True)
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def fmt(v, spec=".2f"):
+    return "–" if v is None else format(v, spec)
+
+
+def table(results: dict, conds: list[str], depths: list[int]) -> str:
+    lines = [BEGIN, "", f"{results['steps']} steps, tanh baseline (notebook draws). Dimension: median of local "
+             "box-count slopes (boxes from 2 px) of the sign boundary; *zoom* pools the windows "
+             f"{', '.join(map(str, depths))} decades deep. Band: the used rates (both rates in it for per-layer "
+             "axes); converged = the paper's measure < 0 (mean of the last 20 losses below the first); "
+             "loss ÷10 = final loss below a tenth of the first. Edge: log10 of the first diverging rate "
+             "along the diagonal (per-layer axes) or, for a setting axis, per row: median [min, max].", "",
+             "| condition | opening view (px) | dim. opening | " + " | ".join(f"dim. {d} dec." for d in depths)
+             + " | dim. zoom | flip rate (deepest) | band | converged in band | loss ÷10 in band | edge | converged (view) |",
+             "|---|---|---|" + "---|" * len(depths) + "---|---|---|---|---|---|---|"]
+    for c in conds:
+        r = results["conditions"].get(c)
+        if not r or "opening" not in r:
+            continue
+        o, b = r["opening"], r["band"]
+        byd = {w["depth"]: w for w in r.get("windows", [])}
+        dims = [fmt(byd[d]["dimension"]) if d in byd else "–" for d in depths]
+        deepest = byd.get(max(depths), {})
+        e = b["edge_log10"]
+        if "diagonal" in e:
+            edge = fmt(e["diagonal"])
+        else:
+            edge = f"{fmt(e['rows_median'])} [{fmt(e['rows_min'])}, {fmt(e['rows_max'])}]"
+        lo, hi = b["band_log10"]
+        zsize = byd[depths[0]]["size"] if depths[0] in byd else None
+        lines.append(f"| {CONDITIONS[c][0]} | {o['size']}² (zoom {zsize}²) | {fmt(o['dimension'])} | " + " | ".join(dims)
+                     + f" | {fmt(r.get('zoom_dimension'))} | {fmt(deepest.get('flip_rate'), '.1%')} | 1e{lo:g}..1e{hi:g} "
+                     f"| {b['band_converged']:.0%} | {b['band_loss_fell_10x']:.0%} | {edge} | {b['converged']:.0%} |")
+    lines += ["", "Cost (seconds of this machine, first run; 1 thread): "
+              + "; ".join(f"{CONDITIONS[c][0]} {results['conditions'][c].get('seconds_total', 0):.0f}"
+                          for c in conds if c in results["conditions"]) + ".", END]
+    return "\n".join(lines)
+
+
+def write_doc(results: dict, conds: list[str], depths: list[int], path: Path) -> None:
+    text = path.read_text() if path.exists() else ""
+    block = table(results, conds, depths)
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    atomic_write_bytes(path, text.encode())
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="out/tricks_study")
+    ap.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--depths", default="2,4,6", help="decades below the opening view, comma-separated")
+    ap.add_argument("--budget", type=float, default=math.inf, help="seconds: start no new window after this")
+    ap.add_argument("--images", default="docs/img/tricks")
+    ap.add_argument("--doc", default=None, help="write the table into this file (docs/tricks.md), between its markers")
+    args = ap.parse_args()
+    t_start = time.perf_counter()
+    out, images = Path(args.out).resolve(), ROOT / args.images
+    out.mkdir(parents=True, exist_ok=True)
+    depths = [int(v) for v in args.depths.split(",")]
+    store = out / "results.json"
+    results = read_json(store, {"conditions": {}})
+    if results.get("steps") not in (None, args.steps) or results.get("depths") not in (None, depths):
+        results = {"conditions": {}}  # another study's figures: measured again (the tiles are still reused)
+    results |= {"steps": args.steps, "depths": depths}
+    save = lambda: write_json(store, results)
+    over = lambda: time.perf_counter() - t_start > args.budget
+    skipped = []
+    for cond in args.conditions:  # every opening view first
+        rec = results["conditions"].setdefault(cond, {"label": CONDITIONS[cond][0]})
+        if over():
+            skipped.append([cond, 0])
+            continue
+        size = CONDITIONS[cond][2]
+        cfg = config_of(cond, args.steps, size, f"{cond}_d0")
+        log(f"{cond}: opening view {size}x{size} ...")
+        o, m, fl = render_window(cond, cfg, out)
+        if rec.get("opening", {}).get("pixels_computed") and not o["pixels_computed"]:
+            o |= {k: rec["opening"][k] for k in ("seconds", "pixels_computed")}  # the run that trained it
+        rec["opening"] = o
+        rec["band"] = band_stats(cond, cfg, m, fl)
+        log(f"  {o['seconds']} s, dimension {o['dimension']}, band converged {rec['band']['band_converged']}")
+        save()
+    for cond in args.conditions:  # then each condition's point and windows
+        rec = results["conditions"][cond]
+        if "opening" not in rec:
+            continue
+        _, _, size, zsize, _ = CONDITIONS[cond]
+        cfg0 = config_of(cond, args.steps, size, f"{cond}_d0")
+        with np.load(ROOT / rec["opening"]["npz"]) as z:
+            m0 = z["measure"]
+        span = min(cfg0.x.range[1] - cfg0.x.range[0], cfg0.y.range[1] - cfg0.y.range[0])
+        if over():
+            skipped.append([cond, "point"])
+            continue
+        rec["point"] = boundary_point(cond, cfg0, m0, span / 10 ** max(depths) / zsize / 100, out / "points.json")
+        windows = {w["depth"]: w for w in rec.get("windows", [])}
+        for depth in depths:
+            cfg = config_of(cond, args.steps, zsize, f"{cond}_d{depth}", window_edges(cfg0, rec["point"], depth))
+            if depth in windows and windows[depth]["window"] == [*cfg.x.range, *cfg.y.range]:
+                continue
+            if over():
+                skipped.append([cond, depth])
+                continue
+            log(f"{cond}: {depth} decades deep, {zsize}x{zsize} ...")
+            w, m, _ = render_window(cond, cfg, out)
+            w["depth"] = depth
+            if depth == max(depths):
+                w["flip_rate"], w["flip_seconds"] = flip_test(cfg, ROOT / w["npz"])
+            windows[depth] = w
+            log(f"  {w['seconds']} s, dimension {w['dimension']}, {w['boundary_pixels']} boundary px")
+            rec["windows"] = [windows[d] for d in sorted(windows)]
+            save()
+        if all(d in windows for d in depths):
+            ms = []
+            for d in depths:
+                with np.load(ROOT / windows[d]["npz"]) as z:
+                    ms.append(z["measure"])
+            zd = dimension_of(ms)
+            rec["zoom_dimension"], rec["zoom_dimension_fit"] = zd["dimension"], zd["dimension_fit"]
+        rec["seconds_total"] = round(rec["opening"]["seconds"] + rec["point"]["seconds"]
+                                     + sum(w["seconds"] + w.get("flip_seconds", 0) for w in windows.values()), 1)
+        save()
+    results["skipped_this_run"] = skipped
+    results["wall_seconds_this_run"] = round(time.perf_counter() - t_start, 1)
+    save()
+    images.mkdir(parents=True, exist_ok=True)
+    shown = [c for c in CONDITIONS if c in results["conditions"]]
+    openings_figure(results, shown, args.steps, images / "openings.png")
+    zooms_figure(results, shown, depths, images / "zooms.png")
+    if args.doc:
+        write_doc(results, shown, depths, ROOT / args.doc)
+    print(json.dumps(results, indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
