@@ -14,17 +14,22 @@ the config's learning_rate 0.1); hidden widths 8 and 64 (same 272 points of
 1. renders the opening view through the tile store
    (``fractaltrain.render.still.render``, ``OUT/COND/COND_d0.*``, so a rerun
    computes only what is missing);
-2. picks a boundary point: the 2x2 sign-change block of the opening view with
-   the most sign-change blocks within ``size/12`` pixels (ties: nearest the
-   view's centre; not within 2 pixels of an edge), and 9-section (8 points a
-   call, one kernel block) along the line between two differing neighbouring
-   pixel centres of that block (horizontal if it has such a pair, else
-   vertical), in float64, until the bracket is below 1/100 of a pixel of the
-   deepest window; kept in ``OUT/points.json``;
+2. picks a boundary point by each rule of ``--rules``: *edge*, the first
+   diverging pixel from the low-rate end along the diagonal (both axes
+   rates) or along the middle row (a setting on y), and the converged pixel
+   before it; *busy*, the 2x2 sign-change block of the opening view with the
+   most sign-change blocks within ``size/12`` pixels (ties: nearest the
+   view's centre; not within 2 pixels of an edge) and two differing
+   neighbouring pixels in it (a horizontal pair if there is one). Then
+   9-section (8 points a call, one kernel block) along the line between the
+   two pixel centres, in float64, until the bracket is below 1/100 of a
+   pixel of the deepest window; kept in ``OUT/points.json``;
 3. renders square windows (in pixels; each axis ``10**-d`` of the opening
    view's range) centred on that point, ``d`` = ``--depths`` (default 2, 4,
-   6) decades deep, and runs the package's rounding test
-   (``noise.grid_flip_rate``: a 12x12 sample moved 4 ulps) on the deepest;
+   6) decades deep (``OUT/COND/COND_edge_dN.*``; busy: ``COND_dN.*``), and
+   runs the package's rounding test on each (``noise.grid_flip_rate``: a
+   12x12 sample moved 4 ulps; above ``NOISE_MAX``, 5%, rounding decides the
+   window, and the pooled zoom dimension leaves it out);
 4. measures the box-counting dimension of the sign boundary of every window
    (``fractaltrain.dimension.boxcount.estimate``, boxes from 2 px: median of
    local slopes, the paper's estimator, and the least-squares fit) and over
@@ -36,19 +41,20 @@ the config's learning_rate 0.1); hidden widths 8 and 64 (same 272 points of
    diverging rate along the diagonal, or along each row of a setting axis).
 
 Work is done cheapest first: every opening view, then each condition's point
-and windows. ``--budget`` seconds stops starting new windows (a rerun carries
-on). Prints the results as JSON (also kept in ``OUT/results.json``), writes the
-figures into ``--images`` and, with ``--doc``, the table into docs/tricks.md
-(between ``<!-- tricks table -->`` and ``<!-- end tricks table -->``)::
+and windows, the edge rule's for every condition before the busy rule's.
+``--budget`` seconds stops starting new windows (a rerun carries on). Prints
+the results as JSON (also kept in ``OUT/results.json``), writes the figures
+into ``--images`` and, with ``--doc``, the table into docs/tricks.md (between
+``<!-- tricks table -->`` and ``<!-- end tricks table -->``)::
 
     NUMBA_NUM_THREADS=1 python scripts/docs/tricks_study.py --out out/tricks_study [--conditions sgd adam ...]
-        [--steps 200] [--depths 2,4,6] [--budget 2000] [--images docs/img/tricks] [--doc docs/tricks.md]
+        [--steps 200] [--depths 2,4,6] [--rules edge busy] [--budget 900] [--images docs/img/tricks]
+        [--doc docs/tricks.md]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
@@ -218,11 +224,26 @@ def pick_block(m: np.ndarray) -> tuple[int, int]:
     return pick
 
 
-def boundary_point(cond: str, cfg, m: np.ndarray, target_width: float, points: Path) -> dict:
-    """9-section along a line through the busiest sign change; kept in ``points``."""
+def edge_pair(cfg, m: np.ndarray):
+    """The first diverging pixel, from the low-rate end, along the diagonal (both axes rates) or along the middle
+    row (a setting on y), and the converged pixel before it; None if there is none."""
+    ny, nx = m.shape
+    if cfg.y.param in LR_PARAMS:
+        path = [(k, k) for k in range(min(nx, ny))]
+    else:
+        path = [(ny // 2, k) for k in range(nx)]
+    for a, b in zip(path, path[1:]):
+        if m[a] < 0 and m[b] > 0:
+            return a, b
+    return None
+
+
+def boundary_point(cond: str, rule: str, cfg, m: np.ndarray, target_width: float, points: Path) -> dict:
+    """9-section along a line through a sign change of the opening view (``rule``: edge or busy); kept in ``points``."""
+    key = f"{cond}:{rule}"
     allp = read_json(points, {})
-    if cond in allp and allp[cond]["target_width"] <= target_width and allp[cond]["steps"] == cfg.training.steps:
-        return allp[cond]
+    if key in allp and allp[key]["target_width"] <= target_width and allp[key]["steps"] == cfg.training.steps:
+        return allp[key]
     from fractaltrain.search.noise import signs_of
 
     t0 = time.perf_counter()
@@ -230,13 +251,20 @@ def boundary_point(cond: str, cfg, m: np.ndarray, target_width: float, points: P
     (x0, x1), (y0, y1) = cfg.x.range, cfg.y.range
     ny, nx = m.shape
     ux, uy = centres(x0, x1, nx), centres(y0, y1, ny)
-    i, j = pick_block(m)
-    s = m < 0
-    pairs = [((i, j), (i, j + 1)), ((i + 1, j), (i + 1, j + 1)), ((i, j), (i + 1, j)), ((i, j + 1), (i + 1, j + 1))]
-    (ia, ja), (ib, jb) = next(p for p in pairs if s[p[0]] != s[p[1]])
+    pair = edge_pair(cfg, m) if rule == "edge" else None
+    if pair is None:
+        rule_used = "busy"
+        i, j = pick_block(m)
+        s = m < 0
+        pairs = [((i, j), (i, j + 1)), ((i + 1, j), (i + 1, j + 1)), ((i, j), (i + 1, j)), ((i, j + 1), (i + 1, j + 1))]
+        pair = next(p for p in pairs if s[p[0]] != s[p[1]])
+    else:
+        rule_used = "edge"
+        i, j = pair[0]
+    (ia, ja), (ib, jb) = pair
     pa, pb = np.array([ux[ja], uy[ia]]), np.array([ux[jb], uy[ib]])
-    along = "x" if ia == ib else "y"
-    span = (x1 - x0) if along == "x" else (y1 - y0)
+    along = "x" if ia == ib else ("y" if ja == jb else "diagonal")
+    span = (x1 - x0) if along != "y" else (y1 - y0)
 
     def signs(ts):
         pts = [pa + t * (pb - pa) for t in ts]
@@ -259,12 +287,13 @@ def boundary_point(cond: str, cfg, m: np.ndarray, target_width: float, points: P
                 break
     t = 0.5 * (a + b)
     p = pa + t * (pb - pa)
-    rec = {"block": [i, j], "along": along, "line": [pa.tolist(), pb.tolist()], "x": float(p[0]), "y": float(p[1]),
+    rec = {"rule": rule, "rule_used": rule_used, "block": [i, j], "along": along,
+           "line": [pa.tolist(), pb.tolist()], "x": float(p[0]), "y": float(p[1]),
            "bracket_axis_units": (b - a) * length, "bracket_pixels_of_opening": (b - a) * length / span * nx,
            "target_width": target_width, "sign_left": float(sa), "calls": calls, "steps": cfg.training.steps,
            "seconds": round(time.perf_counter() - t0, 1)}
     allp = read_json(points, {})
-    allp[cond] = rec
+    allp[key] = rec
     write_json(points, allp)
     return rec
 
@@ -350,21 +379,28 @@ def openings_figure(results: dict, conds: list[str], steps: int, path: Path, cel
         bx = (px(lo), px(hi)) if cfg.x.param in LR_PARAMS else (x, x + cell - 1)
         by = (py(hi), py(lo)) if cfg.y.param in LR_PARAMS else (y + T, y + T + cell - 1)
         d.rectangle([bx[0], by[0], bx[1], by[1]], outline="black", width=2)
-        pt = r.get("point")
-        if pt:
+        for rule, zr in r.get("zooms", {}).items():
+            pt = zr.get("point")
+            if not pt:
+                continue
             cx, cy = px(pt["x"]), py(pt["y"])
-            d.line([cx - 7, cy, cx + 7, cy], fill="white", width=3)
-            d.line([cx, cy - 7, cx, cy + 7], fill="white", width=3)
-            d.line([cx - 6, cy, cx + 6, cy], fill="black", width=1)
-            d.line([cx, cy - 6, cx, cy + 6], fill="black", width=1)
+            if rule == "edge":  # a cross
+                d.line([cx - 7, cy, cx + 7, cy], fill="white", width=3)
+                d.line([cx, cy - 7, cx, cy + 7], fill="white", width=3)
+                d.line([cx - 6, cy, cx + 6, cy], fill="black", width=1)
+                d.line([cx, cy - 6, cx, cy + 6], fill="black", width=1)
+            else:  # a circle
+                d.ellipse([cx - 6, cy - 6, cx + 6, cy + 6], outline="white", width=3)
+                d.ellipse([cx - 5, cy - 5, cx + 5, cy + 5], outline="black", width=1)
         d.text((x, y + 2), ascii_label(CONDITIONS[cond][0]), fill="black", font=f)
         d.text((x, y + T + cell + 2), "x " + axis_text(cfg.x), fill=(60, 60, 60), font=fs)
         d.text((x, y + T + cell + 14), "y " + axis_text(cfg.y), fill=(60, 60, 60), font=fs)
     img.save(path, optimize=True)
 
 
-def zooms_figure(results: dict, conds: list[str], depths: list[int], path: Path, cell: int = 96) -> None:
-    """Rows = conditions, columns = the opening view and the windows ``depths`` decades deep (dimension in the corner)."""
+def zooms_figure(results: dict, conds: list[str], depths: list[int], rule: str, path: Path, cell: int = 96) -> None:
+    """Rows = conditions, columns = the opening view and the windows ``depths`` decades deep around ``rule``'s point
+    (dimension in the corner; "rounding" where float64's rounding decides the window)."""
     from PIL import Image, ImageDraw
 
     conds = [c for c in conds if "opening" in results["conditions"].get(c, {})]
@@ -379,7 +415,7 @@ def zooms_figure(results: dict, conds: list[str], depths: list[int], path: Path,
         y = T + i * (cell + gap)
         d.text((4, y + cell / 2), ascii_label(CONDITIONS[cond][0]), fill="black", font=f, anchor="lm")
         r = results["conditions"][cond]
-        wins = {0: r["opening"]} | {w["depth"]: w for w in r.get("windows", [])}
+        wins = {0: r["opening"]} | {w["depth"]: w for w in r.get("zooms", {}).get(rule, {}).get("windows", [])}
         for j, depth in enumerate([0] + depths):
             x = L + j * (cell + gap)
             w = wins.get(depth)
@@ -393,6 +429,9 @@ def zooms_figure(results: dict, conds: list[str], depths: list[int], path: Path,
             if w.get("dimension") is not None:
                 d.text((x + 3, y + cell - 15), f"{w['dimension']:.2f}", fill="black", font=f,
                        stroke_width=2, stroke_fill="white")
+            if w.get("rounding_decides"):
+                d.text((x + 3, y + 3), f"rounding {w['flip_rate']:.0%}", fill="black", font=f,
+                       stroke_width=2, stroke_fill="white")
     img.save(path, optimize=True)
 
 
@@ -403,43 +442,67 @@ def fmt(v, spec=".2f"):
     return "–" if v is None else format(v, spec)
 
 
-def table(results: dict, conds: list[str], depths: list[int]) -> str:
-    lines = [BEGIN, "", f"{results['steps']} steps, tanh baseline (notebook draws). Dimension: median of local "
-             "box-count slopes (boxes from 2 px) of the sign boundary; *zoom* pools the windows "
-             f"{', '.join(map(str, depths))} decades deep. Band: the used rates (both rates in it for per-layer "
-             "axes); converged = the paper's measure < 0 (mean of the last 20 losses below the first); "
-             "loss ÷10 = final loss below a tenth of the first. Edge: log10 of the first diverging rate "
-             "along the diagonal (per-layer axes) or, for a setting axis, per row: median [min, max].", "",
-             "| condition | opening view (px) | dim. opening | " + " | ".join(f"dim. {d} dec." for d in depths)
-             + " | dim. zoom | flip rate (deepest) | band | converged in band | loss ÷10 in band | edge | converged (view) |",
-             "|---|---|---|" + "---|" * len(depths) + "---|---|---|---|---|---|---|"]
-    for c in conds:
-        r = results["conditions"].get(c)
-        if not r or "opening" not in r:
-            continue
-        o, b = r["opening"], r["band"]
-        byd = {w["depth"]: w for w in r.get("windows", [])}
-        dims = [fmt(byd[d]["dimension"]) if d in byd else "–" for d in depths]
-        deepest = byd.get(max(depths), {})
-        e = b["edge_log10"]
-        if "diagonal" in e:
-            edge = fmt(e["diagonal"])
-        else:
-            edge = f"{fmt(e['rows_median'])} [{fmt(e['rows_min'])}, {fmt(e['rows_max'])}]"
-        lo, hi = b["band_log10"]
-        zsize = byd[depths[0]]["size"] if depths[0] in byd else None
-        lines.append(f"| {CONDITIONS[c][0]} | {o['size']}² (zoom {zsize}²) | {fmt(o['dimension'])} | " + " | ".join(dims)
-                     + f" | {fmt(r.get('zoom_dimension'))} | {fmt(deepest.get('flip_rate'), '.1%')} | 1e{lo:g}..1e{hi:g} "
-                     f"| {b['band_converged']:.0%} | {b['band_loss_fell_10x']:.0%} | {edge} | {b['converged']:.0%} |")
-    lines += ["", "Cost (seconds of this machine, first run; 1 thread): "
+def dim_cell(w: dict | None) -> str:
+    if w is None:
+        return "–"
+    return fmt(w.get("dimension")) + (f" (r {w['flip_rate']:.0%})" if w.get("rounding_decides") else "")
+
+
+def table(results: dict, conds: list[str], depths: list[int], rules: list[str]) -> str:
+    head = ", ".join(map(str, depths))
+    lines = [BEGIN, "", f"{results['steps']} steps, tanh baseline (notebook draws). *dim.*: median of local box-count "
+             "slopes (boxes from 2 px) of the sign boundary. *(r NN%)*: float64's rounding decides that window (the "
+             "rounding test, a 12×12 sample moved 4 ulps, flips more than 5% of signs), so its figure measures noise, "
+             f"not the boundary. *dim. zoom*: the windows {head} decades deep pooled, those rounding decides left out. "
+             "*band*: the used rates (both rates in it for per-layer axes); *converged*: the paper's measure < 0 (mean "
+             "of the last 20 losses below the first); *loss ÷10*: the final loss below a tenth of the first. *edge*: "
+             "log10 of the first diverging rate along the diagonal (per-layer axes) or, for a setting axis, per row: "
+             "median [min, max].", ""]
+    for rule in rules:
+        title = {"edge": "Windows around the edge point (the first divergence along the diagonal, or along the "
+                         "middle row of a setting axis):",
+                 "busy": "Windows around the busy point (the sign change with the most sign changes around it in "
+                         "the opening view):"}[rule]
+        lines += [title, "",
+                  "| condition | opening (zoom) px | dim. opening | " + " | ".join(f"dim. {d} dec." for d in depths)
+                  + " | dim. zoom | point (x, y) |"
+                  + (" band | converged in band | loss ÷10 in band | edge | converged (view) |"
+                     if rule == rules[0] else ""),
+                  "|---|---|---|" + "---|" * len(depths) + "---|---|" + ("---|" * 5 if rule == rules[0] else "")]
+        for c in conds:
+            r = results["conditions"].get(c)
+            if not r or "opening" not in r:
+                continue
+            o, b = r["opening"], r["band"]
+            zr = r.get("zooms", {}).get(rule, {})
+            if rule != rules[0] and not zr.get("windows"):
+                continue  # not run (the budget): said in the prose
+            byd = {w["depth"]: w for w in zr.get("windows", [])}
+            pt = zr.get("point")
+            ptxt = f"{pt['x']:.3f}, {pt['y']:.3f}" + (" (busy)" if pt.get("rule_used") != pt.get("rule") else "") \
+                if pt else "–"
+            zsize = CONDITIONS[c][3]
+            row = (f"| {CONDITIONS[c][0]} | {o['size']} ({zsize}) | {fmt(o['dimension'])} | "
+                   + " | ".join(dim_cell(byd.get(d)) for d in depths)
+                   + f" | {fmt(zr.get('zoom_dimension'))} | {ptxt} |")
+            if rule == rules[0]:
+                e = b["edge_log10"]
+                edge = fmt(e["diagonal"]) if "diagonal" in e else \
+                    f"{fmt(e['rows_median'])} [{fmt(e['rows_min'])}, {fmt(e['rows_max'])}]"
+                lo, hi = b["band_log10"]
+                row += (f" 1e{lo:g}..1e{hi:g} | {b['band_converged']:.0%} | {b['band_loss_fell_10x']:.0%} | {edge} "
+                        f"| {b['converged']:.0%} |")
+            lines.append(row)
+        lines.append("")
+    lines += ["Cost (seconds on the shared 2-core machine, first runs, 1 thread; opening view, points and windows): "
               + "; ".join(f"{CONDITIONS[c][0]} {results['conditions'][c].get('seconds_total', 0):.0f}"
                           for c in conds if c in results["conditions"]) + ".", END]
     return "\n".join(lines)
 
 
-def write_doc(results: dict, conds: list[str], depths: list[int], path: Path) -> None:
+def write_doc(results: dict, conds: list[str], depths: list[int], rules: list[str], path: Path) -> None:
     text = path.read_text() if path.exists() else ""
-    block = table(results, conds, depths)
+    block = table(results, conds, depths, rules)
     if BEGIN in text and END in text:
         text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
     else:
@@ -456,6 +519,8 @@ def main() -> None:
     ap.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--depths", default="2,4,6", help="decades below the opening view, comma-separated")
+    ap.add_argument("--rules", nargs="+", default=["edge", "busy"], choices=["edge", "busy"],
+                    help="boundary points: edge (the first divergence along the diagonal or middle row) and/or busy")
     ap.add_argument("--budget", type=float, default=math.inf, help="seconds: start no new window after this")
     ap.add_argument("--images", default="docs/img/tricks")
     ap.add_argument("--doc", default=None, help="write the table into this file (docs/tricks.md), between its markers")
@@ -487,55 +552,71 @@ def main() -> None:
         rec["band"] = band_stats(cond, cfg, m, fl)
         log(f"  {o['seconds']} s, dimension {o['dimension']}, band converged {rec['band']['band_converged']}")
         save()
-    for cond in args.conditions:  # then each condition's point and windows
-        rec = results["conditions"][cond]
-        if "opening" not in rec:
-            continue
-        _, _, size, zsize, _ = CONDITIONS[cond]
-        cfg0 = config_of(cond, args.steps, size, f"{cond}_d0")
-        with np.load(ROOT / rec["opening"]["npz"]) as z:
-            m0 = z["measure"]
-        span = min(cfg0.x.range[1] - cfg0.x.range[0], cfg0.y.range[1] - cfg0.y.range[0])
-        if over():
-            skipped.append([cond, "point"])
-            continue
-        rec["point"] = boundary_point(cond, cfg0, m0, span / 10 ** max(depths) / zsize / 100, out / "points.json")
-        windows = {w["depth"]: w for w in rec.get("windows", [])}
-        for depth in depths:
-            cfg = config_of(cond, args.steps, zsize, f"{cond}_d{depth}", window_edges(cfg0, rec["point"], depth))
-            if depth in windows and windows[depth]["window"] == [*cfg.x.range, *cfg.y.range]:
+    from fractaltrain.search.noise import NOISE_MAX
+
+    for rule in args.rules:  # then each condition's point and windows, rule by rule
+        for cond in args.conditions:
+            rec = results["conditions"][cond]
+            if "opening" not in rec:
                 continue
+            _, _, size, zsize, _ = CONDITIONS[cond]
+            cfg0 = config_of(cond, args.steps, size, f"{cond}_d0")
+            with np.load(ROOT / rec["opening"]["npz"]) as z:
+                m0 = z["measure"]
+            span = min(cfg0.x.range[1] - cfg0.x.range[0], cfg0.y.range[1] - cfg0.y.range[0])
             if over():
-                skipped.append([cond, depth])
+                skipped.append([cond, rule, "point"])
                 continue
-            log(f"{cond}: {depth} decades deep, {zsize}x{zsize} ...")
-            w, m, _ = render_window(cond, cfg, out)
-            w["depth"] = depth
-            if depth == max(depths):
+            zrec = rec.setdefault("zooms", {}).setdefault(rule, {})
+            zrec["point"] = boundary_point(cond, rule, cfg0, m0, span / 10 ** max(depths) / zsize / 100,
+                                           out / "points.json")
+            windows = {w["depth"]: w for w in zrec.get("windows", [])}
+            prefix = cond if rule == "busy" else f"{cond}_{rule}"
+            for depth in depths:
+                cfg = config_of(cond, args.steps, zsize, f"{prefix}_d{depth}", window_edges(cfg0, zrec["point"], depth))
+                done = depth in windows and windows[depth]["window"] == [*cfg.x.range, *cfg.y.range]
+                if done and "rounding_decides" in windows[depth]:
+                    continue
+                if over():
+                    skipped.append([cond, rule, depth])
+                    continue
+                if not done:
+                    log(f"{cond} ({rule}): {depth} decades deep, {zsize}x{zsize} ...")
+                    w, m, _ = render_window(cond, cfg, out)
+                    w["depth"] = depth
+                    windows[depth] = w
+                w = windows[depth]
                 w["flip_rate"], w["flip_seconds"] = flip_test(cfg, ROOT / w["npz"])
-            windows[depth] = w
-            log(f"  {w['seconds']} s, dimension {w['dimension']}, {w['boundary_pixels']} boundary px")
-            rec["windows"] = [windows[d] for d in sorted(windows)]
+                w["rounding_decides"] = w["flip_rate"] > NOISE_MAX
+                log(f"  {w['seconds']} s, dimension {w['dimension']}, {w['boundary_pixels']} boundary px, "
+                    f"flip rate {w['flip_rate']}")
+                zrec["windows"] = [windows[d] for d in sorted(windows)]
+                save()
+            resolved = [d for d in depths if d in windows and not windows[d]["rounding_decides"]]
+            zrec["resolved_depths"] = resolved
+            zd = {"dimension": None, "dimension_fit": None}
+            if resolved:
+                ms = []
+                for d in resolved:
+                    with np.load(ROOT / windows[d]["npz"]) as z:
+                        ms.append(z["measure"])
+                zd = dimension_of(ms)
+            zrec["zoom_dimension"], zrec["zoom_dimension_fit"] = zd["dimension"], zd["dimension_fit"]
+            zrec["seconds"] = round(zrec["point"]["seconds"] + sum(w["seconds"] + w.get("flip_seconds", 0)
+                                                                 for w in windows.values()), 1)
+            rec["seconds_total"] = round(rec["opening"]["seconds"]
+                                         + sum(z.get("seconds", 0) for z in rec["zooms"].values()), 1)
             save()
-        if all(d in windows for d in depths):
-            ms = []
-            for d in depths:
-                with np.load(ROOT / windows[d]["npz"]) as z:
-                    ms.append(z["measure"])
-            zd = dimension_of(ms)
-            rec["zoom_dimension"], rec["zoom_dimension_fit"] = zd["dimension"], zd["dimension_fit"]
-        rec["seconds_total"] = round(rec["opening"]["seconds"] + rec["point"]["seconds"]
-                                     + sum(w["seconds"] + w.get("flip_seconds", 0) for w in windows.values()), 1)
-        save()
     results["skipped_this_run"] = skipped
     results["wall_seconds_this_run"] = round(time.perf_counter() - t_start, 1)
     save()
     images.mkdir(parents=True, exist_ok=True)
     shown = [c for c in CONDITIONS if c in results["conditions"]]
     openings_figure(results, shown, args.steps, images / "openings.png")
-    zooms_figure(results, shown, depths, images / "zooms.png")
+    for rule in args.rules:
+        zooms_figure(results, shown, depths, rule, images / f"zooms_{rule}.png")
     if args.doc:
-        write_doc(results, shown, depths, ROOT / args.doc)
+        write_doc(results, shown, depths, args.rules, ROOT / args.doc)
     print(json.dumps(results, indent=1, sort_keys=True))
 
 
