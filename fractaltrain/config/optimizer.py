@@ -74,31 +74,41 @@ def check_setting(name: str, value: float, key: str) -> float:
     return value
 
 
-def parse_optimizer(raw: Any, key: str = "training.optimizer") -> OptimizerConfig:
-    """``raw`` (a name, or a mapping with ``name`` and settings) as an :class:`OptimizerConfig`."""
+def parse_named(raw: Any, key: str, table: dict, cls, check, what: str):
+    """A name or a mapping with ``name`` and the settings ``table[name]`` lists, as a ``cls`` instance.
+
+    Shared by ``training.optimizer`` and ``training.schedule``: ``raw`` None or
+    already a ``cls`` (the field's default) is returned as ``cls()`` / itself;
+    each setting is coerced to a float and checked by ``check(name, value, key)``.
+    """
     from fractaltrain.config.values import as_float
 
-    names = ", ".join(OPTIMIZERS)
+    names = ", ".join(table)
     if raw is None:
-        return OptimizerConfig()
-    if isinstance(raw, OptimizerConfig):  # the field's default, filled in for an absent key
+        return cls()
+    if isinstance(raw, cls):
         return raw
     if isinstance(raw, str):
         raw = {"name": raw}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{key}: expected an optimizer name ({names}) or a mapping with 'name', got {short(raw)}")
+        raise ConfigError(f"{key}: expected {what} name ({names}) or a mapping with 'name', got {short(raw)}")
     name = raw.get("name")
-    if name not in OPTIMIZERS:
+    if name not in table:
         raise ConfigError(f"{key}.name: must be one of {names}; got {short(name)}")
     values = {}
     for k, v in raw.items():
         if k == "name":
             continue
-        if k not in OPTIMIZERS[name]:
-            reads = ", ".join(OPTIMIZERS[name]) or "no settings"
+        if k not in table[name]:
+            reads = ", ".join(table[name]) or "no settings"
             raise ConfigError(f"{key}.{key_text(k)}: not a setting of {name} (it reads {reads})")
-        values[k] = check_setting(k, as_float(v, f"{key}.{k}"), f"{key}.{k}")
-    return OptimizerConfig(name=name, **values)
+        values[k] = check(k, as_float(v, f"{key}.{k}"), f"{key}.{k}")
+    return cls(name=name, **values)
+
+
+def parse_optimizer(raw: Any, key: str = "training.optimizer") -> OptimizerConfig:
+    """``raw`` (a name, or a mapping with ``name`` and settings) as an :class:`OptimizerConfig`."""
+    return parse_named(raw, key, OPTIMIZERS, OptimizerConfig, check_setting, "an optimizer")
 
 
 def check_swept(param: str, optimizer: OptimizerConfig, key: str) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fractaltrain.errors import ConfigError, key_text, short
+from fractaltrain.errors import ConfigError, short
 
 SCHEDULES = {
     "constant": (),
@@ -63,26 +63,6 @@ def check_schedule_setting(name: str, value: float, key: str) -> float:
 
 def parse_schedule(raw: Any, key: str = "training.schedule") -> ScheduleConfig:
     """``raw`` (a name, or a mapping with ``name`` and settings) as a :class:`ScheduleConfig`."""
-    from fractaltrain.config.values import as_float
+    from fractaltrain.config.optimizer import parse_named
 
-    names = ", ".join(SCHEDULES)
-    if raw is None:
-        return ScheduleConfig()
-    if isinstance(raw, ScheduleConfig):
-        return raw
-    if isinstance(raw, str):
-        raw = {"name": raw}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{key}: expected a schedule name ({names}) or a mapping with 'name', got {short(raw)}")
-    name = raw.get("name")
-    if name not in SCHEDULES:
-        raise ConfigError(f"{key}.name: must be one of {names}; got {short(name)}")
-    values = {}
-    for k, v in raw.items():
-        if k == "name":
-            continue
-        if k not in SCHEDULES[name]:
-            reads = ", ".join(SCHEDULES[name]) or "no settings"
-            raise ConfigError(f"{key}.{key_text(k)}: not a setting of {name} (it reads {reads})")
-        values[k] = check_schedule_setting(k, as_float(v, f"{key}.{k}"), f"{key}.{k}")
-    return ScheduleConfig(name=name, **values)
+    return parse_named(raw, key, SCHEDULES, ScheduleConfig, check_schedule_setting, "a schedule")
