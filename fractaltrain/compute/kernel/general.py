@@ -140,59 +140,12 @@ def _forward(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, out,
 
 
 @nb.njit(**JIT)
-def _backward(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext):
-    """Accumulate the gradient of point ``i`` into G, given ``delta`` = dL/d(output).
+def _backward(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga):
+    """Accumulate the gradient of point ``i`` into G, given ``delta`` = dL/d(output) (overwritten).
 
-    ``delta`` holds (output residual) on entry; it is overwritten.  The gradient is
-    of ``Σ_i Σ_o r_io²/2``; the caller applies the ``2/(points·outputs)`` factor.
-    """
-    depth = fi.shape[0]
-    L = LANES
-    for l in range(depth - 1, -1, -1):
-        nfi = fi[l]
-        nfo = fo[l]
-        wb = woff[l] * L
-        alpha = alphas[l]
-        # delta currently holds dL/d(pre-scale output of layer l); fold in alpha.
-        for q in range(nfo * L):
-            delta[q] *= alpha
-        if l > 0:
-            ab = hoff[l]
-            for k in range(nfi):
-                for j in range(nfo):
-                    for p in range(L):
-                        G[wb + (k * nfo + j) * L + p] += acts[ab + k * L + p] * delta[j * L + p]
-            for k in range(nfi):
-                for p in range(L):
-                    dnext[k * L + p] = 0.0
-                for j in range(nfo):
-                    for p in range(L):
-                        dnext[k * L + p] += delta[j * L + p] * W[wb + (k * nfo + j) * L + p]
-                for p in range(L):
-                    dnext[k * L + p] *= dacts[ab + k * L + p]
-            for q in range(nfi * L):
-                delta[q] = dnext[q]
-        else:
-            x = X[i]
-            for k in range(nfi):
-                xk = x[k]
-                base = wb + k * nfo * L
-                for q in range(nfo * L):
-                    G[base + q] += xk * delta[q]
-
-
-@nb.njit(**JIT)
-def _backward_any(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga):
-    """The plain network's :func:`_backward` (its bits as ever), or :func:`_backward_arch`."""
-    if arch[0] == 0 and arch[1] == 0:
-        _backward(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
-    else:
-        _backward_arch(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga)
-
-
-@nb.njit(**JIT)
-def _backward_arch(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga):
-    """:func:`_backward` through residual connections and layer norm (``arch``, as :func:`_forward`).
+    The gradient is of ``Σ_i Σ_o r_io²/2``; the caller applies the ``2/(points·outputs)``
+    factor.  Through residual connections and layer norm too (``arch``, as :func:`_forward`);
+    the plain network takes the same operations in the same order as it always did.
 
     ``dL/da_l = W_l·δ_l`` plus, where layer ``l`` is a residual one
     (``a_{l+1} = a_l + h_l``), the ``dL/da_{l+1}`` of the layer above (kept in ``ga``);
@@ -268,7 +221,7 @@ def _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, act
                 loss[p] += r * r
                 delta[c * L + p] = r
         if full:
-            _backward_any(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga)
+            _backward(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga)
     if not full:
         for b in range(batch_idx.shape[1]):
             i = batch_idx[t, b]
@@ -277,7 +230,7 @@ def _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, act
                 y = Y[i, c]
                 for p in range(L):
                     delta[c * L + p] = o[c * L + p] - y
-            _backward_any(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga)
+            _backward(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga)
 
 
 @nb.njit(**JIT)
