@@ -170,3 +170,28 @@ def test_simulator_zoom_equals_the_cpu_zoom(tmp_path):
         assert m.tobytes() == np.load(b)["measure"].tobytes(), a.name
         assert 0 < np.mean(m > 0) < 1, a.name  # both kinds of pixel
     assert (tmp_path / "gpu" / "tiny.mp4").read_bytes() == (tmp_path / "cpu" / "tiny.mp4").read_bytes()
+
+
+def test_thread_arrays_have_constant_shapes():
+    """The GPU compiler takes ``cuda.local.array``/``cuda.shared.array`` shapes only as
+    constants (a name bound at build time, a literal, or a tuple of those); the simulator
+    accepts any integer, so ``DEPTH + 1`` passed every simulator test and failed the
+    first compile on an H200.  This reads the sources, so it runs without a GPU."""
+    import ast
+    from pathlib import Path
+
+    gpu = Path(__file__).resolve().parent.parent / "fractaltrain" / "compute" / "gpu"
+    seen = 0
+    for path in sorted(gpu.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "array" and isinstance(node.func.value, ast.Attribute)
+                    and node.func.value.attr in ("local", "shared")):
+                seen += 1
+                shape = node.args[0]
+                parts = shape.elts if isinstance(shape, ast.Tuple) else [shape]
+                for part in parts:
+                    assert isinstance(part, (ast.Name, ast.Constant)), (
+                        f"{path.name}:{node.lineno}: thread-array shape {ast.unparse(shape)} is an expression; "
+                        "bind it to a name in the kernel builder")
+    assert seen >= 20

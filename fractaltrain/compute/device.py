@@ -42,6 +42,15 @@ def resolve(name: str | None = None) -> str:
     return dev
 
 
+def _version(dist: str) -> str:
+    """``dist VERSION`` of an installed distribution, for error lines."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return f"{dist} {version(dist)}"
+    except PackageNotFoundError:
+        return f"{dist} (version unknown)"
+
+
 def cuda_missing() -> str | None:
     """Why the CUDA backend cannot run here (one line), or None when it can.
 
@@ -52,8 +61,11 @@ def cuda_missing() -> str | None:
         return f"numba-cuda is not installed ({INSTALL_HINT})"
     try:
         from numba import cuda
-    except Exception as exc:  # broken install: missing bindings, wrong CUDA version
-        return f"numba-cuda cannot be imported ({short(str(exc), 120)})"
+        import numba.cuda.np.arrayobj  # noqa: F401  (loaded by the first kernel compile, not by the line above)
+    except Exception as exc:  # broken install: missing bindings, wrong CUDA version, too new a numpy
+        import numpy
+        return (f"numba-cuda cannot be imported ({short(str(exc), 120)}; numpy {numpy.__version__}, "
+                f"{_version('numba-cuda')})")
     try:
         if cuda.is_available():
             return None

@@ -195,6 +195,7 @@ def _loss_grad_dd(t, Xs, Ys, n, m, W, G, fi, fo, woff, alphas, nonlin, bidx, act
 def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY):
     """Compile-time sizes -> the kernel (shared or global data); see :func:`get_dd_kernel`."""
     f64 = np.float64
+    NOFF = DEPTH + 1  # a name, not an expression: the GPU compiler takes only constant shapes
 
     @cuda.jit(device=True)
     def train(Xs, Ys, hph, hpl, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, bidx, early_stop, out,
@@ -210,7 +211,7 @@ def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY):
         o = cuda.local.array((2, M), f64)
         tail = cuda.local.array(TAIL, f64)
         lr = cuda.local.array((2, DEPTH), f64)
-        hoff = cuda.local.array(DEPTH + 1, np.int64)
+        hoff = cuda.local.array(NOFF, np.int64)
         hoff[0] = 0
         hoff[1] = 0
         for l in range(1, DEPTH):

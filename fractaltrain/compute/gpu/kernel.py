@@ -155,6 +155,7 @@ def _loss_grad(t, Xs, Ys, n, m, W, G, fi, fo, woff, alphas, nonlin, bidx, acts, 
 def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY):
     """Compile-time sizes -> (kernel with shared data, kernel with global data); see get_kernel."""
     f64 = np.float64
+    NOFF = DEPTH + 1  # a name, not an expression: the GPU compiler takes only constant shapes
 
     @cuda.jit(device=True)
     def train(Xs, Ys, hp, probe, w0, fi, fo, woff, alphas, nonlin, steps, bidx, early_stop, out, counter):
@@ -169,7 +170,7 @@ def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY):
         o = cuda.local.array(M, f64)
         tail = cuda.local.array(TAIL, f64)
         lr = cuda.local.array(DEPTH, f64)
-        hoff = cuda.local.array(DEPTH + 1, np.int64)
+        hoff = cuda.local.array(NOFF, np.int64)
         hoff[0] = 0
         hoff[1] = 0
         for l in range(1, DEPTH):
