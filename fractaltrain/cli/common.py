@@ -246,7 +246,10 @@ def out_file(path: Optional[str], flag: str) -> Optional[Path]:
 
 CONFIG_ARG = typer.Argument(..., help="YAML experiment config, e.g. configs/demo.yaml.", show_default=False)
 OUT_OPT = typer.Option("out", "--out", "-o", help="Output folder (tiles are kept in OUT/tiles for resuming).")
-QUIET_OPT = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+QUIET_OPT = typer.Option(False, "--quiet", "-q", help="No plan, no progress bar.")
+DRY_RUN_OPT = typer.Option(False, "--dry-run", help="Print the plan (pixels, pixel-steps, what the tile store "
+                           "holds, disk, the time on this machine from a short calibration) and exit.")
+JSON_OPT = typer.Option(False, "--json", help="With --dry-run: the plan as one JSON object.")
 THREADS_OPT = typer.Option(None, "--threads", help="Kernel threads (default: all cores).")
 PRECISION_OPT = typer.Option(
     None, "--precision", help="auto | float64 | double-double: how pixels are trained (default: the config's "
@@ -272,6 +275,25 @@ def check_palette(palette: str) -> str:
 def shard_line(sh, progress) -> str:
     return (f"shard {sh.index}/{sh.count}: {progress.tiles_computed} tiles computed, "
             f"{progress.tiles_reused} already done")
+
+
+def show_plan(plan, dry_run: bool, as_json: bool) -> None:
+    """The plan before any work, on stdout (stderr keeps the progress bars and the one line of an error)."""
+    import json
+
+    if as_json and not dry_run:
+        raise UsageError("--json: only with --dry-run (a run prints its plan as text)")
+    if as_json:
+        typer.echo(json.dumps(plan.to_dict()))
+        return
+    for line in plan.lines():
+        typer.echo(line)
+
+
+def time_line(parts: dict) -> str:
+    """The last line of a run: where the time went (phases of under 0.05 s left out)."""
+    shown = [f"{name} {seconds:.1f} s" for name, seconds in parts.items() if seconds >= 0.05]
+    return "time: " + (", ".join(shown) if shown else "under 0.1 s")
 
 
 def wrote(paths) -> str:

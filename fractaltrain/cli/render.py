@@ -7,8 +7,8 @@ from typing import Optional
 import typer
 
 from fractaltrain.cli.common import (
-    CONFIG_ARG, DEVICE_OPT, OUT_OPT, PALETTE_OPT, PRECISION_OPT, QUIET_OPT, SHARD_OPT, THREADS_OPT, check_palette, guarded,
-    out_folder, parse_shard, set_device, set_threads, shard_line, wrote,
+    CONFIG_ARG, DEVICE_OPT, DRY_RUN_OPT, JSON_OPT, OUT_OPT, PALETTE_OPT, PRECISION_OPT, QUIET_OPT, SHARD_OPT, THREADS_OPT,
+    check_palette, guarded, out_folder, parse_shard, set_device, set_threads, shard_line, show_plan, time_line, wrote,
 )
 from fractaltrain.config import load_config, with_overrides
 
@@ -33,6 +33,8 @@ def render(
     member: Optional[int] = typer.Option(
         None, "--member", help="Render only ensemble member K (0 = the config's own draws) as a normal image, "
         "NAME_memberK.*."),
+    dry_run: bool = DRY_RUN_OPT,
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Render one image: NAME.png, NAME.npz (raw values) and NAME.json into OUT.
 
@@ -42,6 +44,7 @@ def render(
     the npz holds p_converged, measure_mean, measure_std and members, and the PNG shows P(converge).
     """
     import dataclasses
+    import time
 
     from fractaltrain.render.ensemble import check_member, with_ensemble
     from fractaltrain.errors import check_name
@@ -58,8 +61,24 @@ def render(
     set_threads(threads)
     set_device(device)
     outdir = out_folder(out)
+    if dry_run or as_json or not quiet:
+        from fractaltrain.compute.device import active
+        from fractaltrain.render.cost import render_cost
+
+        t0 = time.perf_counter()
+        show_plan(render_cost(cfg, outdir, sh, member, active()), dry_run, as_json)
+        plan_seconds = time.perf_counter() - t0
+        if dry_run:
+            return
+    else:
+        plan_seconds = 0.0
+    t0 = time.perf_counter()
     res = do_render(cfg, outdir, quiet=quiet, shard=sh, palette=pal, member=member)
+    total = time.perf_counter() - t0
     if res.png is None:
         typer.echo(shard_line(sh, res.progress))
     else:
         typer.echo(f"{wrote([res.png, res.npz, res.json])} ({res.progress.seconds:.1f} s computing)")
+    if not quiet:
+        typer.echo(time_line({"plan": plan_seconds, "training": res.progress.seconds,
+                              "outputs and checks": total - res.progress.seconds}))

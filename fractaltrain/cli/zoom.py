@@ -8,8 +8,9 @@ import typer
 
 from fractaltrain.cli.common import (
     PRECISION_OPT,
-    CONFIG_ARG, DEVICE_OPT, OUT_OPT, PALETTE_OPT, QUIET_OPT, SHARD_OPT, THREADS_OPT, UsageError, error_line, guarded,
-    out_folder, parse_shard, parse_size, set_device, set_threads, shard_line, wrote,
+    CONFIG_ARG, DEVICE_OPT, DRY_RUN_OPT, JSON_OPT, OUT_OPT, PALETTE_OPT, QUIET_OPT, SHARD_OPT, THREADS_OPT, UsageError,
+    error_line, guarded, out_folder, parse_shard, parse_size, set_device, set_threads, shard_line, show_plan, time_line,
+    wrote,
 )
 from fractaltrain.config import load_config, with_overrides
 
@@ -107,6 +108,8 @@ def zoom(
     threads: Optional[int] = THREADS_OPT,
     device: Optional[str] = DEVICE_OPT,
     shard: Optional[str] = SHARD_OPT,
+    dry_run: bool = DRY_RUN_OPT,
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Render a deep-zoom MP4 into the converge/diverge boundary.
 
@@ -114,6 +117,8 @@ def zoom(
     and NAME.json into OUT.  Keyframes go through the tile store: rerunning after a crash only
     computes what is missing, and --recolor re-encodes without training (or locating).
     """
+    import time
+
     from fractaltrain.render.ensemble import with_ensemble
     from fractaltrain.compute.jobs import IncompleteError
     from fractaltrain.zoom.guards import NoiseError
@@ -128,6 +133,15 @@ def zoom(
     set_threads(threads)
     set_device(device)
     outdir = out_folder(out)
+    t_plan = time.perf_counter()
+    if dry_run or as_json or not (quiet or recolor):  # recolor trains nothing: no plan unless asked
+        from fractaltrain.compute.device import active
+        from fractaltrain.zoom.cost import zoom_cost
+
+        show_plan(zoom_cost(cfg, outdir, opts, sh, active()), dry_run, as_json)
+        if dry_run:
+            return
+    t_plan = time.perf_counter() - t_plan
     try:
         res = do_zoom(cfg, outdir, opts, quiet=quiet, shard=sh)
     except NoiseError as exc:
@@ -143,3 +157,8 @@ def zoom(
     else:
         typer.echo(f"target x={tx} y={ty}, {res.plan.depth:g} decades, {res.plan.n_keyframes} keyframes")
         typer.echo(wrote([res.mp4, res.poster, res.json]))
+    if not quiet:
+        t = res.timing
+        typer.echo(time_line({"plan": t_plan, "target": t.get("locate_seconds", 0.0),
+                              "noise guard": t.get("noise_seconds", 0.0), "keyframes": t.get("keyframe_seconds", 0.0),
+                              "frames and encoding": t.get("frame_seconds", 0.0)}))

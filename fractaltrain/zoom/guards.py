@@ -77,7 +77,7 @@ class NoiseError(ConfigError):
 
 
 def noise_rates(problem: Problem, plan: ZoomPlan, grids: list[Grid], outdir: Path, allow: bool,
-                retrain_dd=None) -> list[float]:
+                retrain_dd=None, bar=None) -> list[float]:
     """Sampled rounding-flip rate of every keyframe (:mod:`fractaltrain.search.noise`), cached in ``noise.json``.
 
     Raises :class:`NoiseError` at the first keyframe above ``NOISE_MAX`` unless
@@ -89,7 +89,8 @@ def noise_rates(problem: Problem, plan: ZoomPlan, grids: list[Grid], outdir: Pat
     rounding-decided; it returns keyframe ``k``'s double-double grid (or None
     when there is none) and the list ``grids`` is changed in place from ``k`` on
     (the caller's ``auto`` precision: double-double where float64's rounding
-    decides the signs), and the test continues in double-double.
+    decides the signs), and the test continues in double-double.  ``bar`` (a
+    tqdm-like object) advances by one per keyframe tested or found in the cache.
     """
     path = outdir / "noise.json"
     known = noise.load_rates(path)
@@ -120,4 +121,6 @@ def noise_rates(problem: Problem, plan: ZoomPlan, grids: list[Grid], outdir: Pat
                 f"not the hyperparameters, decides the picture there; the zoom is resolved down to {reached:.2f} "
                 f"decades at this target (zoom less deep, or pick another target)"))
         rates.append(rate)
+        if bar is not None:
+            bar.update(1)
     return rates

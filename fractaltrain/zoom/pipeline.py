@@ -48,6 +48,7 @@ class ZoomResult:
     poster: Path | None
     json: Path | None
     progress: Progress
+    timing: dict  # seconds per stage (locate, noise guard, keyframes, frames), as the sidecar records them
 
 
 def preview_settings(cfg: Config, opts: ZoomOptions) -> tuple[Config, ZoomOptions]:
@@ -85,7 +86,7 @@ def find_target(problems: list[Problem], outer, opts: ZoomOptions, store: TileSt
     if opts.center is not None:
         return LocateResult(opts.center[0], opts.center[1], opts.depth, opts.seed)
     with progress_bar(locate_levels(opts.depth), 0, quiet, "locate") as bar:
-        bar.unit = "level"
+        bar.unit, bar.unit_scale = "level", False
         try:
             if len(problems) > 1:
                 return locate_ensemble(problems, outer, opts.depth, store, seed=opts.seed, bar=bar)
@@ -142,7 +143,7 @@ def zoom(cfg: Config, outdir: str | Path, opts: ZoomOptions, *, quiet: bool = Tr
     job = plan_zoom(cfg, Path(outdir), opts, quiet, shard, expect_grids)
     prog = compute_keyframes(job, shard, quiet)
     if shard.count > 1 and not job.opts.recolor:
-        return ZoomResult(job.plan, None, None, None, prog)
+        return ZoomResult(job.plan, None, None, None, prog, job.timing)
     return write_outputs(job, prog, quiet)
 
 
@@ -192,7 +193,9 @@ def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: 
         member_grids[1:] = upgraded[1:]
         return upgraded[0]
 
-    rates = noise_rates(problem, plan, grids, outdir, opts.allow_noise or opts.recolor, retrain_dd)
+    with progress_bar(plan.n_keyframes, 0, quiet or opts.recolor, "noise guard") as bar:  # recolor: cached rates
+        bar.unit, bar.unit_scale = "keyframe", False
+        rates = noise_rates(problem, plan, grids, outdir, opts.allow_noise or opts.recolor, retrain_dd, bar=bar)
     keys = [g.key for mg in member_grids for g in mg]
     t_noise = time.perf_counter() - t0 - t_locate
 
@@ -269,7 +272,7 @@ def write_outputs(job: ZoomJob, prog: Progress, quiet: bool) -> ZoomResult:
         encode(plan, cfg, cache, opts, mp4, range(a, b), quiet)
     job.timing["frame_seconds"] = time.perf_counter() - t1
     save_json(job.sidecar, record())
-    return ZoomResult(plan, mp4, poster, job.sidecar, prog)
+    return ZoomResult(plan, mp4, poster, job.sidecar, prog, job.timing)
 
 
 def recorded_dd_from(problem: Problem, plan: ZoomPlan, expect_grids: list[str]) -> int | None:
