@@ -95,14 +95,16 @@ def run_pixels(problem, hp, hp_lo=None):
     """Train every row of ``hp`` on the active device; (pixels, N_OUT) as ``kernel.run_pixels``.
 
     With ``hp_lo`` (the low parts, same shape) the pixels ``hp + hp_lo`` train in
-    double-double (``kernel.run_pixels_dd``).  The double-double and CUDA kernels
-    train steepest descent only so far: another optimizer there raises one line.
+    double-double (``kernel.run_pixels_dd``).  The float64 kernels of both devices
+    train issue 32's optimizers, schedules and architectures (the CUDA kernel with
+    the CPU kernel's bits); the double-double kernels, CPU and CUDA, train steepest
+    descent only so far: a config with any of those tricks there raises one line.
     """
     tr = problem.config.training
-    if not problem.config.plain_training and (hp_lo is not None or _active == "cuda"):
-        where = "double-double" if hp_lo is not None else "device cuda"
-        raise DeviceError(f"{where} trains plain steepest descent only so far (training.optimizer sgd, schedule "
-                          f"constant), not {tr.optimizer.name} with schedule {tr.schedule.name}")
+    if hp_lo is not None and not problem.config.plain_training:
+        raise DeviceError(f"double-double trains plain steepest descent only so far (training.optimizer sgd, "
+                          f"schedule constant, no residual or layer norm), not {tr.optimizer.name} with schedule "
+                          f"{tr.schedule.name}")
     if hp_lo is not None:
         if _active == "cuda":
             from fractaltrain.compute.gpu.run import run_pixels_dd as run_dd

@@ -27,6 +27,30 @@ CASES = {
                             "y": {"param": "lr", "scale": "log10", "range": [-3, 6]}}},
 }
 
+#: Issue 32's tricks: every optimizer and schedule, settings and warmup steps as axes, residual and layer norm.
+LR = {"param": "lr", "scale": "log10", "range": [-3, 3]}
+TRICK_CASES = {
+    "momentum": {"training": {"optimizer": "momentum"}},
+    "nesterov_cosine_final_fraction_axis": {
+        "training": {"optimizer": "nesterov", "schedule": "cosine"},
+        "axes": {"x": {"param": "final_fraction", "scale": "linear", "range": [0, 1]}, "y": LR}},
+    "adam_warmup_cosine": {"training": {"optimizer": "adam", "schedule": {"name": "warmup_cosine", "warmup_steps": 5}}},
+    "adamw": {"training": {"optimizer": {"name": "adamw", "weight_decay": 0.01}}},
+    "sgd_warmup_steps_axis": {"training": {"schedule": "warmup"},
+                              "axes": {"x": {"param": "warmup_steps", "scale": "linear", "range": [0, 20]}, "y": LR}},
+    "momentum_axis": {"training": {"optimizer": "momentum"},
+                      "axes": {"x": {"param": "momentum", "scale": "linear", "range": [0, 0.95]}, "y": LR}},
+    "adam_beta1_axis_warmup_cosine": {
+        "training": {"optimizer": "adam", "learning_rate": 3.0,
+                     "schedule": {"name": "warmup_cosine", "final_fraction": 0.2}},
+        "axes": {"x": {"param": "beta1", "scale": "linear", "range": [0, 0.95]},
+                 "y": {"param": "warmup_steps", "scale": "linear", "range": [0.5, 13.3]}}},
+    "residual_depth4": {"network": {"depth": 4, "residual": True}},
+    "norm_depth3": {"network": {"depth": 3, "norm": "layer"}},
+    "residual_norm_depth4_nesterov": {"network": {"depth": 4, "residual": True, "norm": "layer"},
+                                      "training": {"optimizer": "nesterov", "schedule": "warmup_cosine"}},
+}
+
 
 def small_config(over: dict, width: int = 3, points: int = 5, steps: int = 12):
     """A tiny config (width 3, 5 points, 12 steps by default) with ``over`` merged in."""
@@ -72,14 +96,19 @@ def compare(cpu: np.ndarray, gpu: np.ndarray) -> dict:
 
 
 def run_cases(n: int = 3, steps: int = 12, cases=None, **launch) -> dict:
-    """CPU kernel and CUDA backend on each case's n × n grid; ``launch`` goes to the CUDA run_pixels."""
+    """CPU kernel and CUDA backend on each case's n × n grid; ``launch`` goes to the CUDA run_pixels.
+
+    ``cases``: names of :data:`CASES` or :data:`TRICK_CASES`, or a dict of name to
+    config overrides (default: all of :data:`CASES`).
+    """
     from fractaltrain.compute.gpu.run import run_pixels as run_gpu
     from fractaltrain.compute.kernel import run_pixels as run_cpu
     from fractaltrain.problem import build_problem
 
+    table = cases if isinstance(cases, dict) else {**CASES, **TRICK_CASES}
     report = {}
     for name in cases or CASES:
-        cfg = small_config(CASES[name], steps=steps)
+        cfg = small_config(table[name], steps=steps)
         pb = build_problem(cfg)
         hp = grid_hp(cfg, n)
         cpu = run_cpu(pb, hp)

@@ -18,6 +18,7 @@ from fractaltrain.columns import N_OUT, OUT_FINAL
 from fractaltrain.compute.gpu.ddkernel import get_dd_kernel
 from fractaltrain.compute.gpu.kernel import SHARED_BYTES, get_kernel
 from fractaltrain.compute.gpu.ops import SIMULATOR
+from fractaltrain.compute.gpu.tricks import schedule_factors
 from fractaltrain.compute.kernel.driver import gradient_scale_dd
 
 THREADS_PER_BLOCK = 128  # 4 warps; the local arrays keep occupancy low anyway
@@ -50,7 +51,11 @@ def run_pixels(problem, hp: np.ndarray, early_stop: bool = True, *, threads: int
                blocks: int | None = None) -> np.ndarray:
     """Train every row of ``hp`` for ``problem`` on the GPU; returns (pixels, N_OUT) as the CPU kernel.
 
-    ``threads``/``blocks`` override the launch shape (tests).
+    With issue 32's tricks too (the problem's optimizer, schedule and
+    architecture pick the kernel variant): a schedule's factors are computed
+    here, by the CPU kernel's own code, and sent as a table
+    (:func:`tricks.schedule_factors`).  ``threads``/``blocks`` override the
+    launch shape (tests).
     """
     hp = np.ascontiguousarray(hp, dtype=np.float64)
     out = np.empty((hp.shape[0], N_OUT), dtype=np.float64)
@@ -65,8 +70,15 @@ def run_pixels(problem, hp: np.ndarray, early_stop: bool = True, *, threads: int
     nh = max(1, int(sum(int(f) for f in fo[:-1])))
     wmax = int(max(max(int(a) for a in fi), max(int(a) for a in fo)))
     shared = (X.size + Y.size) * 8 <= SHARED_BYTES
+    opt, sched = int(problem.optimizer_code), int(problem.schedule_code)
+    residual, norm = (bool(a) for a in problem.arch)
+    steps = int(problem.config.training.steps)
+    if sched:
+        factors, frow = schedule_factors(sched, steps, hp, depth)
+    else:
+        factors, frow = np.zeros((1, 1)), np.zeros(1, dtype=np.int64)
     kern = get_kernel(depth, int(w0.shape[0]), nh, wmax, int(m),
-                      int(X.size) if shared else 0, int(Y.size) if shared else 0)
+                      int(X.size) if shared else 0, int(Y.size) if shared else 0, opt, sched != 0, residual, norm)
     nblocks, nthreads = launch_shape(hp.shape[0], threads, blocks)
     d_out = cuda.device_array_like(out)
     kern[nblocks, nthreads](
@@ -74,9 +86,9 @@ def run_pixels(problem, hp: np.ndarray, early_stop: bool = True, *, threads: int
         cuda.to_device(np.ascontiguousarray(problem.probe, dtype=np.float64)),
         cuda.to_device(w0), cuda.to_device(fi.astype(np.int64)), cuda.to_device(fo.astype(np.int64)),
         cuda.to_device(woff.astype(np.int64)), cuda.to_device(np.ascontiguousarray(problem.alphas, dtype=np.float64)),
-        int(problem.nonlin_code), int(problem.config.training.steps),
+        int(problem.nonlin_code), steps,
         cuda.to_device(np.ascontiguousarray(bidx, dtype=np.int64)), bool(early_stop), d_out,
-        cuda.to_device(np.zeros(1, dtype=np.int64)),
+        cuda.to_device(np.zeros(1, dtype=np.int64)), cuda.to_device(factors), cuda.to_device(frow),
     )
     out = d_out.copy_to_host()
     out[:, OUT_FINAL] = [math.log10(v) for v in out[:, OUT_FINAL].tolist()]
