@@ -102,7 +102,9 @@ class JobCost:
                 continue
             if g["precision"] not in by:
                 return None
-            total += (g["pixels"] - g["stored"]) * by[g["precision"]]
+            todo = g["pixels"] - g["stored"]
+            copied = g.get("copied", 0) * todo / g["pixels"]  # the previous keyframe's pixels are copied, not trained
+            total += (todo - copied) * by[g["precision"]]
         return total / self.shard[1]
 
     def total_seconds(self) -> float | None:
@@ -137,7 +139,7 @@ class JobCost:
             "kind": self.kind, "name": self.name, "steps": self.steps, "members": self.members,
             "device": self.device, "threads": self.threads, "shard": list(self.shard),
             "grids": self.grids, "pixels": self.pixels, "pixels_stored": self.stored,
-            "pixels_to_compute": self.to_compute, "pixel_steps": self.pixel_steps, "disk_bytes": self.disk_bytes,
+            "pixels_to_compute": self.to_compute, "pixels_copied": sum(g.get("copied", 0) for g in self.grids), "pixel_steps": self.pixel_steps, "disk_bytes": self.disk_bytes,
             "rates": [{"precision": r.precision, "seconds_per_pixel": r.seconds_per_pixel,
                        "pixel_steps_per_s": r.pixel_steps_per_s, "sample_pixels": r.sample} for r in self.rates],
             "train_seconds": self.train_seconds(),
@@ -156,6 +158,10 @@ class JobCost:
         out = [f"plan: {self.kind} {self.name}: {what}; {self.pixels:,} pixels × {self.steps} steps = "
                f"{self.pixel_steps:.3g} pixel-steps; precision {', '.join(precisions)}"]
         shard = "" if self.shard[1] == 1 else f", shard {self.shard[0]}/{self.shard[1]}"
+        copied = sum(g.get("copied", 0) for g in self.grids)
+        if copied:
+            out.append(f"  aligned keyframes: {copied:,} pixels ({percent(copied, self.pixels)}) are copied from the "
+                       "keyframe before, not trained")
         out.append(f"  device {self.device}, {self.threads} thread{'s' if self.threads != 1 else ''}{shard}; "
                    f"tile store holds {self.stored:,} of {self.pixels:,} pixels ({percent(self.stored, self.pixels)}); "
                    f"disk about {size_text(self.disk_bytes)}")
@@ -186,8 +192,10 @@ def preview_factor(job: JobCost) -> float:
 
 def grid_entries(store: TileStore | None, grids: list[Grid], shard: tuple[int, int] = (0, 1)) -> list[dict]:
     """Per grid: size, precision, pixels this shard owns and how many of them the store holds (verified reads)."""
+    from fractaltrain.compute.reuse import parents, shared_pixels
+
     out, pos = [], 0
-    for g in grids:
+    for g, parent in zip(grids, parents(grids)):
         pixels = stored = tiles = 0
         look = store is not None and store.folder(g).is_dir()  # a grid never started holds nothing: no reads
         for spec in g.tiles():
@@ -197,8 +205,9 @@ def grid_entries(store: TileStore | None, grids: list[Grid], shard: tuple[int, i
                 if look and store.load(g, spec) is not None:
                     stored += spec.n_pixels
             pos += 1
+        copied = 0 if parent is None else shared_pixels(g, parent) * pixels // g.n_pixels
         out.append({"width": g.width, "height": g.height, "precision": g.precision, "pixels": pixels,
-                    "stored": stored, "tiles": tiles, "key": g.key})
+                    "stored": stored, "copied": copied, "tiles": tiles, "key": g.key})
     return out
 
 

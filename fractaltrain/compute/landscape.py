@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from fractaltrain.config import Config
-from fractaltrain.columns import N_OUT
+from fractaltrain.columns import N_OUT, OUT_STEPS
 from fractaltrain.compute.jobs import IncompleteError, MissingTile
-from fractaltrain.compute import device
+from fractaltrain.compute import device, reuse
 from fractaltrain.precision import DOUBLE_DOUBLE, PrecisionError, axis_values_dd
 from fractaltrain.precision import resolve as resolve_precision
 from fractaltrain.problem import Problem, pixel_hyperparams, pixel_hyperparams_dd
@@ -75,6 +75,11 @@ def grid_axes(cfg: Config, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     w = grid.window
     if grid.double_double:
         return axis_values_dd(w, grid.width, cfg.x.scale, 0), axis_values_dd(w, grid.height, cfg.y.scale, 1)
+    if grid.lattice is not None:
+        from fractaltrain.lattice import lattice_fractions, lattice_values
+
+        cx, hx, cy, hy = lattice_fractions(grid.lattice)
+        return lattice_values(cx, hx, grid.width, cfg.x.scale), lattice_values(cy, hy, grid.height, cfg.y.scale)
     return (
         axis_values(w.x0, w.x1, grid.width, cfg.x.scale),
         axis_values(w.y0, w.y1, grid.height, cfg.y.scale),
@@ -110,6 +115,14 @@ class Progress:
     tiles_reused: int = 0
     pixels_computed: int = 0
     seconds: float = 0.0
+    pixels_copied: int = 0  # of pixels_computed, taken from the previous keyframe (compute/reuse.py)
+    steps_copied: float = 0.0  # the trained steps of those: the pixel-steps the copy saved
+    steps_trained: float = 0.0  # pixel-steps trained (early-stopped pixels count the steps they ran)
+
+    def saved_fraction(self) -> float:
+        """The share of this fill's pixel-steps that copying saved."""
+        total = self.steps_copied + self.steps_trained
+        return self.steps_copied / total if total else 0.0
 
 
 def fill_grids(
@@ -137,7 +150,7 @@ def fill_grids(
     prog = Progress()
     t0 = time.perf_counter()
     pos = 0
-    for grid, problem in zip(grids, problems, strict=True):
+    for grid, problem, parent in zip(grids, problems, reuse.parents(grids), strict=True):
         store.register(grid)
         xv, yv = grid_axes(problem.config, grid)
         for spec in grid.tiles():
@@ -148,9 +161,17 @@ def fill_grids(
             if store.load(grid, spec) is not None:
                 prog.tiles_reused += 1
             else:
-                store.save(grid, spec, compute_tile(problem, xv, yv, spec))
+                if parent is None:
+                    data, copied, saved = compute_tile(problem, xv, yv, spec), 0, 0.0
+                else:  # an aligned keyframe: the previous keyframe's pixels are copied, not trained again
+                    hp = tile_hyperparams(problem.config, xv, yv, spec)
+                    data, copied, saved = reuse.fill_tile(problem, store, parent, hp, spec)
+                store.save(grid, spec, data)
                 prog.tiles_computed += 1
                 prog.pixels_computed += spec.n_pixels
+                prog.pixels_copied += copied
+                prog.steps_copied += saved
+                prog.steps_trained += float(data[..., OUT_STEPS].sum()) - saved
             if bar is not None:
                 bar.update(spec.n_pixels)
     prog.seconds = time.perf_counter() - t0

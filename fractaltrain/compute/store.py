@@ -62,6 +62,7 @@ class Grid:
     tile: int
     exact_values: bool = False  # some pixel values differ from the centred formula's (window.py)
     precision: str = "float64"  # or "double-double" (fractaltrain.precision): then values come from the exact edges
+    lattice: tuple[str, str, str, str] | None = None  # float64 values on a keyframe lattice (fractaltrain.lattice)
 
     @property
     def double_double(self) -> bool:
@@ -80,6 +81,8 @@ class Grid:
         if self.double_double:  # float64 grids keep the keys they had before double-double existed
             ident["precision"] = self.precision
             ident["window_exact"] = self.window.strings()
+        if self.lattice is not None:  # only then: other grids keep their keys
+            ident["lattice"] = list(self.lattice)
         return ident
 
     @property
@@ -194,8 +197,14 @@ def grid_from_identity(key: str, ident) -> Grid | None:
         if "window_exact" in ident:
             win = Window.from_edges(*(parse_coordinate(v) if "/" not in str(v) else Fraction(str(v))
                                       for v in ident["window_exact"]))
+        lattice = None
+        if "lattice" in ident:
+            from fractaltrain.lattice import lattice_fractions, lattice_strings
+
+            lattice = lattice_strings(*lattice_fractions(ident["lattice"]))
         grid = Grid(str(ident["problem"]), win, int(ident["width"]), int(ident["height"]), int(ident["tile"]),
-                    exact_values=ident.get("values") == "exact", precision=str(ident.get("precision", "float64")))
+                    exact_values=ident.get("values") == "exact", precision=str(ident.get("precision", "float64")),
+                    lattice=lattice)
     except (TypeError, ValueError, KeyError, AttributeError):
         return None
     if grid.width < 1 or grid.height < 1 or grid.tile < 1 or grid.key != key:

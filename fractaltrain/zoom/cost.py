@@ -23,7 +23,7 @@ from fractaltrain.problem import build_problem
 from fractaltrain.search import noise
 from fractaltrain.window import config_window
 from fractaltrain.zoom.guards import check_depth
-from fractaltrain.zoom.keyframes import keyframe_grids
+from fractaltrain.zoom.keyframes import keyframe_grids, keyframe_layout
 from fractaltrain.zoom.options import ZoomOptions
 from fractaltrain.zoom.plan import ZoomPlan, outer_window
 
@@ -45,6 +45,7 @@ def zoom_cost(cfg: Config, outdir: str | Path, opts: ZoomOptions, shard: Shard =
     opts = resolve_target(cfg, opts, outer)
     located = opts.center is not None
     plan = ZoomPlan(outer, opts.center or outer.center, opts.depth, opts.frames, opts.size, opts.factor)
+    plan = keyframe_layout(problem, plan, outdir if located else None)
     check_depth(plan, cfg)
     grids = keyframe_grids(problem, plan)
     members = 1 if cfg.ensemble is None else cfg.ensemble.members

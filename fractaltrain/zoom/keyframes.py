@@ -9,6 +9,7 @@ writes, so ``dimension`` and a person can read them.
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from fractaltrain.compute.files import DamagedFile, folder_inside, read_verified
 from fractaltrain.compute.landscape import assemble, grid_axes, make_grid
 from fractaltrain.compute.store import Grid, TileStore
 from fractaltrain.errors import OutputError, output_file
+from fractaltrain.lattice import lattice_strings
 from fractaltrain.problem import Problem
 from fractaltrain.render import colour
 from fractaltrain.render import ensemble as ens
@@ -32,9 +34,39 @@ def keyframe_grids(problem: Problem, plan: ZoomPlan, dd_from: int | None = None)
     ``auto`` precision moves the keyframes from there on to double-double.
     """
     kw, kh = plan.keyframe_size
-    return [make_grid(problem, plan.keyframe_window(k), kw, kh, problem.config.tile,
-                      precision="double-double" if dd_from is not None and k >= dd_from else None)
-            for k in range(plan.n_keyframes)]
+    grids = [make_grid(problem, plan.keyframe_window(k), kw, kh, problem.config.tile,
+                       precision="double-double" if dd_from is not None and k >= dd_from else None)
+             for k in range(plan.n_keyframes)]
+    if plan.aligned:  # float64 keyframes take the lattice's values (double-double ones its exact window's)
+        grids = [g if g.double_double else replace(g, exact_values=False,
+                                                   lattice=lattice_strings(*plan.keyframe_lattice(k)))
+                 for k, g in enumerate(grids)]
+    return grids
+
+
+def keyframe_layout(problem: Problem, plan: ZoomPlan, outdir: Path | None,
+                    expect_grids: list[str] | None = None) -> ZoomPlan:
+    """``plan`` with aligned keyframes (:mod:`fractaltrain.lattice`) wherever they can be, else as it is.
+
+    Aligned keyframes need a power-of-two factor.  A zoom made before them keeps
+    its own keyframes so it resumes as it is: when ``expect_grids`` (a job
+    manifest's grid keys) or a zoom manifest of this config's name in ``outdir``
+    holds the unaligned first keyframe's key, the plan stays unaligned.
+    """
+    from fractaltrain.lattice import power_of_two
+
+    if plan.aligned or power_of_two(plan.factor) is None:
+        return plan
+    kw, kh = plan.keyframe_size
+    old_key = make_grid(problem, plan.keyframe_window(0), kw, kh, problem.config.tile).key
+    if expect_grids is not None:
+        recorded = set(expect_grids)
+    else:
+        from fractaltrain.compute.jobs import read_manifests
+
+        recorded = {key for _, m in (read_manifests(outdir) if outdir is not None and outdir.is_dir() else [])
+                    if m.kind == "zoom" and m.name == problem.config.name for key in m.grids}
+    return plan if old_key in recorded else replace(plan, aligned=True)
 
 
 class KeyframeCache:

@@ -33,7 +33,7 @@ from fractaltrain.compute.store import Grid, TileStore
 from fractaltrain.precision import AUTO, PrecisionError
 from fractaltrain.window import config_window, parse_coordinate
 from fractaltrain.zoom.guards import check_depth, max_depth, noise_rates
-from fractaltrain.zoom.keyframes import KeyframeCache, keyframe_grids, save_keyframes
+from fractaltrain.zoom.keyframes import KeyframeCache, keyframe_grids, keyframe_layout, save_keyframes
 from fractaltrain.zoom.plan import ZoomPlan, even, outer_window
 
 DEFAULT_DEPTH = 10.0  # decades, when neither the caller nor a zoom_target view sets the depth
@@ -173,7 +173,8 @@ def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: 
     if opts.recolor and opts.center is None:  # recolor never trains, so never locates either
         opts = replace(opts, center=stored_target(outdir, cfg, opts))
     target = find_target(problems, outer, opts, store, quiet)
-    plan = ZoomPlan(outer, (target.x, target.y), opts.depth, opts.frames, opts.size, opts.factor)
+    plan = keyframe_layout(problem, ZoomPlan(outer, (target.x, target.y), opts.depth, opts.frames, opts.size,
+                                             opts.factor), outdir, expect_grids)
     check_depth(plan, cfg)
     dd_from = None if expect_grids is None else recorded_dd_from(problem, plan, expect_grids)
     member_grids = [keyframe_grids(p, plan, dd_from) for p in problems]
@@ -228,7 +229,9 @@ def compute_keyframes(job: ZoomJob, shard: Shard, quiet: bool) -> Progress:
         with progress_bar(total, done, quiet, label) as bar:
             prog = fill_grids(problems, job.store, grids, shard, bar)
     job.timing.update(keyframe_seconds=time.perf_counter() - t1, tiles_computed=prog.tiles_computed,
-                      tiles_reused=prog.tiles_reused, pixels_computed=prog.pixels_computed)
+                      tiles_reused=prog.tiles_reused, pixels_computed=prog.pixels_computed,
+                      pixels_copied=prog.pixels_copied, pixel_steps_copied=prog.steps_copied,
+                      pixel_steps_trained=prog.steps_trained, pixel_steps_saved_fraction=prog.saved_fraction())
     return prog
 
 

@@ -12,6 +12,13 @@ those at smaller zoom.  Zoom
 ``z_i = 10 ** (depth · i / (frames - 1))``.  Keyframe ``k`` is ``window(f ** k)``
 for the keyframe factor ``f``, from ``k = 0`` (the outer view) to the first
 ``k`` deep enough to cover the last frame.
+
+Aligned keyframes (``aligned``, for a factor that is a power of two) sit on one
+lattice (:mod:`fractaltrain.lattice`): an odd number of pixels, the middle one
+on the target, spacing divided by the factor from one keyframe to the next, so
+a keyframe's every factor-th pixel is the previous keyframe's and is not trained
+twice.  Their pixel centres span exactly the unaligned keyframe's window, so
+each window is half a pixel wider on every side.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
+from fractaltrain.lattice import power_of_two
 from fractaltrain.window import Window, coordinate_text
 
 
@@ -52,6 +60,7 @@ class ZoomPlan:
     frames: int
     size: tuple[int, int]
     factor: float = 2.0
+    aligned: bool = False  # keyframes on one lattice (module docstring); needs a power-of-two factor
 
     def __post_init__(self):
         # the target is kept exactly (decimals of any length), so windows 30 decades deep are exact too;
@@ -63,6 +72,8 @@ class ZoomPlan:
             raise ValueError(f"target {self.target_strings()} lies outside the outer view {o.as_list()}")
         if self.frames < 1 or self.depth <= 0 or self.factor <= 1:
             raise ValueError("need frames >= 1, depth > 0 and factor > 1")
+        if self.aligned and power_of_two(self.factor) is None:
+            raise ValueError(f"aligned keyframes need a power-of-two factor, not {self.factor}")
 
     # -- frames
     def zoom(self, i: int) -> float:
@@ -94,12 +105,25 @@ class ZoomPlan:
         return self.factor**k
 
     def keyframe_window(self, k: int) -> Window:
-        return self.window_at(self.keyframe_zoom(k))
+        if not self.aligned:
+            return self.window_at(self.keyframe_zoom(k))
+        cx, hx, cy, hy = self.keyframe_lattice(k)
+        kw, kh = self.keyframe_size
+        return Window.around(cx, cy, kw * hx / 2, kh * hy / 2)
+
+    def keyframe_lattice(self, k: int) -> tuple[Fraction, Fraction, Fraction, Fraction]:
+        """(centre x, spacing x, centre y, spacing y) of aligned keyframe ``k``, exactly."""
+        kw, kh = self.keyframe_size
+        scale = Fraction(self.factor) ** k
+        tx, ty = self.target
+        return tx, Fraction(self.outer.width) / (kw - 1) / scale, ty, Fraction(self.outer.height) / (kh - 1) / scale
 
     @property
     def keyframe_size(self) -> tuple[int, int]:
-        """Keyframes are ``factor`` times the frame size, so no frame is ever upsampled."""
-        return even(self.size[0] * self.factor), even(self.size[1] * self.factor)
+        """Keyframes are ``factor`` times the frame size, so no frame is ever upsampled (one more pixel each way
+        when aligned: the lattice has a middle pixel)."""
+        w, h = even(self.size[0] * self.factor), even(self.size[1] * self.factor)
+        return (w + 1, h + 1) if self.aligned else (w, h)
 
     def target_strings(self) -> list[str]:
         """The target as exact decimal strings."""
@@ -116,5 +140,6 @@ class ZoomPlan:
             "size": list(self.size),
             "factor": self.factor,
             "keyframe_size": list(self.keyframe_size),
+            **({"aligned": True} if self.aligned else {}),
             "keyframes": [self.keyframe_window(k).as_list() for k in range(self.n_keyframes)],
         }
