@@ -142,11 +142,6 @@ def fill_grids(
     a seed ensemble), so shards split the tiles of all of them alike.
     """
     problems = list(problem) if isinstance(problem, (list, tuple)) else [problem] * len(grids)
-    if problems and device.active() == "cuda" and not problems[0].config.plain_training:
-        tr = problems[0].config.training
-        raise device.DeviceError(f"device cuda trains plain steepest descent only so far (training.optimizer sgd, "
-                                 f"schedule constant), not {tr.optimizer.name} with schedule {tr.schedule.name}; "
-                                 "use the CPU (device cpu)")
     prog = Progress()
     t0 = time.perf_counter()
     pos = 0
