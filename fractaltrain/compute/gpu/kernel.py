@@ -221,7 +221,8 @@ def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY, OPT=SGD, SCHED=False, RES=False, NO
     update = make_update(OPT) if OPT != SGD else _no_update
 
     @cuda.jit(device=True)
-    def train(Xs, Ys, hp, probe, w0, fi, fo, woff, alphas, nonlin, steps, bidx, early_stop, out, counter, factors, frow):
+    def train(Xs, Ys, hp, probe, w0, fi, fo, woff, alphas, nonlin, steps, bidx, early_stop, out, counter,
+              factors, frow):
         """block.train_block for one pixel per thread, pixels taken from ``counter``."""
         W = cuda.local.array(NPAR, f64)
         G = cuda.local.array(NPAR, f64)
