@@ -10,9 +10,9 @@ scripts/gpu_check.py compares bits on a GPU).
 Sizes: ``compare.TRICK_CASES`` (every optimizer, every schedule, warmup_steps,
 final_fraction, momentum and β1 as axes, residual at depth 4, layer norm at
 depth 3, both at depth 4) on 3 × 3 grids (one full CPU block of 8 lanes and a
-padded one), width 3, 5 points, 24 steps; the schedule tables on 7 × 7 grids.
-About 40 s on 2 cores; the 4 × 4, 40-step run with interleaved threads is
-``slow``.
+padded one), width 3, 5 points, 20 steps; the schedule tables on 7 × 7 grids;
+a 16-pixel ``render --device cuda``.  About 50 s on 2 cores; the 4 × 4, 40-step
+run with interleaved threads is ``slow``.
 """
 
 import importlib.util
@@ -21,12 +21,14 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import yaml
 
 HAVE_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
 pytestmark = pytest.mark.skipif(not HAVE_NUMBA_CUDA, reason="numba-cuda not installed (pip install '.[cuda]')")
 
-STEPS = 24
+STEPS = 20
 
 SIMULATOR_RUN = f"""
 import json, warnings
@@ -134,6 +136,29 @@ def test_device_cuda_trains_tricks_and_double_double_refuses_them(report):
     assert d["bitwise_equal"]
     assert d["dd"] is not None and "\n" not in d["dd"], d
     assert d["dd"].startswith("double-double trains plain steepest descent only so far") and "not adam" in d["dd"]
+
+
+def test_simulator_render_of_a_trick_config_equals_the_cpu_render(tmp_path):
+    """``render --device cuda`` end to end (Adam, warmup_cosine, residual and layer norm at depth 3, β1 on an
+    axis): the same tile values, bit for bit, as a CPU render."""
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "name": "t", "network": {"width": 3, "depth": 3, "residual": True, "norm": "layer"}, "data": {"size": 5},
+        "training": {"steps": 12, "optimizer": "adam", "schedule": {"name": "warmup_cosine", "warmup_steps": 3}},
+        "axes": {"x": {"param": "lr", "scale": "log10", "range": [-3, 2]},
+                 "y": {"param": "beta1", "scale": "linear", "range": [0, 0.95]}},
+        "resolution": "8x2", "tile": 8}))
+    env = dict(os.environ)
+    env.pop("FRACTALTRAIN_DEVICE", None)
+    for device, sim in (("cuda", "1"), ("cpu", "0")):
+        r = subprocess.run([sys.executable, "-m", "fractaltrain", "render", str(cfg), "-o", str(tmp_path / device), "-q",
+                            "--device", device], capture_output=True, text=True,
+                           env=dict(env, NUMBA_ENABLE_CUDASIM=sim), timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+    a, b = np.load(tmp_path / "cuda" / "t.npz"), np.load(tmp_path / "cpu" / "t.npz")
+    for key in ("measure", "final_loss", "probe", "steps_trained"):
+        assert a[key].tobytes() == b[key].tobytes(), key
+    assert 0 < np.mean(a["measure"] > 0) < 1  # both kinds of pixel
 
 
 @pytest.mark.slow  # minutes: 4 simulated threads per block convoy on the simulator's lock
