@@ -38,7 +38,8 @@ def locate(
     import json
 
     from fractaltrain.render.ensemble import member_problem, with_ensemble
-    from fractaltrain.search.locate import LocateError, candidates as find_candidates, ensemble_candidates
+    from fractaltrain.compute.landscape import progress_bar
+    from fractaltrain.search.locate import LocateError, candidates as find_candidates, ensemble_candidates, locate_levels
     from fractaltrain.problem import build_problem
     from fractaltrain.window import config_window, coordinate_text
     from fractaltrain.compute.files import atomic_write_bytes
@@ -58,11 +59,14 @@ def locate(
     start = outer_window(config_window(cfg), cfg.resolution, start_size)
     store, count = TileStore(outdir / "tiles"), max(candidates, seed + 1)
     try:
-        if cfg.ensemble is None:
-            found = find_candidates(build_problem(cfg), start, depth, store, count, bounds=config_window(cfg))
-        else:  # the ½ level of P(converge), with the older rule (search.locate.locate_ensemble)
-            found = ensemble_candidates([member_problem(cfg, k) for k in range(cfg.ensemble.members)], start, depth,
-                                        store, count)
+        with progress_bar(locate_levels(depth) * count, 0, quiet, "locate") as bar:
+            bar.unit, bar.unit_scale = "level", False
+            if cfg.ensemble is None:
+                found = find_candidates(build_problem(cfg), start, depth, store, count, bounds=config_window(cfg),
+                                        bar=bar)
+            else:  # the ½ level of P(converge), with the older rule (search.locate.locate_ensemble)
+                found = ensemble_candidates([member_problem(cfg, k) for k in range(cfg.ensemble.members)], start,
+                                            depth, store, count, bar=bar)
     except LocateError as exc:
         raise UsageError(f"--depth: {exc}") from None
     if candidates:

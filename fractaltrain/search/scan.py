@@ -39,7 +39,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from fractaltrain.search.score import score_blocks
 from fractaltrain.boundary import boundary_mask
 from fractaltrain.columns import OUT_MEASURE
-from fractaltrain.compute.landscape import assemble, fill_grids, make_grid
+from fractaltrain.compute.landscape import assemble, fill_grids, make_grid, owned_pixels, progress_bar
 from fractaltrain.problem import Problem
 from fractaltrain.compute.store import TileStore
 from fractaltrain.window import Window
@@ -82,7 +82,7 @@ def _band(coarse: np.ndarray, margin: int) -> np.ndarray:
 
 
 def scan_windows(problem: Problem, store: TileStore, start: Window, depth: float, check: int, sizes,
-                 threshold: float, bounds: Window | None = None) -> ScanResult:
+                 threshold: float, bounds: Window | None = None, quiet: bool = True) -> ScanResult:
     """Score the ``check``-pixel window ``depth`` decades below ``start`` centred on every boundary block.
 
     Parameters
@@ -94,6 +94,7 @@ def scan_windows(problem: Problem, store: TileStore, start: Window, depth: float
         (the search's level sizes, so a hit scores here as its level will).
     threshold : smallest score kept.
     bounds : where a window's centre may lie (the config's own view), or None.
+    quiet : no progress bar over the band's pixels (it can take minutes).
 
     Returns
     -------
@@ -126,7 +127,10 @@ def scan_windows(problem: Problem, store: TileStore, start: Window, depth: float
     fine_pixels = sum((s[1] - s[0]) * s[3].width for s in strips)
     if fine_pixels > MAX_PIXELS:
         return ScanResult([], computed, f"{fine_pixels:,} pixels near the boundary (the most is {MAX_PIXELS:,})")
-    computed += fill_grids(problem, store, [s[3] for s in strips]).pixels_computed
+    grids = [s[3] for s in strips]
+    total, done = owned_pixels(store, grids)
+    with progress_bar(total, done, quiet, "scan") as bar:
+        computed += fill_grids(problem, store, grids, bar=bar).pixels_computed
 
     half = check // 2
     found = []

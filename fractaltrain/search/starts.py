@@ -88,8 +88,9 @@ def every_window_starts(search: Search, partial: list) -> list[tuple[Candidate, 
     window the scan scored.  The opening point's record is the scan's score
     of that window (no opening image holds it).
     """
+    shown = search.bar is not None and not getattr(search.bar, "disable", True)  # a bar for the scan when the search has one
     res = window_scan.scan_windows(search.problem, search.store, search.start, search.depths[2], CHECK,
-                                   (CHECK, CHECK // 2), search.accept, search.bounds)
+                                   (CHECK, CHECK // 2), search.accept, search.bounds, quiet=not shown)
     search.pixels += res.pixels
     s = 10.0 ** search.depths[2] * CHECK
     sx, sy = search.start.width / s, search.start.height / s
