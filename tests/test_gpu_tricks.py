@@ -24,6 +24,7 @@ import sys
 import numpy as np
 import pytest
 import yaml
+from test_gpu import real_gpu
 
 HAVE_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
 pytestmark = pytest.mark.skipif(not HAVE_NUMBA_CUDA, reason="numba-cuda not installed (pip install '.[cuda]')")
@@ -151,14 +152,24 @@ def test_simulator_render_of_a_trick_config_equals_the_cpu_render(tmp_path):
     env = dict(os.environ)
     env.pop("FRACTALTRAIN_DEVICE", None)
     for device, sim in (("cuda", "1"), ("cpu", "0")):
-        r = subprocess.run([sys.executable, "-m", "fractaltrain", "render", str(cfg), "-o", str(tmp_path / device), "-q",
-                            "--device", device], capture_output=True, text=True,
+        args = ["render", str(cfg), "-o", str(tmp_path / device), "-q", "--device", device]
+        r = subprocess.run([sys.executable, "-m", "fractaltrain", *args], capture_output=True, text=True,
                            env=dict(env, NUMBA_ENABLE_CUDASIM=sim), timeout=600)
         assert r.returncode == 0, r.stderr[-2000:]
     a, b = np.load(tmp_path / "cuda" / "t.npz"), np.load(tmp_path / "cpu" / "t.npz")
     for key in ("measure", "final_loss", "probe", "steps_trained"):
         assert a[key].tobytes() == b[key].tobytes(), key
     assert 0 < np.mean(a["measure"] > 0) < 1  # both kinds of pixel
+
+
+@pytest.mark.skipif(not real_gpu(), reason="needs an NVIDIA GPU with numba-cuda")
+def test_gpu_trick_kernel_is_bitwise_the_cpu_kernel():
+    """On hardware, what NVVM and ptxas make of the trick variants: 8 × 8 grids, 40 steps, every case."""
+    from fractaltrain.compute.gpu.compare import TRICK_CASES, run_cases
+
+    report = run_cases(8, steps=40, cases=list(TRICK_CASES))
+    bad = {k: v for k, v in report.items() if not v["bitwise_equal"]}
+    assert not bad, bad
 
 
 @pytest.mark.slow  # minutes: 4 simulated threads per block convoy on the simulator's lock
