@@ -96,9 +96,10 @@ def run_pixels(problem, hp, hp_lo=None):
 
     With ``hp_lo`` (the low parts, same shape) the pixels ``hp + hp_lo`` train in
     double-double (``kernel.run_pixels_dd``).  The float64 kernels of both devices
-    train issue 32's optimizers, schedules and architectures (the CUDA kernel with
-    the CPU kernel's bits); the double-double kernels, CPU and CUDA, train steepest
-    descent only so far: a config with any of those tricks there raises one line.
+    train issue 32's optimizers, schedules and architectures (the CUDA kernel is
+    designed to give the CPU kernel's bits, and does in numba-cuda's simulator);
+    the double-double kernels, CPU and CUDA, train steepest descent only so far:
+    a config with any of those tricks there raises one line.
     """
     tr = problem.config.training
     if hp_lo is not None and not problem.config.plain_training:
