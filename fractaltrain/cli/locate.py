@@ -59,8 +59,7 @@ def locate(
     start = outer_window(config_window(cfg), cfg.resolution, start_size)
     store, count = TileStore(outdir / "tiles"), max(candidates, seed + 1)
     try:
-        with progress_bar(locate_levels(depth) * count, 0, quiet, "locate") as bar:
-            bar.unit, bar.unit_scale = "level", False
+        with progress_bar(locate_levels(depth) * count, 0, quiet, "locate", "level") as bar:
             if cfg.ensemble is None:
                 found = find_candidates(build_problem(cfg), start, depth, store, count, bounds=config_window(cfg),
                                         bar=bar)

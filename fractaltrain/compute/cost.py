@@ -26,7 +26,7 @@ from fractaltrain.columns import N_OUT
 from fractaltrain.compute.store import Grid, TileStore
 
 HOUR = 3600.0
-CALIBRATION_SECONDS = 2.0  # aim of one calibration (per precision); it stops doubling its sample past this
+CALIBRATION_SECONDS = 1.0  # aim of one calibration (per precision); it stops doubling its sample past this
 MIN_SAMPLE, MAX_SAMPLE = 16, 4096  # pixels per calibration
 TILE_FILE_OVERHEAD = 1520  # bytes a tile file adds to its array (zip and npy headers, key, checksum), measured
 FRAME_PIXELS_PER_S = 1.8e7  # composed and encoded frame pixels per second, 2 cores (bench_frames, 1080p: ~9 fps)
@@ -225,6 +225,7 @@ def sample_table(cfg, grids: list[Grid], n: int):
     fast and slow ones in every block and overestimate the time several-fold.
     """
     from fractaltrain.compute.landscape import grid_axes
+    from fractaltrain.lattice import lattice_fractions, lattice_values_at
     from fractaltrain.problem import pixel_hyperparams, pixel_hyperparams_dd
 
     runs = max(1, -(-n // SEGMENT))
@@ -233,13 +234,18 @@ def sample_table(cfg, grids: list[Grid], n: int):
         mine = np.arange(k, runs, len(grids), dtype=np.int64)  # run j samples grid j mod len(grids)
         if mine.size == 0:
             continue
-        xv, yv = grid_axes(cfg, g)
         seg = min(SEGMENT, g.width)
         starts = (mine * 7919 + 104729) % g.n_pixels  # spread over the grid, not a lattice
         r, c = np.divmod(starts, g.width)
         c = np.minimum(c, g.width - seg)
         cols = (c[:, None] + np.arange(seg)[None, :]).ravel()
         rows = np.repeat(r, seg)
+        if g.lattice is not None:  # only the sampled values: a whole lattice axis costs 30 µs a pixel
+            cx, hx, cy, hy = lattice_fractions(g.lattice)
+            xs.append(lattice_values_at(cx, hx, g.width, cols, cfg.x.scale))
+            ys.append(lattice_values_at(cy, hy, g.height, rows, cfg.y.scale))
+            continue
+        xv, yv = grid_axes(cfg, g)
         xs.append(xv[..., cols])
         ys.append(yv[..., rows])
     x, y = np.concatenate(xs, axis=-1), np.concatenate(ys, axis=-1)

@@ -206,8 +206,10 @@ def assemble(store: TileStore, grid: Grid) -> np.ndarray:
     return out
 
 
-def progress_bar(total: int, initial: int, quiet: bool, desc: str):
-    """A tqdm bar over pixels (with ETA), or a silent stand-in; shared by every command that fills tiles."""
+def progress_bar(total: int, initial: int, quiet: bool, desc: str, unit: str = "px"):
+    """A tqdm bar over pixels (or other ``unit``s, counted as they are) with ETA, or a silent stand-in; shared
+    by every command that fills tiles."""
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="px", unit_scale=True, desc=desc, disable=quiet, smoothing=0.05)
+    return tqdm(total=total, initial=initial, unit=unit, unit_scale=unit == "px", desc=desc, disable=quiet,
+                smoothing=0.05)

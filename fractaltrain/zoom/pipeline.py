@@ -85,8 +85,7 @@ def find_target(problems: list[Problem], outer, opts: ZoomOptions, store: TileSt
     """The given centre; else the search's target for one draw, or the ½ level's for a seed ensemble."""
     if opts.center is not None:
         return LocateResult(opts.center[0], opts.center[1], opts.depth, opts.seed)
-    with progress_bar(locate_levels(opts.depth), 0, quiet, "locate") as bar:
-        bar.unit, bar.unit_scale = "level", False
+    with progress_bar(locate_levels(opts.depth), 0, quiet, "locate", "level") as bar:
         try:
             if len(problems) > 1:
                 return locate_ensemble(problems, outer, opts.depth, store, seed=opts.seed, bar=bar)
@@ -194,8 +193,7 @@ def plan_zoom(cfg: Config, outdir: Path, opts: ZoomOptions, quiet: bool, shard: 
         member_grids[1:] = upgraded[1:]
         return upgraded[0]
 
-    with progress_bar(plan.n_keyframes, 0, quiet or opts.recolor, "noise guard") as bar:  # recolor: cached rates
-        bar.unit, bar.unit_scale = "keyframe", False
+    with progress_bar(plan.n_keyframes, 0, quiet or opts.recolor, "noise guard", "keyframe") as bar:  # recolor: cached
         rates = noise_rates(problem, plan, grids, outdir, opts.allow_noise or opts.recolor, retrain_dd, bar=bar)
     keys = [g.key for mg in member_grids for g in mg]
     t_noise = time.perf_counter() - t0 - t_locate
