@@ -2,8 +2,8 @@
 """One-go check of the CUDA backend on a machine with an NVIDIA GPU (issue 14).  Prints one JSON line.
 
 Run from the repository root (6.5 minutes on an H200 on 2026-12-04, most of it
-compiling; each step has its own time limit, 40 + 40 + 150 + 120 + 200 s, so the
-whole stays under 9 minutes):
+compiling, before the trick variants were added; each step has its own time limit,
+40 + 40 + 200 + 180 + 200 s, so the whole stays under 11 minutes):
 
     python scripts/gpu_check.py [--out DIR] [--res 256] [--cpu-pixel-steps-per-s 359583]
 
@@ -17,11 +17,13 @@ also lacked imageio-ffmpeg (the zoom test needs it): install it there first.
 Steps (each result under its key; a failed step is recorded, the rest still run):
   1. environment: numba, numba-cuda (installed from the local index if missing
      and possible), JAX and their devices;
-  2. tests: ``pytest tests/test_gpu.py`` (the GPU test compares bits on real hardware);
+  2. tests: ``pytest tests/test_gpu.py tests/test_gpu_tricks.py`` (their GPU tests compare bits on real
+     hardware);
   3. bits: the CUDA kernel vs the CPU kernel on six small configs (12 × 12
-     grids, 40 steps) and the tanh baseline (32 × 32, 500 steps), and the
-     double-double kernel vs the CPU one (tanh, relu; 8 × 8, 40 steps): bitwise
-     equality, sign agreement, relative differences;
+     grids, 40 steps), the ten trick configs of issue 32 (8 × 8, 40 steps),
+     the tanh baseline (32 × 32, 500 steps), and the double-double kernel vs
+     the CPU one (tanh, relu; 8 × 8, 40 steps): bitwise equality, sign
+     agreement, relative differences;
   4. bench: ``scripts/bench/bench_kernel.py --device cuda --only-headline --repeats 1 --res RES``
      (our kernel and the JAX anchor on the GPU; speedup vs the given CPU figure).
 
@@ -97,13 +99,14 @@ BITS = """
 import json, warnings
 from fractaltrain.compute.device import select
 select("cuda")
-from fractaltrain.compute.gpu.compare import run_cases, compare, grid_hp
+from fractaltrain.compute.gpu.compare import TRICK_CASES, run_cases, compare, grid_hp
 from fractaltrain.compute.gpu.ddcompare import run_dd_cases
 from fractaltrain.config import load_config
 from fractaltrain.problem import build_problem
 from fractaltrain.compute.kernel import run_pixels as cpu
 from fractaltrain.compute.gpu.run import run_pixels as gpu
 rep = run_cases(12, steps=40)
+rep.update({"tricks_" + k: v for k, v in run_cases(8, steps=40, cases=list(TRICK_CASES)).items()})
 cfg = load_config("configs/tanh_baseline.yaml")
 pb = build_problem(cfg)
 hp = grid_hp(cfg, 32)
@@ -135,8 +138,8 @@ def main() -> None:
                                           log("install"))
     env = sh([sys.executable, "-c", ENV], 40, log("env"), shim)
     report["environment"] = env
-    report["tests"] = sh([sys.executable, "-m", "pytest", "-q", "-rs", "tests/test_gpu.py"], 150, log("tests"), shim)
-    bits = sh([sys.executable, "-c", BITS], 120, log("bits"), shim)
+    report["tests"] = sh([sys.executable, "-m", "pytest", "-q", "-rs", "tests/test_gpu.py", "tests/test_gpu_tricks.py"], 200, log("tests"), shim)
+    bits = sh([sys.executable, "-c", BITS], 180, log("bits"), shim)
     try:
         bits["result"] = json.loads(bits.pop("last_line"))
         bits["all_bitwise_equal"] = all(v["bitwise_equal"] for v in bits["result"].values())

@@ -192,7 +192,7 @@ class Config:
         """Steepest descent with a constant rate on the plain network: what every kernel trains.
 
         The optimizers, schedules, residual connections and layer norm of issue 32
-        are trained by the CPU float64 kernel only so far.
+        are trained by the float64 kernels (CPU and CUDA), not by the double-double ones.
         """
         net = self.network
         return not (self.training.tricks or net.residual or net.norm != "none")

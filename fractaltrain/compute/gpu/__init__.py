@@ -8,7 +8,10 @@ before anything is compiled.
 ========== ==================================================================
 run        ``run_pixels`` and ``run_pixels_dd``: host side (transfers, launch,
            log10 on the host)
-kernel     the kernel factory: one persistent thread per pixel at a time
+kernel     the kernel factory: one persistent thread per pixel at a time,
+           one variant per optimizer, schedule flag and architecture
+tricks     issue 32's optimizer steps and layer norm as device functions,
+           and the schedule's factor table (built on the host by the CPU code)
 ops        ``mul`` (never fused) and ``tanh64`` as device functions
 ddkernel   the double-double kernel: kernel.py's design, ddgeneral.py and
            ddblock.py's operations
@@ -23,13 +26,14 @@ own (``__dmul_rn``, which neither NVVM nor ptxas fuses into an FMA), the same
 ``tanh64`` and a correctly rounded division, and takes ``log10`` of the final
 loss on the host with the same libm as the CPU kernel.  It is therefore
 designed to give the CPU kernel's bits, and in numba-cuda's simulator it does
-(tests/test_gpu.py).  On real hardware this is not yet verified
-(scripts/gpu_check.py checks it); see docs/performance.md.
+(tests/test_gpu.py, tests/test_gpu_tricks.py).  On an H200 (2026-12-04) the
+plain kernel gave them on every case scripts/gpu_check.py compares; the trick
+variants have not run on hardware yet; see docs/performance.md.
 
 The double-double kernel (``run_pixels_dd``) does the same for the CPU
 double-double kernel (kernel/ddgeneral.py, ddblock.py, dd.py): its general
 path's operations in its order, every product unfused, and the one exact
 product error of each double-double product an explicit ``fma.rn.f64``
 (ddops.py).  In the simulator it gives that kernel's bits
-(tests/test_gpu_dd.py); on hardware scripts/gpu_check.py compares one case.
+(tests/test_gpu_dd.py) and, on an H200, on the cases scripts/gpu_check.py compares.
 """
