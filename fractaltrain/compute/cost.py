@@ -29,6 +29,7 @@ HOUR = 3600.0
 CALIBRATION_SECONDS = 1.0  # aim of one calibration (per precision); it stops doubling its sample past this
 MIN_SAMPLE, MAX_SAMPLE = 16, 4096  # pixels per calibration
 TILE_FILE_OVERHEAD = 1520  # bytes a tile file adds to its array (zip and npy headers, key, checksum), measured
+H200_PIXEL_STEPS_PER_S = 938_959  # the CUDA kernel on the tanh baseline, 256², 500 steps (docs/performance.md)
 FRAME_PIXELS_PER_S = 1.8e7  # composed and encoded frame pixels per second, 2 cores (bench_frames, 1080p: ~9 fps)
 
 
@@ -130,8 +131,11 @@ class JobCost:
         for n in (4, 16):
             out.append(f"{n} shards on {n} machines: about {duration(train / n + rest)} each")
         if self.device != "cuda":
-            out.append("device cuda on a data-centre GPU: an H200 trained the tanh baseline at 0.94 million "
-                       "pixel-steps/s, 2.6× two CPU cores (docs/performance.md)")
+            todo = sum(g["pixels"] - g["stored"] - g.get("copied", 0) * (g["pixels"] - g["stored"]) / g["pixels"]
+                       for g in self.grids if g["pixels"]) * self.steps / self.shard[1]
+            out.append(f"device cuda on an H200: at most about {duration(todo / H200_PIXEL_STEPS_PER_S + rest)} "
+                       f"(every step trained at the {H200_PIXEL_STEPS_PER_S / 1e6:.2f} million pixel-steps/s it "
+                       "trained the tanh baseline at; docs/performance.md)")
         return out
 
     def to_dict(self) -> dict:
