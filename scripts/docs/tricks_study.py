@@ -39,17 +39,25 @@ the config's learning_rate 0.1); hidden widths 8 and 64 (same 272 points of
    (``BANDS``: 1e-3..1 for sgd-like rules, 1e-4..1e-1 for Adam; both rates in
    the band for per-layer axes), and where the boundary lies (the first
    diverging rate along the diagonal, or along each row of a setting axis).
+5. with ``--ensemble K``, trains the edge point's 2-decade window again under
+   K draws (the config's default ``ensemble.vary``) at ``--ensemble-px``
+   pixels (``--ensemble-px-deep`` for the depth-4 networks) and measures the
+   dimension of the ½ level of P(converge) (``tricks_ensemble.py``).
 
 Work is done cheapest first: every opening view, then each condition's point
-and windows, the edge rule's for every condition before the busy rule's.
-``--budget`` seconds stops starting new windows (a rerun carries on). Prints
-the results as JSON (also kept in ``OUT/results.json``), writes the figures
-into ``--images`` and, with ``--doc``, the table into docs/tricks.md (between
-``<!-- tricks table -->`` and ``<!-- end tricks table -->``)::
+and windows, the edge rule's for every condition before the busy rule's, then
+the ensembles (depth-2 networks first). ``--budget`` seconds stops starting
+new windows (a rerun carries on). Prints the results as JSON (also kept in
+``OUT/results.json``), writes the figures into ``--images`` and, with
+``--doc``, the table into docs/tricks.md (between ``<!-- tricks table -->``
+and ``<!-- end tricks table -->``; every rule with results in
+``OUT/results.json`` gets its rows, whatever ``--rules`` this run had). The
+conditions are in ``tricks_conditions.py``, the figures and the table in
+``tricks_report.py``::
 
     NUMBA_NUM_THREADS=1 python scripts/docs/tricks_study.py --out out/tricks_study [--conditions sgd adam ...]
         [--steps 200] [--depths 2,4,6] [--rules edge busy] [--budget 900] [--images docs/img/tricks]
-        [--doc docs/tricks.md]
+        [--doc docs/tricks.md] [--ensemble 16 [--ensemble-px 48] [--ensemble-px-deep 24]]
 """
 
 from __future__ import annotations
@@ -62,98 +70,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from fractaltrain.columns import LANES
-from fractaltrain.compute.files import atomic_write_bytes
-from fractaltrain.config.parse import config_from_dict
-from fractaltrain.config import with_overrides
 from fractaltrain.dimension import boxcount
 from fractaltrain.problem import build_problem
-from fractaltrain.render import colour
 from fractaltrain.render.still import render
 
-ROOT = Path(__file__).resolve().parents[2]
-BASE = ROOT / "configs/tanh_baseline.yaml"
-BEGIN, END = "<!-- tricks table -->", "<!-- end tricks table -->"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tricks_ensemble  # noqa: E402
+from tricks_conditions import (BANDS, CONDITIONS, LR_PARAMS, ROOT, axis_values, centres, config_of,  # noqa: E402
+                               log, read_json, write_json)
+from tricks_report import ensemble_figure, openings_figure, write_doc, zooms_figure  # noqa: E402
 
-
-def LOG(param, lo, hi):
-    return {"param": param, "scale": "log10", "range": [lo, hi]}
-
-
-def LIN(param, lo, hi):
-    return {"param": param, "scale": "linear", "range": [lo, hi]}
-
-
-PER_LAYER = {"x": LOG("lr_input", -3, 6), "y": LOG("lr_output", -3, 6)}  # the baseline's axes
-PER_LAYER_ADAM = {"x": LOG("lr_input", -4, 6), "y": LOG("lr_output", -4, 6)}
-DEEP = {"network": {"depth": 4}, "data": {"size": 272}}  # the baseline's 272 points (paper size would be 784)
-WIDE = {"data": {"size": 272}, "network": {"input_dim": 16}}  # the same 272 points of 16 inputs at every width
-
-# name: (label, changes to the baseline's YAML mapping, opening px, window px, band kind)
-CONDITIONS = {
-    "sgd": ("sgd (the paper's)", {}, 96, 64, "sgd"),
-    "momentum": ("momentum 0.9", {"training": {"optimizer": {"name": "momentum", "momentum": 0.9}}}, 96, 64, "sgd"),
-    "nesterov": ("Nesterov 0.9", {"training": {"optimizer": {"name": "nesterov", "momentum": 0.9}}}, 96, 64, "sgd"),
-    "adam": ("Adam", {"training": {"optimizer": "adam"}, "axes": PER_LAYER_ADAM}, 96, 64, "adam"),
-    "lr_momentum": ("lr × momentum", {"training": {"optimizer": "momentum"},
-                                      "axes": {"x": LOG("lr", -3, 6), "y": LIN("momentum", 0, 0.99)}}, 96, 64, "sgd"),
-    "lr_beta1": ("Adam: lr × β1", {"training": {"optimizer": "adam"},
-                                   "axes": {"x": LOG("lr", -4, 6), "y": LIN("beta1", 0, 0.99)}}, 96, 64, "adam"),
-    "lr_warmup": ("sgd: lr × warmup steps", {"training": {"schedule": {"name": "warmup", "warmup_steps": 100}},
-                                             "axes": {"x": LOG("lr", -3, 6), "y": LIN("warmup_steps", 0, 200)}},
-                  96, 64, "sgd"),
-    "width8": ("width 8", {**WIDE, "network": {"width": 8, "input_dim": 16}}, 96, 64, "sgd"),
-    "width64": ("width 64", {**WIDE, "network": {"width": 64, "input_dim": 16}}, 64, 48, "sgd"),
-    "depth4": ("depth 4", DEEP, 48, 32, "sgd"),
-    "depth4_residual": ("depth 4, residual", {**DEEP, "network": {"depth": 4, "residual": True}}, 48, 32, "sgd"),
-    "depth4_layernorm": ("depth 4, layer norm", {**DEEP, "network": {"depth": 4, "norm": "layer"}}, 48, 32, "sgd"),
-}
-BANDS = {"sgd": (-3.0, 0.0), "adam": (-4.0, -1.0)}  # log10 of the learning rates people use
-LR_PARAMS = ("lr", "lr_input", "lr_output")
-
-
-def log(*args) -> None:
-    print(time.strftime("%H:%M:%S"), *args, file=sys.stderr, flush=True)
-
-
-def read_json(path: Path, default):
-    return json.loads(path.read_text()) if path.exists() else default
-
-
-def write_json(path: Path, record) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
-
-
-def merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def config_of(cond: str, steps: int, size: int, name: str, window: str | None = None):
-    raw = yaml.safe_load(BASE.read_text())
-    for k in ("views", "zoom_target"):
-        raw.pop(k, None)
-    raw = merge(raw, CONDITIONS[cond][1])
-    raw["training"]["steps"] = steps
-    raw["resolution"] = f"{size}x{size}"
-    raw["name"] = name
-    raw["tile"] = 16 if size <= 64 else 32
-    raw["precision"] = "float64"  # the tricks train in float64 only; 6 decades is far above its floor
-    cfg = config_from_dict(raw, name)
-    return with_overrides(cfg, window=window) if window else cfg
-
-
-def axis_values(scale: str, u: np.ndarray) -> np.ndarray:
-    return 10.0 ** np.asarray(u, dtype=np.float64) if scale == "log10" else np.asarray(u, dtype=np.float64)
-
-
-def centres(lo: float, hi: float, n: int) -> np.ndarray:
-    return lo + (np.arange(n) + 0.5) * (hi - lo) / n
 
 
 # --------------------------------------------------------------------------- measurements
@@ -332,184 +260,6 @@ def flip_test(cfg, npz: Path) -> tuple[float, float]:
     return round(rate, 4), round(time.perf_counter() - t0, 1)
 
 
-# --------------------------------------------------------------------------- figures
-
-
-def font(size: int = 12):
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
-
-
-def ascii_label(text: str) -> str:
-    """Pillow's default font has no × or β."""
-    return text.replace("×", "x").replace("β", "beta")
-
-
-def axis_text(ax) -> str:
-    if ax.scale == "log10":
-        return f"{ax.param} 1e{ax.range[0]:g}..1e{ax.range[1]:g}"
-    return f"{ax.param} {ax.range[0]:g}..{ax.range[1]:g}"
-
-
-def openings_figure(results: dict, conds: list[str], steps: int, path: Path, cell: int = 192, cols: int = 4) -> None:
-    """The opening views, 4 a row: the used-rate band outlined, the boundary point crossed."""
-    from PIL import Image, ImageDraw
-
-    conds = [c for c in conds if "opening" in results["conditions"].get(c, {})]
-    rows = math.ceil(len(conds) / cols)
-    T, B, gap = 18, 30, 10
-    img = Image.new("RGB", (cols * (cell + gap) + gap, rows * (T + cell + B) + 4), "white")
-    d = ImageDraw.Draw(img)
-    f, fs = font(13), font(10)
-    for k, cond in enumerate(conds):
-        r = results["conditions"][cond]
-        x, y = gap + (k % cols) * (cell + gap), (k // cols) * (T + cell + B)
-        with np.load(ROOT / r["opening"]["npz"]) as z:
-            rgb = colour.to_image(z["measure"])
-        img.paste(Image.fromarray(rgb).resize((cell, cell), Image.NEAREST), (x, y + T))
-        cfg = config_of(cond, steps, r["opening"]["size"], "x")
-        (x0, x1), (y0, y1) = cfg.x.range, cfg.y.range
-        px = lambda u: x + (u - x0) / (x1 - x0) * cell
-        py = lambda v: y + T + cell - (v - y0) / (y1 - y0) * cell
-        lo, hi = BANDS[CONDITIONS[cond][4]]
-        bx = (px(lo), px(hi)) if cfg.x.param in LR_PARAMS else (x, x + cell - 1)
-        by = (py(hi), py(lo)) if cfg.y.param in LR_PARAMS else (y + T, y + T + cell - 1)
-        d.rectangle([bx[0], by[0], bx[1], by[1]], outline="black", width=2)
-        for rule, zr in r.get("zooms", {}).items():
-            pt = zr.get("point")
-            if not pt:
-                continue
-            cx, cy = px(pt["x"]), py(pt["y"])
-            if rule == "edge":  # a cross
-                d.line([cx - 7, cy, cx + 7, cy], fill="white", width=3)
-                d.line([cx, cy - 7, cx, cy + 7], fill="white", width=3)
-                d.line([cx - 6, cy, cx + 6, cy], fill="black", width=1)
-                d.line([cx, cy - 6, cx, cy + 6], fill="black", width=1)
-            else:  # a circle
-                d.ellipse([cx - 6, cy - 6, cx + 6, cy + 6], outline="white", width=3)
-                d.ellipse([cx - 5, cy - 5, cx + 5, cy + 5], outline="black", width=1)
-        d.text((x, y + 2), ascii_label(CONDITIONS[cond][0]), fill="black", font=f)
-        d.text((x, y + T + cell + 2), "x " + axis_text(cfg.x), fill=(60, 60, 60), font=fs)
-        d.text((x, y + T + cell + 14), "y " + axis_text(cfg.y), fill=(60, 60, 60), font=fs)
-    img.save(path, optimize=True)
-
-
-def zooms_figure(results: dict, conds: list[str], depths: list[int], rule: str, path: Path, cell: int = 96) -> None:
-    """Rows = conditions, columns = the opening view and the windows ``depths`` decades deep around ``rule``'s point
-    (dimension in the corner; "rounding" where float64's rounding decides the window)."""
-    from PIL import Image, ImageDraw
-
-    conds = [c for c in conds if "opening" in results["conditions"].get(c, {})]
-    L, T, gap = 150, 20, 4
-    img = Image.new("RGB", (L + (len(depths) + 1) * (cell + gap), T + len(conds) * (cell + gap)), "white")
-    d = ImageDraw.Draw(img)
-    f = font(12)
-    for j, depth in enumerate([0] + depths):
-        d.text((L + j * (cell + gap) + cell / 2, 3), "opening view" if depth == 0 else f"{depth} decades",
-               fill="black", font=f, anchor="ma")
-    for i, cond in enumerate(conds):
-        y = T + i * (cell + gap)
-        d.text((4, y + cell / 2), ascii_label(CONDITIONS[cond][0]), fill="black", font=f, anchor="lm")
-        r = results["conditions"][cond]
-        wins = {0: r["opening"]} | {w["depth"]: w for w in r.get("zooms", {}).get(rule, {}).get("windows", [])}
-        for j, depth in enumerate([0] + depths):
-            x = L + j * (cell + gap)
-            w = wins.get(depth)
-            if w is None:
-                d.rectangle([x, y, x + cell - 1, y + cell - 1], fill=(235, 235, 235))
-                d.text((x + cell / 2, y + cell / 2), "not rendered", fill=(120, 120, 120), font=f, anchor="mm")
-                continue
-            with np.load(ROOT / w["npz"]) as z:
-                rgb = colour.to_image(z["measure"])
-            img.paste(Image.fromarray(rgb).resize((cell, cell), Image.NEAREST), (x, y))
-            if w.get("dimension") is not None:
-                d.text((x + 3, y + cell - 15), f"{w['dimension']:.2f}", fill="black", font=f,
-                       stroke_width=2, stroke_fill="white")
-            if w.get("rounding_decides"):
-                d.text((x + 3, y + 3), f"rounding {w['flip_rate']:.0%}", fill="black", font=f,
-                       stroke_width=2, stroke_fill="white")
-    img.save(path, optimize=True)
-
-
-# --------------------------------------------------------------------------- the table
-
-
-def fmt(v, spec=".2f"):
-    return "–" if v is None else format(v, spec)
-
-
-def dim_cell(w: dict | None) -> str:
-    if w is None:
-        return "–"
-    return fmt(w.get("dimension")) + (f" (r {w['flip_rate']:.0%})" if w.get("rounding_decides") else "")
-
-
-def table(results: dict, conds: list[str], depths: list[int], rules: list[str]) -> str:
-    head = ", ".join(map(str, depths))
-    lines = [BEGIN, "", f"{results['steps']} steps, tanh baseline (notebook draws). *dim.*: median of local box-count "
-             "slopes (boxes from 2 px) of the sign boundary. *(r NN%)*: float64's rounding decides that window (the "
-             "rounding test, a 12×12 sample moved 4 ulps, flips more than 5% of signs), so its figure measures noise, "
-             f"not the boundary. *dim. zoom*: the windows {head} decades deep pooled, those rounding decides left out. "
-             "*band*: the used rates (both rates in it for per-layer axes); *converged*: the paper's measure < 0 (mean "
-             "of the last 20 losses below the first); *loss ÷10*: the final loss below a tenth of the first. *edge*: "
-             "log10 of the first diverging rate along the diagonal (per-layer axes) or, for a setting axis, per row: "
-             "median [min, max].", ""]
-    for rule in rules:
-        title = {"edge": "Windows around the edge point (the first divergence along the diagonal, or along the "
-                         "middle row of a setting axis):",
-                 "busy": "Windows around the busy point (the sign change with the most sign changes around it in "
-                         "the opening view):"}[rule]
-        lines += [title, "",
-                  "| condition | opening (zoom) px | dim. opening | " + " | ".join(f"dim. {d} dec." for d in depths)
-                  + " | dim. zoom | point (x, y) |"
-                  + (" band | converged in band | loss ÷10 in band | edge | converged (view) |"
-                     if rule == rules[0] else ""),
-                  "|---|---|---|" + "---|" * len(depths) + "---|---|" + ("---|" * 5 if rule == rules[0] else "")]
-        for c in conds:
-            r = results["conditions"].get(c)
-            if not r or "opening" not in r:
-                continue
-            o, b = r["opening"], r["band"]
-            zr = r.get("zooms", {}).get(rule, {})
-            if rule != rules[0] and not zr.get("windows"):
-                continue  # not run (the budget): said in the prose
-            byd = {w["depth"]: w for w in zr.get("windows", [])}
-            pt = zr.get("point")
-            ptxt = f"{pt['x']:.3f}, {pt['y']:.3f}" + (" (busy)" if pt.get("rule_used") != pt.get("rule") else "") \
-                if pt else "–"
-            zsize = CONDITIONS[c][3]
-            row = (f"| {CONDITIONS[c][0]} | {o['size']} ({zsize}) | {fmt(o['dimension'])} | "
-                   + " | ".join(dim_cell(byd.get(d)) for d in depths)
-                   + f" | {fmt(zr.get('zoom_dimension'))} | {ptxt} |")
-            if rule == rules[0]:
-                e = b["edge_log10"]
-                edge = fmt(e["diagonal"]) if "diagonal" in e else \
-                    f"{fmt(e['rows_median'])} [{fmt(e['rows_min'])}, {fmt(e['rows_max'])}]"
-                lo, hi = b["band_log10"]
-                row += (f" 1e{lo:g}..1e{hi:g} | {b['band_converged']:.0%} | {b['band_loss_fell_10x']:.0%} | {edge} "
-                        f"| {b['converged']:.0%} |")
-            lines.append(row)
-        lines.append("")
-    lines += ["Cost (seconds on the shared 2-core machine, first runs, 1 thread; opening view, points and windows): "
-              + "; ".join(f"{CONDITIONS[c][0]} {results['conditions'][c].get('seconds_total', 0):.0f}"
-                          for c in conds if c in results["conditions"]) + ".", END]
-    return "\n".join(lines)
-
-
-def write_doc(results: dict, conds: list[str], depths: list[int], rules: list[str], path: Path) -> None:
-    text = path.read_text() if path.exists() else ""
-    block = table(results, conds, depths, rules)
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    atomic_write_bytes(path, text.encode())
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -524,6 +274,11 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=math.inf, help="seconds: start no new window after this")
     ap.add_argument("--images", default="docs/img/tricks")
     ap.add_argument("--doc", default=None, help="write the table into this file (docs/tricks.md), between its markers")
+    ap.add_argument("--ensemble", type=int, default=0, metavar="K",
+                    help="also the ½-level dimension of K draws in each edge point's 2-decade window")
+    ap.add_argument("--ensemble-px", type=int, default=tricks_ensemble.ENSEMBLE_PX, help="its pixels (depth-2 nets)")
+    ap.add_argument("--ensemble-px-deep", type=int, default=tricks_ensemble.ENSEMBLE_PX_DEEP,
+                    help="its pixels for the depth-4 networks (about 20x the cost of a pixel)")
     args = ap.parse_args()
     t_start = time.perf_counter()
     out, images = Path(args.out).resolve(), ROOT / args.images
@@ -607,6 +362,9 @@ def main() -> None:
             rec["seconds_total"] = round(rec["opening"]["seconds"]
                                          + sum(z.get("seconds", 0) for z in rec["zooms"].values()), 1)
             save()
+    if args.ensemble:
+        tricks_ensemble.run_ensembles(sys.modules[__name__], results, args.conditions, args.steps, args.ensemble,
+                                      args.ensemble_px, args.ensemble_px_deep, out, over, skipped, save)
     results["skipped_this_run"] = skipped
     results["wall_seconds_this_run"] = round(time.perf_counter() - t_start, 1)
     save()
@@ -615,8 +373,11 @@ def main() -> None:
     openings_figure(results, shown, args.steps, images / "openings.png")
     for rule in args.rules:
         zooms_figure(results, shown, depths, rule, images / f"zooms_{rule}.png")
-    if args.doc:
-        write_doc(results, shown, depths, args.rules, ROOT / args.doc)
+    if any("ensemble" in results["conditions"][c] for c in shown):
+        ensemble_figure(results, shown, images / "ensemble_edge.png")
+    if args.doc:  # every rule with results (a run of fewer --rules keeps the others' rows)
+        rules = [r for r in ("edge", "busy") if any(r in results["conditions"][c].get("zooms", {}) for c in shown)]
+        write_doc(results, shown, depths, rules, ROOT / args.doc)
     print(json.dumps(results, indent=1, sort_keys=True))
 
 
