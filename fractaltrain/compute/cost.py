@@ -126,10 +126,10 @@ class JobCost:
         rest = total - train
         out = []
         if self.kind == "zoom":
-            out.append(f"preview (320 px wide, at most 60 steps): about {duration(preview_factor(self) * total)}")
-        out.append(f"half the size in each direction: about {duration(train / 4 + rest / 4)}")
+            out.append(f"preview (320 px wide, at most 60 steps): {approx(preview_factor(self) * total)}")
+        out.append(f"half the size in each direction: {approx(train / 4 + rest / 4)}")
         for n in (4, 16):
-            out.append(f"{n} shards on {n} machines: about {duration(train / n + rest)} each")
+            out.append(f"{n} shards on {n} machines: {approx(train / n + rest)} each")
         if self.device != "cuda":
             todo = sum(g["pixels"] - g["stored"] - g.get("copied", 0) * (g["pixels"] - g["stored"]) / g["pixels"]
                        for g in self.grids if g["pixels"]) * self.steps / self.shard[1]
@@ -156,7 +156,7 @@ class JobCost:
         precisions = sorted({g["precision"] for g in self.grids})
         sizes = sorted({(g["width"], g["height"]) for g in self.grids})
         shape = ", ".join(f"{w}×{h}" for w, h in sizes)
-        what = f"{len(self.grids)} keyframes of {shape}" if self.kind == "zoom" else f"{shape}"
+        what = f"{len(self.grids) // self.members} keyframes of {shape}" if self.kind == "zoom" else f"{shape}"
         if self.members > 1:
             what += f", {self.members} ensemble members"
         out = [f"plan: {self.kind} {self.name}: {what}; {self.pixels:,} pixels × {self.steps} steps = "
@@ -178,7 +178,7 @@ class JobCost:
                 for p in self.phases]
         total = self.total_seconds()
         unknown = [p.name for p in self.phases if p.seconds is None]
-        total_text = "" if total is None else f"; total about {duration(total)}" + (
+        total_text = "" if total is None else f"; total {approx(total)}" + (
             f" plus {' and '.join(unknown)}" if unknown else "")
         out.append(f"  estimate: {'; '.join(est)}{total_text}")
         out += [f"  note: {n}" for n in self.notes]
@@ -318,6 +318,12 @@ def duration(seconds: float | None) -> str:
     if seconds < 48 * HOUR:
         return f"{seconds / HOUR:.1f} h"
     return f"{seconds / (24 * HOUR):.1f} days"
+
+
+def approx(seconds: float) -> str:
+    """``about 5 min``, or ``under 1 s``."""
+    text = duration(seconds)
+    return text if text.startswith("under") else f"about {text}"
 
 
 def size_text(n: float) -> str:
