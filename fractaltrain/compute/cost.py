@@ -33,6 +33,20 @@ H200_PIXEL_STEPS_PER_S = 938_959  # the CUDA kernel on the tanh baseline, 256²,
 FRAME_PIXELS_PER_S = 1.8e7  # composed and encoded frame pixels per second, 2 cores (bench_frames, 1080p: ~9 fps)
 
 
+def cpu_model() -> str:
+    """This machine's processor, as the plan, the benchmarks and the fixtures name it."""
+    import platform
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 @dataclass(frozen=True)
 class Rate:
     """Seconds per pixel of one precision, measured on ``sample`` pixels (``steps`` each, early stop on)."""
@@ -71,6 +85,7 @@ class JobCost:
     rates: list[Rate]
     phases: list[Phase] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    machine: str = field(default_factory=cpu_model)  # the processor the estimate was measured on
 
     @property
     def pixels(self) -> int:
@@ -141,7 +156,7 @@ class JobCost:
     def to_dict(self) -> dict:
         return {
             "kind": self.kind, "name": self.name, "steps": self.steps, "members": self.members,
-            "device": self.device, "threads": self.threads, "shard": list(self.shard),
+            "device": self.device, "machine": self.machine, "threads": self.threads, "shard": list(self.shard),
             "grids": self.grids, "pixels": self.pixels, "pixels_stored": self.stored,
             "pixels_to_compute": self.to_compute, "pixels_copied": sum(g.get("copied", 0) for g in self.grids), "pixel_steps": self.pixel_steps, "disk_bytes": self.disk_bytes,
             "rates": [{"precision": r.precision, "seconds_per_pixel": r.seconds_per_pixel,
@@ -166,7 +181,7 @@ class JobCost:
         if copied:
             out.append(f"  aligned keyframes: {copied:,} pixels ({percent(copied, self.pixels)}) are copied from the "
                        "keyframe before, not trained")
-        out.append(f"  device {self.device}, {self.threads} thread{'s' if self.threads != 1 else ''}{shard}; "
+        out.append(f"  device {self.device} ({self.machine}), {self.threads} thread{'s' if self.threads != 1 else ''}{shard}; "
                    f"tile store holds {self.stored:,} of {self.pixels:,} pixels ({percent(self.stored, self.pixels)}); "
                    f"disk about {size_text(self.disk_bytes)}")
         for r in self.rates:
@@ -343,5 +358,5 @@ def frames_phase(frames: int, width: int, height: int) -> Phase:
     return Phase("frames and encoding", f"{frames} frames of {width}×{height}", secs)
 
 
-__all__ = ["JobCost", "Phase", "Rate", "calibrate", "duration", "frames_phase", "grid_entries", "measure_rates",
+__all__ = ["JobCost", "Phase", "Rate", "calibrate", "cpu_model", "duration", "frames_phase", "grid_entries", "measure_rates",
            "threads_in_use"]

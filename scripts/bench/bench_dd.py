@@ -43,6 +43,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from fractaltrain.compute.cost import cpu_model
 from fractaltrain.columns import OUT_STEPS
 from fractaltrain.compute.kernel import LANES, run_pixels, run_pixels_dd
 from fractaltrain.config import load_config
@@ -123,16 +124,6 @@ def git_commit() -> str | None:
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main() -> None:

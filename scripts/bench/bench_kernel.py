@@ -76,6 +76,7 @@ os.environ["NUMBA_CACHE_DIR"] = _CACHE_DIR.name
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
+from fractaltrain.compute.cost import cpu_model  # noqa: E402
 from fractaltrain.config import load_config  # noqa: E402
 from fractaltrain.columns import OUT_STEPS  # noqa: E402
 from fractaltrain.compute.kernel import LANES  # noqa: E402
@@ -208,16 +209,6 @@ def git_commit() -> str | None:
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main() -> None:

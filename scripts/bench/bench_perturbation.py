@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -39,6 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from fractaltrain.compute.cost import cpu_model  # noqa: E402
 from fractaltrain.compute.kernel import run_pixels, run_pixels_dd  # noqa: E402
 from fractaltrain.compute.landscape import grid_axes, make_grid, tile_hyperparams  # noqa: E402
 from fractaltrain.compute.perturbation import run_pixels_perturbed  # noqa: E402
@@ -83,16 +83,6 @@ def boundary_point(problem, cfg) -> tuple[Fraction, Fraction]:
         else:
             b = m
     return (a + b) / 2, cy
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def timed(fn, repeats: int):
