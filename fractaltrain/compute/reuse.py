@@ -68,27 +68,35 @@ def shared_pixels(child: Grid, parent: Parent) -> int:
 
 
 def inherited(store: TileStore, parent: Parent, spec: TileSpec) -> tuple[np.ndarray, np.ndarray]:
-    """(mask, values) of the tile's pixels found in the parent's stored tiles; mask is (rows, cols) bool."""
+    """(mask, values) of the tile's pixels found in the parent's stored tiles; mask is (rows, cols) bool.
+
+    The tile's parent pixels form a sub-grid (every ``ratio``-th row and column);
+    it is copied one parent tile at a time, as whole blocks.
+    """
     rows = np.arange(spec.r0, spec.r1)
     cols = np.arange(spec.c0, spec.c1)
-    pr = (rows - parent.y_shift) // parent.ratio
-    pc = (cols - parent.x_shift) // parent.ratio
-    r_ok = _axis_hits(spec.r1, parent.y_shift, parent.ratio, parent.grid.height)[spec.r0:]
-    c_ok = _axis_hits(spec.c1, parent.x_shift, parent.ratio, parent.grid.width)[spec.c0:]
     mask = np.zeros((rows.size, cols.size), dtype=bool)
     values = np.empty((rows.size, cols.size, N_OUT), dtype=np.float64)
-    if not (r_ok.any() and c_ok.any()):
+    a = np.flatnonzero(_axis_hits(spec.r1, parent.y_shift, parent.ratio, parent.grid.height)[spec.r0:])
+    b = np.flatnonzero(_axis_hits(spec.c1, parent.x_shift, parent.ratio, parent.grid.width)[spec.c0:])
+    if a.size == 0 or b.size == 0:
         return mask, values
+    pr = (rows[a] - parent.y_shift) // parent.ratio  # parent rows and columns of the hits
+    pc = (cols[b] - parent.x_shift) // parent.ratio
     t = parent.grid.tile
     ntc = -(-parent.grid.width // t)
-    for a in np.flatnonzero(r_ok):
-        for b in np.flatnonzero(c_ok):
-            prow, pcol = int(pr[a]), int(pc[b])
-            tile = _parent_tile(store, parent, (prow // t) * ntc + pcol // t)
-            if tile is not None:
-                spec_p, data = tile
-                values[a, b] = data[prow - spec_p.r0, pcol - spec_p.c0]
-                mask[a, b] = True
+    for tr in np.unique(pr // t):
+        ia = a[pr // t == tr]
+        for tc in np.unique(pc // t):
+            tile = _parent_tile(store, parent, int(tr) * ntc + int(tc))
+            if tile is None:
+                continue
+            ib = b[pc // t == tc]
+            spec_p, data = tile
+            sel = np.ix_((rows[ia] - parent.y_shift) // parent.ratio - spec_p.r0,
+                         (cols[ib] - parent.x_shift) // parent.ratio - spec_p.c0)
+            values[np.ix_(ia, ib)] = data[sel]
+            mask[np.ix_(ia, ib)] = True
     return mask, values
 
 
