@@ -137,7 +137,8 @@ def fill_grids(
     Tiles are numbered across all grids in order, and shard ``k`` of ``n`` takes
     positions ``k, k+n, …``, which balances work without coordination.  ``bar``
     is an optional tqdm-like object with ``update(n)``; its total should be the
-    owned pixels, and it is advanced by tiles found done as well.  ``problem``
+    owned pixels and its start the pixels already stored (:func:`owned_pixels`),
+    so it is advanced by the tiles computed here only.  ``problem``
     is one problem for every grid, or a list with one per grid (the members of
     a seed ensemble), so shards split the tiles of all of them alike.
     """
@@ -167,8 +168,8 @@ def fill_grids(
                 prog.pixels_copied += copied
                 prog.steps_copied += saved
                 prog.steps_trained += float(data[..., OUT_STEPS].sum()) - saved
-            if bar is not None:
-                bar.update(spec.n_pixels)
+                if bar is not None:
+                    bar.update(spec.n_pixels)
     prog.seconds = time.perf_counter() - t0
     return prog
 
