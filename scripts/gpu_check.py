@@ -124,6 +124,9 @@ def main() -> None:
                     "anchor; 512² did not finish in the step's 200 s)")
     ap.add_argument("--cpu-pixel-steps-per-s", type=float, default=359583.0,
                     help="the 2-core CPU headline figure the GPU is compared with (docs/performance.md)")
+    ap.add_argument("--skip-bench", action="store_true",
+                    help="leave out step 4 (the benchmark), e.g. to check the bits of new kernel variants in a short "
+                    "device session once the speed has been measured")
     args = ap.parse_args()
     shim = shim_folder()
     out = Path(args.out) if args.out else None
@@ -146,6 +149,9 @@ def main() -> None:
     except (ValueError, KeyError):
         pass
     report["bits"] = bits
+    if args.skip_bench:
+        report["bench"] = "skipped (--skip-bench)"
+        return finish(report, out)
     bench = sh([sys.executable, "scripts/bench/bench_kernel.py", "--device", "cuda", "--only-headline", "--repeats", "1",
                 "--res", str(args.res), "--cpu-pixel-steps-per-s", str(args.cpu_pixel_steps_per_s)], 200,
                log("bench"), shim)
@@ -160,6 +166,11 @@ def main() -> None:
     except (ValueError, KeyError):
         pass
     report["bench"] = bench
+    finish(report, out)
+
+
+def finish(report: dict, out: Path | None) -> None:
+    """Print the report as one JSON line (and write it to ``out/gpu_check.json``)."""
     text = json.dumps(report)
     if out:
         (out / "gpu_check.json").write_text(text + "\n")
