@@ -24,6 +24,7 @@ from fractaltrain.compute.kernel.ir import LANES, _c, _check_args, _data, _loop,
 
 FWD_TILE = (4, 4)  # forward accumulators: data points x hidden units
 GRAD_TILE = (4, 4)  # gradient accumulators: inputs x hidden units
+OUT_ROWS = 4  # output layer: dot products (rows, or hidden units for G1) computed side by side
 
 
 @intrinsic
@@ -145,46 +146,77 @@ def _output_mm(typingctx, A, D, W1, G1, Y, r0, nrows, nh, m, alpha0, alpha1, los
                 idx = builder.add(builder.mul(idx, n), i)
             return builder.mul(idx, L)
 
-        # pass 1: residuals r = alpha1 * (0 + Σ_j a_j W1[j, o]) - y, loss, δ = r * alpha1 into R
+        # pass 1: residuals r = alpha1 * (0 + Σ_j a_j W1[j, o]) - y, loss, δ = r * alpha1 into R.
+        # Each row's dot product is one chain of dependent adds; with one output
+        # (every published config) OUT_ROWS rows run side by side, so the chains
+        # overlap instead of waiting on the adder's latency, and their finishing
+        # (loss, δ) still goes row by row, in order.
+        def dots(c0, rows_, o):
+            def dot(j, acc):
+                w = _vload(builder, wp, vidx(j, o, m_))
+                return [builder.fadd(acc[i], builder.fmul(_vload(builder, ap, vidx(builder.add(c0, _c(i)), j, nh_)), w))
+                        for i in range(rows_)]
+
+            return _loop(builder, _c(0), nh_, _c(1), [zero] * rows_, dot)
+
+        def finish(c, o, s, lacc):
+            y = builder.load(builder.gep(yp, [builder.add(builder.mul(builder.add(r0_, c), m_), o)]), align=8)
+            r = builder.fsub(builder.fmul(s, av1), _splat(builder, y))
+            _vstore(builder, rp, vidx(c, o, m_), builder.fmul(r, av1))
+            lnew = builder.fadd(lacc, builder.fmul(r, r))
+            return builder.select(do_loss_, lnew, lacc)
+
         def rows(c, lacc):
             def outs(o, lacc2):
-                def dot(j, acc):
-                    a = _vload(builder, ap, vidx(c, j, nh_))
-                    w = _vload(builder, wp, vidx(j, o, m_))
-                    return [builder.fadd(acc[0], builder.fmul(a, w))]
-
-                (s,) = _loop(builder, _c(0), nh_, _c(1), [zero], dot)
-                y = builder.load(builder.gep(yp, [builder.add(builder.mul(builder.add(r0_, c), m_), o)]), align=8)
-                r = builder.fsub(builder.fmul(s, av1), _splat(builder, y))
-                _vstore(builder, rp, vidx(c, o, m_), builder.fmul(r, av1))
-                lnew = builder.fadd(lacc2[0], builder.fmul(r, r))
-                return [builder.select(do_loss_, lnew, lacc2[0])]
+                (s,) = dots(c, 1, o)
+                return [finish(c, o, s, lacc2[0])]
 
             return _loop(builder, _c(0), m_, _c(1), lacc, outs)
 
+        def row_group(c0, lacc):
+            sums = dots(c0, OUT_ROWS, _c(0))
+            acc = lacc[0]
+            for i, s in enumerate(sums):
+                acc = finish(builder.add(c0, _c(i)), _c(0), s, acc)
+            return [acc]
+
         l0 = _vload(builder, lp, _c(0))
-        (lsum,) = _loop(builder, _c(0), nrows_, _c(1), [l0], rows)
+        one_out = builder.icmp_signed("==", m_, _c(1))
+        grouped = builder.select(one_out, builder.mul(builder.sdiv(nrows_, _c(OUT_ROWS)), _c(OUT_ROWS)), _c(0))
+        lacc = _loop(builder, _c(0), grouped, _c(OUT_ROWS), [l0], row_group)
+        (lsum,) = _loop(builder, grouped, nrows_, _c(1), lacc, rows)
         _vstore(builder, lp, _c(0), lsum)
 
         with builder.if_then(do_grad_):
-            # pass 2: G1[j, o] += a_j δ_o, rows in order, accumulated in registers
-            def g_j(j, _):
+            # pass 2: G1[j, o] += a_j δ_o, rows in order, accumulated in registers,
+            # OUT_ROWS hidden units side by side (independent chains, as in pass 1)
+            def g_units(j0, units):
                 def g_o(o, _):
-                    gi = vidx(j, o, m_)
+                    gi = [vidx(builder.add(j0, _c(i)), o, m_) for i in range(units)]
 
                     def g_c(c, acc):
-                        a = _vload(builder, ap, vidx(c, j, nh_))
                         d = _vload(builder, rp, vidx(c, o, m_))
-                        return [builder.fadd(acc[0], builder.fmul(a, d))]
+                        return [builder.fadd(acc[i], builder.fmul(_vload(builder, ap, vidx(c, builder.add(j0, _c(i)), nh_)), d))
+                                for i in range(units)]
 
-                    (g,) = _loop(builder, _c(0), nrows_, _c(1), [_vload(builder, gp, gi)], g_c)
-                    _vstore(builder, gp, gi, g)
+                    gs = _loop(builder, _c(0), nrows_, _c(1), [_vload(builder, gp, g) for g in gi], g_c)
+                    for g, v in zip(gi, gs):
+                        _vstore(builder, gp, g, v)
                     return []
 
                 _loop(builder, _c(0), m_, _c(1), [], g_o)
+
+            def g_group(j0, _):
+                g_units(j0, OUT_ROWS)
                 return []
 
-            _loop(builder, _c(0), nh_, _c(1), [], g_j)
+            def g_one(j, _):
+                g_units(j, 1)
+                return []
+
+            nhf = builder.mul(builder.sdiv(nh_, _c(OUT_ROWS)), _c(OUT_ROWS))
+            _loop(builder, _c(0), nhf, _c(OUT_ROWS), [], g_group)
+            _loop(builder, nhf, nh_, _c(1), [], g_one)
 
             # pass 3: D[c, j] = ((0 + Σ_o δ_o W1[j, o]) · D[c, j]) · alpha0
             def d_c(c, _):
