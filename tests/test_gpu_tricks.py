@@ -136,7 +136,7 @@ def test_device_cuda_trains_tricks_and_double_double_refuses_them(report):
     d = report["device"]
     assert d["bitwise_equal"]
     assert d["dd"] is not None and "\n" not in d["dd"], d
-    assert d["dd"].startswith("double-double trains plain steepest descent only so far") and "not adam" in d["dd"]
+    assert d["dd"].startswith("double-double on cuda trains plain steepest descent only so far") and "not adam" in d["dd"]
 
 
 def test_simulator_render_of_a_trick_config_equals_the_cpu_render(tmp_path):

@@ -344,14 +344,16 @@ def test_explorer_curve_trains_the_optimizer_bit_for_bit(name):
         assert measure_from_curve(loss_curve(pb, hp[k])) == out[k, OUT_MEASURE]
 
 
-def test_optimizers_are_refused_where_only_sgd_trains(tmp_path):
-    """Double-double trains steepest descent only so far: a one-line refusal, before any work.  (The CUDA
-    float64 kernel trains every optimizer: tests/test_gpu_tricks.py.)"""
+def test_double_double_refuses_residual_and_layer_norm(tmp_path):
+    """Double-double trains every optimizer and schedule on the plain network (tests/test_dd_tricks.py), not
+    residual connections or layer norm: a one-line refusal, before any work.  (The CUDA float64 kernel trains
+    them all: tests/test_gpu_tricks.py.)"""
     from fractaltrain.config import ConfigError, with_overrides
 
-    cfg = small_cfg(training={"optimizer": "adam"})
     deep = "1.0000000000000000000001,1.0000000000000000000002,1.0000000000000000000001,1.0000000000000000000002"
-    with pytest.raises(ConfigError, match="only so far.*not adam"):
+    with_overrides(small_cfg(training={"optimizer": "adam"}), window=deep)  # adam: accepted
+    cfg = small_cfg(network={"depth": 3, "residual": True})
+    with pytest.raises(ConfigError, match="plain network only so far"):
         with_overrides(cfg, window=deep)
 
 

@@ -96,16 +96,20 @@ def run_pixels(problem, hp, hp_lo=None):
 
     With ``hp_lo`` (the low parts, same shape) the pixels ``hp + hp_lo`` train in
     double-double (``kernel.run_pixels_dd``).  The float64 kernels of both devices
-    train issue 32's optimizers, schedules and architectures (the CUDA kernel is
-    designed to give the CPU kernel's bits, and does in numba-cuda's simulator);
-    the double-double kernels, CPU and CUDA, train steepest descent only so far:
-    a config with any of those tricks there raises one line.
+    train issue 32's optimizers, schedules and architectures (the CUDA kernel gives
+    the CPU kernel's bits, on an H200 too); the CPU double-double kernel trains
+    the optimizers and schedules on the plain network, the CUDA one plain
+    steepest descent only: anything else raises one line.
     """
-    tr = problem.config.training
-    if hp_lo is not None and not problem.config.plain_training:
-        raise DeviceError(f"double-double trains plain steepest descent only so far (training.optimizer sgd, "
-                          f"schedule constant, no residual or layer norm), not {tr.optimizer.name} with schedule "
-                          f"{tr.schedule.name}")
+    cfg = problem.config
+    tr = cfg.training
+    if hp_lo is not None and not cfg.double_double_trains:
+        raise DeviceError("double-double trains the plain network only so far (no network.residual or "
+                          "network.norm)")
+    if hp_lo is not None and _active == "cuda" and not cfg.plain_training:
+        raise DeviceError(f"double-double on cuda trains plain steepest descent only so far (training.optimizer "
+                          f"sgd, schedule constant), not {tr.optimizer.name} with schedule {tr.schedule.name}; "
+                          "the cpu device trains it")
     if hp_lo is not None:
         if _active == "cuda":
             from fractaltrain.compute.gpu.run import run_pixels_dd as run_dd

@@ -56,14 +56,21 @@ def make_grid(problem: Problem, window: Window, width: int, height: int, tile: i
 def check_double_double(cfg: Config) -> None:
     """Refuse, in one line, a grid that needs double-double for a config the double-double kernel cannot train.
 
-    The double-double kernels (CPU and CUDA) train steepest descent only so far;
-    the other optimizers (issue 32) train in float64.
+    The double-double kernel trains every optimizer and schedule (issue 32) on
+    the plain network; residual connections and layer norm train in float64.
     """
-    tr = cfg.training
-    if not cfg.plain_training:
+    if not cfg.double_double_trains:
         raise PrecisionError(f"precision: this window needs double-double (past float64's floor), which trains "
-                             f"plain steepest descent only so far (training.optimizer sgd, schedule constant), not "
-                             f"{tr.optimizer.name} with schedule {tr.schedule.name}; zoom less deep or widen the window")
+                             f"the plain network only so far, not {_architecture(cfg)}; zoom less deep or widen "
+                             "the window")
+
+
+def _architecture(cfg: Config) -> str:
+    """The network's tricks, as a config names them (for the refusals above)."""
+    net = cfg.network
+    parts = (["network.residual: true"] if net.residual else []) + ([f"network.norm: {net.norm}"] if net.norm != "none"
+                                                                    else [])
+    return " and ".join(parts)
 
 
 def grid_axes(cfg: Config, grid: Grid) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,7 @@ def max_depth(plan: ZoomPlan, cfg: Config, precision: str | None = None) -> floa
     """
     kw, kh = plan.keyframe_size
     chosen = precision or cfg.precision
-    if not cfg.plain_training:  # the double-double kernels train plain steepest descent only so far
+    if not cfg.double_double_trains:  # residual connections and layer norm train in float64 only so far
         chosen = FLOAT64
     scales = (cfg.x.scale, cfg.y.scale)
 
@@ -57,10 +57,10 @@ def max_depth(plan: ZoomPlan, cfg: Config, precision: str | None = None) -> floa
 def check_depth(plan: ZoomPlan, cfg: Config) -> None:
     reachable = max_depth(plan, cfg)
     if plan.depth > reachable:
-        sgd = cfg.plain_training
-        which = "float64" if cfg.precision == FLOAT64 or not sgd else "double-double"
-        hint = ("" if which == "double-double" else "; use precision double-double (or auto) to go deeper" if sgd
-                else "; optimizers other than sgd and schedules train in float64 only so far")
+        dd = cfg.double_double_trains
+        which = "float64" if cfg.precision == FLOAT64 or not dd else "double-double"
+        hint = ("" if which == "double-double" else "; use precision double-double (or auto) to go deeper" if dd
+                else "; residual connections and layer norm train in float64 only so far")
         raise ConfigError(
             f"depth: {which} cannot tell neighbouring pixels apart below {reachable:.2f} decades at this "
             f"point and keyframe size {plan.keyframe_size[0]}x{plan.keyframe_size[1]}; asked for {plan.depth:g}{hint}",

@@ -28,6 +28,7 @@ tanh       ``tanh64``: an accurate, vectorisable scalar float64 tanh
 ir         the LLVM-IR toolkit those intrinsics share
 gradient   ``loss_and_grad`` for one set of weights (tests, explorer)
 ddblock    ``train_block_dd``: block.py's steps in double-double (past float64)
+ddopt      optimizers.py's updates and the schedules' rates in double-double
 ddgeneral  general.py's passes in double-double
 ddlayer    its layer loops as vector LLVM IR
 dd2        depth2.py in double-double: bitwise ddgeneral, laid out for speed

@@ -18,7 +18,7 @@ Bailey): :func:`two_sum` and :func:`fast_two_sum` recover a sum's rounding
 error exactly, :func:`_prod_err` a product's; :func:`dd_add` is the "sloppy"
 double-double sum (error below 2^-104 of the operands' magnitudes, as a
 float64 sum's is below 2^-53 of them), :func:`dd_mul` the product (relative
-error below 2^-104), :func:`dd_div` two Newton-free correction steps.
+error below 2^-104), :func:`dd_div` two Newton-free correction steps, :func:`dd_sqrt` one Newton step.
 :func:`dd_tanh` evaluates ``tanh`` through ``expm1`` (see its docstring).
 ddvec.py restates all of this on vectors of pixels, operation by operation,
 for the kernel's hot loops: a change here must be made there too (the tests
@@ -125,6 +125,24 @@ def dd_div(ah, al, bh, bl):
     rh, rl = dd_add(ah, al, -ph, -pl)
     q2 = (rh + rl) / bh
     return fast_two_sum(q1, q2)
+
+
+@nb.njit(inline="always", cache=False)
+def dd_sqrt(ah, al):
+    """``sqrt(a)`` for ``a >= 0``: the float64 root and one correction from the double-double remainder.
+
+    ``q = sqrt(hi)``; the remainder ``a - q²`` is exact to double-double (q² by
+    :func:`_prod_err`), and ``q + (a - q²)/(2q)`` is one Newton step, which
+    doubles q's 53 bits (relative error below 2^-104).  Zero and infinity
+    return themselves; a negative ``a`` gives NaN, as ``math.sqrt`` would.
+    """
+    q = math.sqrt(ah)
+    if q == 0.0 or not math.isfinite(q):
+        return q, 0.0
+    p = q * q
+    e = _prod_err(q, q, p)
+    rh, rl = dd_add(ah, al, -p, -e)
+    return fast_two_sum(q, (rh + rl) / (2.0 * q))
 
 
 # tanh: E = expm1(2a) from r = 2a / 2**_HALVINGS by a Taylor polynomial, then

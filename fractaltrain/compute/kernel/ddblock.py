@@ -22,10 +22,12 @@ from fractaltrain.compute.kernel.cache import JIT
 from fractaltrain.compute.kernel.dd import dd_add, dd_mul, dd_mul_d
 from fractaltrain.compute.kernel.dd2 import dd2_scratch, loss_grad_dd2
 from fractaltrain.compute.kernel.ddgeneral import forward_dd, general_scratch_dd, loss_grad_dd
+from fractaltrain.compute.kernel.ddopt import dd_optimizer_step, dd_scheduled_rates
 
 
 @nb.njit(**JIT)
-def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, out, fast_path=True):
+def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, out, fast_path=True,
+                   opt=0, sched=0):
     """Train ``LANES`` pixels in lock-step in double-double and write their results.
 
     Parameters
@@ -38,6 +40,9 @@ def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonl
     gscale : (2,) double-double gradient factor ``2 / (points · outputs)`` of one step
         (points = the batch size for minibatch training).
     fast_path : use the depth-2 fast path (dd2.py) when it applies (False only for tests).
+    opt, sched : the optimizer (0 sgd) and the schedule (0 constant), as block.py's, trained by
+        ddopt.py; their settings are the columns after the init scale.  (The plain network only:
+        residual connections and layer norm train in float64.)
     """
     L = LANES
     depth = fi.shape[0]
@@ -68,6 +73,31 @@ def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonl
         for p in range(L):
             i = q * L + p
             W[0, i], W[1, i] = dd_add(W[0, i], W[1, i], hph[p, depth + 1], hpl[p, depth + 1])
+
+    # the pixels' rates (and the step's, under a schedule), optimizer state and settings, lanes innermost
+    lrh = np.empty(depth * L)
+    lrl = np.empty(depth * L)
+    for p in range(L):
+        for l in range(depth):
+            lrh[l * L + p] = hph[p, l]
+            lrl[l * L + p] = hpl[p, l]
+    rate = np.empty((2, depth * L))
+    rate[0] = lrh
+    rate[1] = lrl
+    nstate = npar * L if opt != 0 else 0
+    S1 = np.zeros((2, nstate))
+    S2 = np.zeros((2, nstate))
+    pw1 = np.zeros((2, L))
+    pw2 = np.zeros((2, L))
+    pw1[0] = 1.0
+    pw2[0] = 1.0
+    nset = hph.shape[1] - (depth + 3)
+    seth = np.zeros(max(nset, 0) * L)
+    setl = np.zeros(max(nset, 0) * L)
+    for k in range(nset):
+        for p in range(L):
+            seth[k * L + p] = hph[p, depth + 3 + k]
+            setl[k * L + p] = hpl[p, depth + 3 + k]
 
     n_alive = L
     t_stop = steps
@@ -101,13 +131,18 @@ def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonl
         if n_alive == 0:
             t_stop = t + 1
             break
-        for l in range(depth):
-            for q in range(woff[l], woff[l] + fi[l] * fo[l]):
-                for p in range(L):
-                    i = q * L + p
-                    gh, gl = dd_mul(G[0, i], G[1, i], gscale[0], gscale[1])
-                    uh, ul = dd_mul(hph[p, l], hpl[p, l], gh, gl)
-                    W[0, i], W[1, i] = dd_add(W[0, i], W[1, i], -uh, -ul)
+        if sched != 0:
+            dd_scheduled_rates(sched, t, steps, lrh, lrl, seth, depth, rate)
+        if opt == 0:
+            for l in range(depth):
+                for q in range(woff[l], woff[l] + fi[l] * fo[l]):
+                    for p in range(L):
+                        i = q * L + p
+                        gh, gl = dd_mul(G[0, i], G[1, i], gscale[0], gscale[1])
+                        uh, ul = dd_mul(rate[0, l * L + p], rate[1, l * L + p], gh, gl)
+                        W[0, i], W[1, i] = dd_add(W[0, i], W[1, i], -uh, -ul)
+        else:
+            dd_optimizer_step(opt, W, G, gscale, S1, S2, pw1, pw2, rate, seth, setl, depth, woff, fi, fo)
         for p in range(L):
             if not alive[p]:
                 for q in range(npar):

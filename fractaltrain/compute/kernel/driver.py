@@ -59,7 +59,8 @@ def train_pixels(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch
 
 
 @nb.njit(**JIT)
-def train_pixels_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, fast_path, out, counter):
+def train_pixels_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, fast_path, out, counter,
+                    opt, sched):
     """:func:`train_pixels` in double-double: ``hph + hpl`` are the pixels' hyperparameters."""
     npix = hph.shape[0]
     ncol = hph.shape[1]
@@ -74,7 +75,8 @@ def train_pixels_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, non
             for c in range(ncol):
                 hb[p, c] = hph[src, c]
                 lb[p, c] = hpl[src, c]
-        train_block_dd(hb, lb, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, ob, fast_path)
+        train_block_dd(hb, lb, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, ob, fast_path,
+                       opt, sched)
         for p in range(LANES):
             dst = b * LANES + p
             if dst < npix:
@@ -125,7 +127,7 @@ def run_pixels_dd(problem, hp_hi: np.ndarray, hp_lo: np.ndarray, early_stop: boo
         np.ascontiguousarray(problem.X), np.ascontiguousarray(problem.Y), np.ascontiguousarray(problem.probe),
         w0, fi, fo, woff, problem.alphas_dd(), gradient_scale_dd(problem), problem.nonlin_code,
         int(problem.config.training.steps), np.ascontiguousarray(bidx, dtype=np.int64), bool(early_stop),
-        bool(fast_path), out, np.zeros(1, dtype=np.int64),
+        bool(fast_path), out, np.zeros(1, dtype=np.int64), problem.optimizer_code, problem.schedule_code,
     )
     _on_threads(train_pixels_dd, args, hph.shape[0])
     return out

@@ -91,16 +91,20 @@ def scheduled_rates(sched, t, steps, lr, settings, depth, out):
     (:data:`fractaltrain.config.hyperparams.TRICK_PARAMS`).
     """
     L = LANES
-    tt = float(t)
-    T = float(steps)
     for p in range(L):
-        W = settings[5 * L + p]
-        a = settings[6 * L + p]
-        if sched == WARMUP:
-            f = _warmup(tt, W)
-        elif sched == COSINE:
-            f = _cosine(tt, T, a)
-        else:
-            f = _warmup(tt, W) if tt < W else _cosine(tt - W, T - W, a)
+        f = schedule_factor(sched, t, steps, settings[5 * L + p], settings[6 * L + p])
         for l in range(depth):
             out[l * L + p] = lr[l * L + p] * f
+
+
+@nb.njit(inline="always", cache=False)
+def schedule_factor(sched, t, steps, W, a):
+    """The factor ``f(t)`` of schedule ``sched`` (not constant) at 0-based step ``t`` of ``steps``, for
+    warmup_steps ``W`` and final_fraction ``a``; the double-double kernel (ddopt.py) uses it too."""
+    tt = float(t)
+    T = float(steps)
+    if sched == WARMUP:
+        return _warmup(tt, W)
+    if sched == COSINE:
+        return _cosine(tt, T, a)
+    return _warmup(tt, W) if tt < W else _cosine(tt - W, T - W, a)
