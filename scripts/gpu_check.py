@@ -22,8 +22,8 @@ Steps (each result under its key; a failed step is recorded, the rest still run)
   3. bits: the CUDA kernel vs the CPU kernel on six small configs (12 × 12
      grids, 40 steps), the ten trick configs of issue 32 (8 × 8, 40 steps),
      the tanh baseline (32 × 32, 500 steps), and the double-double kernel vs
-     the CPU one (tanh, relu; 8 × 8, 40 steps): bitwise equality, sign
-     agreement, relative differences;
+     the CPU one (tanh, relu; 8 × 8, 40 steps; and the trick configs it trains,
+     6 × 6, 30 steps): bitwise equality, sign agreement, relative differences;
   4. bench: ``scripts/bench/bench_kernel.py --device cuda --only-headline --repeats 1 --res RES``
      (our kernel and the JAX anchor on the GPU; speedup vs the given CPU figure).
 
@@ -100,7 +100,7 @@ import json, warnings
 from fractaltrain.compute.device import select
 select("cuda")
 from fractaltrain.compute.gpu.compare import TRICK_CASES, run_cases, compare, grid_hp
-from fractaltrain.compute.gpu.ddcompare import run_dd_cases
+from fractaltrain.compute.gpu.ddcompare import DD_TRICK_CASES, run_dd_cases
 from fractaltrain.config import load_config
 from fractaltrain.problem import build_problem
 from fractaltrain.compute.kernel import run_pixels as cpu
@@ -112,6 +112,7 @@ pb = build_problem(cfg)
 hp = grid_hp(cfg, 32)
 rep["tanh_baseline_32x32"] = compare(cpu(pb, hp), gpu(pb, hp))
 rep.update({"dd_" + k: v for k, v in run_dd_cases(8, 40, cases=["tanh", "relu"]).items()})
+rep.update({"dd_" + k: v for k, v in run_dd_cases(6, 30, cases=list(DD_TRICK_CASES)).items()})
 print(json.dumps(rep))
 """
 

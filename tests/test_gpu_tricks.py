@@ -75,20 +75,28 @@ def factor_tables():
     return report
 
 def device_choice():
-    '''device.run_pixels with device cuda trains the tricks; double-double refuses them.'''
+    '''device.run_pixels with device cuda trains the tricks, in float64 and in double-double (the optimizers and
+    schedules, bit for bit the CPU double-double kernel); double-double refuses residual and layer norm.'''
+    from fractaltrain.compute.kernel import run_pixels_dd as run_cpu_dd
     device.select("cuda")
-    cfg = small_config(TRICK_CASES["adam_warmup_cosine"], steps=12)
-    pb = build_problem(cfg)
-    hp = grid_hp(cfg, 2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        gpu = device.run_pixels(pb, hp)
-    res = {{"bitwise_equal": compare(run_cpu(pb, hp), gpu)["bitwise_equal"]}}
+    res = {{}}
+    for name in ("adam_warmup_cosine", "momentum", "adamw"):
+        cfg = small_config(TRICK_CASES[name], steps=12)
+        pb = build_problem(cfg)
+        hp = grid_hp(cfg, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            gpu = device.run_pixels(pb, hp)
+            gpu_dd = device.run_pixels(pb, hp, hp * 1e-20)
+        res[name] = {{"bitwise_equal": compare(run_cpu(pb, hp), gpu)["bitwise_equal"],
+                     "dd_bitwise_equal": compare(run_cpu_dd(pb, hp, hp * 1e-20), gpu_dd)["bitwise_equal"]}}
+    pb = build_problem(small_config(TRICK_CASES["residual_depth4"], steps=12))
+    hp = grid_hp(pb.config, 2)
     try:
         device.run_pixels(pb, hp, np.zeros_like(hp))
-        res["dd"] = None
+        res["dd_residual"] = None
     except device.DeviceError as exc:
-        res["dd"] = str(exc)
+        res["dd_residual"] = str(exc)
     return res
 
 print(json.dumps({{"cases": run_cases(3, steps={STEPS}, cases=list(TRICK_CASES)), "factors": factor_tables(),
@@ -132,11 +140,16 @@ def test_schedule_table_is_the_cpu_kernels_factor(report, schedule):
     assert f["rows"] == f["pairs"] > 1 and f["steps"] == 30, f
 
 
-def test_device_cuda_trains_tricks_and_double_double_refuses_them(report):
-    d = report["device"]
-    assert d["bitwise_equal"]
-    assert d["dd"] is not None and "\n" not in d["dd"], d
-    assert d["dd"].startswith("double-double on cuda trains plain steepest descent only so far") and "not adam" in d["dd"]
+@pytest.mark.parametrize("case", ["adam_warmup_cosine", "momentum", "adamw"])
+def test_device_cuda_trains_tricks_in_float64_and_double_double(report, case):
+    d = report["device"][case]
+    assert d["bitwise_equal"] and d["dd_bitwise_equal"], d
+
+
+def test_double_double_refuses_residual_in_one_line(report):
+    msg = report["device"]["dd_residual"]
+    assert msg is not None and "\n" not in msg, msg
+    assert msg.startswith("double-double trains the plain network only so far")
 
 
 def test_simulator_render_of_a_trick_config_equals_the_cpu_render(tmp_path):

@@ -20,24 +20,31 @@ import warnings
 
 import numpy as np
 
-from fractaltrain.compute.gpu.compare import CASES, compare, grid_hp, small_config
+from fractaltrain.compute.gpu.compare import CASES, TRICK_CASES, compare, grid_hp, small_config
 
 #: name -> (config overrides, early_stop): compare.py's configs, and one without early stop.
 DD_CASES = {name: (over, True) for name, over in CASES.items()}
 DD_CASES["relu_no_early_stop"] = (CASES["relu"], False)
+#: compare.py's trick configs that double-double trains (optimizers and schedules on the plain network).
+DD_TRICK_CASES = {"tricks_" + name: (over, True) for name, over in TRICK_CASES.items()
+                  if "residual" not in over.get("network", {}) and "norm" not in over.get("network", {})}
 
 
 def run_dd_cases(n: int = 4, steps: int = 25, cases=None, width: int = 4, points: int = 8, lo_scale: float = 1e-20,
                  **launch) -> dict:
-    """CPU and CUDA ``run_pixels_dd`` on each case's n × n grid (low parts ``hp · lo_scale``); one report per case."""
+    """CPU and CUDA ``run_pixels_dd`` on each case's n × n grid (low parts ``hp · lo_scale``); one report per case.
+
+    ``cases``: names of :data:`DD_CASES` or :data:`DD_TRICK_CASES` (default: all of :data:`DD_CASES`).
+    """
     from fractaltrain.columns import OUT_STEPS
     from fractaltrain.compute.gpu.run import run_pixels_dd as run_gpu
     from fractaltrain.compute.kernel import run_pixels_dd as run_cpu
     from fractaltrain.problem import build_problem
 
     report = {}
+    table = {**DD_CASES, **DD_TRICK_CASES}
     for name in cases or DD_CASES:
-        over, early_stop = DD_CASES[name]
+        over, early_stop = table[name]
         cfg = small_config(over, width=width, points=points, steps=steps)
         pb = build_problem(cfg)
         hp = grid_hp(cfg, n)

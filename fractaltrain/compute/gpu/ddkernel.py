@@ -28,14 +28,21 @@ from numba import cuda
 
 from fractaltrain.columns import MAXV, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS, TAIL
 from fractaltrain.compute.gpu.ddops import dd_add, dd_add_d, dd_mul, dd_mul_d, dd_tanh
+from fractaltrain.compute.gpu.ddtricks import N_SETTINGS, make_dd_update
 from fractaltrain.compute.gpu.ops import mul
+from fractaltrain.compute.kernel.optimizers import ADAM, ADAMW
 
 _KERNELS = {}
 
 
-def get_dd_kernel(depth: int, npar: int, nh: int, wmax: int, m: int, shared_x: int, shared_y: int):
-    """The double-double kernel for one network shape, built once per process (as kernel.get_kernel)."""
-    key = (depth, npar, nh, wmax, m, shared_x, shared_y)
+def get_dd_kernel(depth: int, npar: int, nh: int, wmax: int, m: int, shared_x: int, shared_y: int, opt: int = 0,
+                  sched: bool = False):
+    """The double-double kernel for one network shape and training, built once per process (as kernel.get_kernel).
+
+    ``opt`` (the optimizer's code, 0 sgd) and ``sched`` (a schedule's factors multiply the rates) make
+    variants of their own, so the plain sgd kernel keeps its thread-local arrays and bits.
+    """
+    key = (depth, npar, nh, wmax, m, shared_x, shared_y, int(opt), bool(sched))
     if key not in _KERNELS:
         _KERNELS[key] = _build(*key)
     return _KERNELS[key]
@@ -192,15 +199,19 @@ def _loss_grad_dd(t, Xs, Ys, n, m, W, G, fi, fo, woff, alphas, nonlin, bidx, act
     return lh, ll
 
 
-def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY):
-    """Compile-time sizes -> the kernel (shared or global data); see :func:`get_dd_kernel`."""
+def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY, OPT, SCHED):
+    """Compile-time sizes and training -> the kernel (shared or global data); see :func:`get_dd_kernel`."""
     f64 = np.float64
     NOFF = DEPTH + 1  # a name, not an expression: the GPU compiler takes only constant shapes
+    NS = NPAR if OPT else 1  # the optimizer's state: none for sgd
+    ADAPTIVE = OPT == ADAM or OPT == ADAMW
+    update = make_dd_update(OPT) if OPT else None
 
     @cuda.jit(device=True)
     def train(Xs, Ys, hph, hpl, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, bidx, early_stop, out,
-              counter):
-        """ddblock.train_block_dd for one pixel per thread, pixels taken from ``counter``."""
+              counter, factors, frow):
+        """ddblock.train_block_dd for one pixel per thread, pixels taken from ``counter``; ``factors[frow[pix], t]``
+        is the schedule's factor (with SCHED)."""
         W = cuda.local.array((2, NPAR), f64)
         G = cuda.local.array((2, NPAR), f64)
         acts = cuda.local.array((2, NH), f64)
@@ -211,6 +222,12 @@ def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY):
         o = cuda.local.array((2, M), f64)
         tail = cuda.local.array(TAIL, f64)
         lr = cuda.local.array((2, DEPTH), f64)
+        rate = cuda.local.array((2, DEPTH), f64)
+        S1 = cuda.local.array((2, NS), f64)
+        S2 = cuda.local.array((2, NS), f64)
+        seth = cuda.local.array(N_SETTINGS, f64)
+        setl = cuda.local.array(N_SETTINGS, f64)
+        pw = cuda.local.array((2, 2), f64)
         hoff = cuda.local.array(NOFF, np.int64)
         hoff[0] = 0
         hoff[1] = 0
@@ -241,6 +258,19 @@ def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY):
                     lr[1, l] = hpl[pix, l]
                 drh = hph[pix, DEPTH]
                 drl = hpl[pix, DEPTH]
+                if OPT:
+                    for q in range(NPAR):
+                        S1[0, q] = 0.0
+                        S1[1, q] = 0.0
+                        S2[0, q] = 0.0
+                        S2[1, q] = 0.0
+                    for k in range(N_SETTINGS):
+                        seth[k] = hph[pix, DEPTH + 3 + k]
+                        setl[k] = hpl[pix, DEPTH + 3 + k]
+                    pw[0, 0] = 1.0
+                    pw[0, 1] = 0.0
+                    pw[1, 0] = 1.0
+                    pw[1, 1] = 0.0
                 s_v = 0.0
                 s_inv = 0.0
                 t = 0
@@ -258,12 +288,26 @@ def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY):
             s_v += v
             s_inv += 1.0 / v
             tail[t % TAIL] = v
-            if not dead:
+            if not dead:  # ddblock's step: the (scheduled) rates, then sgd's update or ddopt's
                 for l in range(DEPTH):
-                    for q in range(woff[l], woff[l] + fi[l] * fo[l]):
-                        gh, gl = dd_mul(G[0, q], G[1, q], gh0, gl0)
-                        uh, ul = dd_mul(lr[0, l], lr[1, l], gh, gl)
-                        W[0, q], W[1, q] = dd_add(W[0, q], W[1, q], -uh, -ul)
+                    if SCHED:
+                        rate[0, l], rate[1, l] = dd_mul_d(lr[0, l], lr[1, l], factors[frow[pix], t])
+                    else:
+                        rate[0, l] = lr[0, l]
+                        rate[1, l] = lr[1, l]
+                if OPT == 0:
+                    for l in range(DEPTH):
+                        for q in range(woff[l], woff[l] + fi[l] * fo[l]):
+                            gh, gl = dd_mul(G[0, q], G[1, q], gh0, gl0)
+                            uh, ul = dd_mul(rate[0, l], rate[1, l], gh, gl)
+                            W[0, q], W[1, q] = dd_add(W[0, q], W[1, q], -uh, -ul)
+                else:
+                    if ADAPTIVE:
+                        pw[0, 0], pw[0, 1] = dd_mul(pw[0, 0], pw[0, 1], seth[1], setl[1])
+                        pw[1, 0], pw[1, 1] = dd_mul(pw[1, 0], pw[1, 1], seth[2], setl[2])
+                    for l in range(DEPTH):
+                        update(W, G, S1, S2, woff[l], woff[l] + fi[l] * fo[l], gh0, gl0, rate[0, l], rate[1, l],
+                               seth, setl, pw)
             if dead or t + 1 == steps:
                 trained = steps
                 if dead:  # the steps a dead pixel skips, added as the CPU adds its dead lanes' dead_v
@@ -292,7 +336,7 @@ def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY):
 
     @cuda.jit
     def kernel_shared(X, Y, hph, hpl, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, bidx, early_stop, out,
-                      counter):
+                      counter, factors, frow):
         Xs = cuda.shared.array(SX, f64)
         Ys = cuda.shared.array(SY, f64)
         for q in range(cuda.threadIdx.x, SX, cuda.blockDim.x):
@@ -300,11 +344,13 @@ def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY):
         for q in range(cuda.threadIdx.x, SY, cuda.blockDim.x):
             Ys[q] = Y[q]
         cuda.syncthreads()
-        train(Xs, Ys, hph, hpl, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, bidx, early_stop, out, counter)
+        train(Xs, Ys, hph, hpl, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, bidx, early_stop, out, counter,
+              factors, frow)
 
     @cuda.jit
     def kernel_global(X, Y, hph, hpl, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, bidx, early_stop, out,
-                      counter):
-        train(X, Y, hph, hpl, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, bidx, early_stop, out, counter)
+                      counter, factors, frow):
+        train(X, Y, hph, hpl, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, bidx, early_stop, out, counter,
+              factors, frow)
 
     return kernel_shared if SX else kernel_global

@@ -139,6 +139,18 @@ def dd_div(ah, al, bh, bl):
 
 
 @device
+def dd_sqrt(ah, al):
+    """``sqrt(a)`` (dd.dd_sqrt): the float64 root and one Newton correction from the remainder."""
+    q = math.sqrt(ah)
+    if q == 0.0 or not math.isfinite(q):
+        return q, 0.0
+    p = dmul(q, q)
+    e = prod_err(q, q, p)
+    rh, rl = dd_add(ah, al, -p, -e)
+    return fast_two_sum(q, (rh + rl) / dmul(2.0, q))
+
+
+@device
 def dd_tanh(xh, xl):
     """``tanh(x)`` in double-double, dd.dd_tanh step for step (see its docstring for the method).
 

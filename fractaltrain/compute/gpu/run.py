@@ -102,7 +102,9 @@ def run_pixels_dd(problem, hp_hi: np.ndarray, hp_lo: np.ndarray, early_stop: boo
     The same inputs as the CPU double-double driver (kernel/driver.py): the
     32-digit pre-activation scales ``problem.alphas_dd()`` and gradient factor
     ``gradient_scale_dd(problem)``, so the kernel (ddkernel.py) can reproduce
-    its bits.  ``threads``/``blocks`` override the launch shape (tests).
+    its bits; with issue 32's optimizers and schedules too (the plain network
+    only: device.run_pixels refuses residual and layer norm in double-double).
+    ``threads``/``blocks`` override the launch shape (tests).
     """
     hph = np.ascontiguousarray(hp_hi, dtype=np.float64)
     hpl = np.ascontiguousarray(hp_lo, dtype=np.float64)
@@ -119,8 +121,14 @@ def run_pixels_dd(problem, hp_hi: np.ndarray, hp_lo: np.ndarray, early_stop: boo
     nh = max(1, int(sum(int(f) for f in fo[:-1])))
     wmax = int(max(max(int(a) for a in fi), max(int(a) for a in fo)))
     shared = (X.size + Y.size) * 8 <= SHARED_BYTES
+    opt, sched = int(problem.optimizer_code), int(problem.schedule_code)
+    steps = int(problem.config.training.steps)
+    if sched:  # the float64 factors the CPU double-double kernel uses too (kernel/ddopt.py)
+        factors, frow = schedule_factors(sched, steps, hph, int(fi.shape[0]))
+    else:
+        factors, frow = np.zeros((1, 1)), np.zeros(1, dtype=np.int64)
     kern = get_dd_kernel(int(fi.shape[0]), int(w0.shape[0]), nh, wmax, int(m),
-                         int(X.size) if shared else 0, int(Y.size) if shared else 0)
+                         int(X.size) if shared else 0, int(Y.size) if shared else 0, opt, sched != 0)
     nblocks, nthreads = launch_shape(hph.shape[0], threads, blocks)
     d_out = cuda.device_array_like(out)
     kern[nblocks, nthreads](
@@ -129,9 +137,9 @@ def run_pixels_dd(problem, hp_hi: np.ndarray, hp_lo: np.ndarray, early_stop: boo
         cuda.to_device(w0), cuda.to_device(fi.astype(np.int64)), cuda.to_device(fo.astype(np.int64)),
         cuda.to_device(woff.astype(np.int64)), cuda.to_device(np.ascontiguousarray(problem.alphas_dd())),
         cuda.to_device(np.ascontiguousarray(gradient_scale_dd(problem), dtype=np.float64)),
-        int(problem.nonlin_code), int(problem.config.training.steps),
+        int(problem.nonlin_code), steps,
         cuda.to_device(np.ascontiguousarray(bidx, dtype=np.int64)), bool(early_stop), d_out,
-        cuda.to_device(np.zeros(1, dtype=np.int64)),
+        cuda.to_device(np.zeros(1, dtype=np.int64)), cuda.to_device(factors), cuda.to_device(frow),
     )
     out = d_out.copy_to_host()
     out[:, OUT_FINAL] = [math.log10(v) for v in out[:, OUT_FINAL].tolist()]
