@@ -10,9 +10,9 @@ scripts/gpu_check.py compares bits on a GPU).
 Sizes: ``compare.TRICK_CASES`` (every optimizer, every schedule, warmup_steps,
 final_fraction, momentum and β1 as axes, residual at depth 4, layer norm at
 depth 3, both at depth 4) on 3 × 3 grids (one full CPU block of 8 lanes and a
-padded one), width 3, 5 points, 20 steps; the schedule tables on 7 × 7 grids;
-a 16-pixel ``render --device cuda``.  About 50 s on 2 cores; the 4 × 4, 40-step
-run with interleaved threads is ``slow``.
+padded one), width 3, 5 points, 20 steps; the schedule tables on 7 × 7 grids.
+About 20 s on 2 cores; the 4 × 4, 40-step run with interleaved threads and a
+16-pixel ``render --device cuda`` of a trick config are ``slow``.
 """
 
 import importlib.util
@@ -152,6 +152,9 @@ def test_double_double_refuses_residual_in_one_line(report):
     assert msg.startswith("double-double trains the plain network only so far")
 
 
+# about 6 s simulated; the default run covers its parts: every trick case bit for bit (``report``), device.run_pixels
+# with device cuda on a trick config, and ``render --device cuda`` end to end in tests/test_gpu.py
+@pytest.mark.slow
 def test_simulator_render_of_a_trick_config_equals_the_cpu_render(tmp_path):
     """``render --device cuda`` end to end (Adam, warmup_cosine, residual and layer norm at depth 3, β1 on an
     axis): the same tile values, bit for bit, as a CPU render."""
