@@ -80,7 +80,7 @@ def device_choice():
     from fractaltrain.compute.kernel import run_pixels_dd as run_cpu_dd
     device.select("cuda")
     res = {{}}
-    for name in ("adam_warmup_cosine", "momentum", "adamw"):
+    for name in ("adam_warmup_cosine", "momentum", "adamw", "nesterov_cosine_final_fraction_axis", "sgd_warmup_steps_axis"):
         cfg = small_config(TRICK_CASES[name], steps=12)
         pb = build_problem(cfg)
         hp = grid_hp(cfg, 2)
@@ -140,7 +140,8 @@ def test_schedule_table_is_the_cpu_kernels_factor(report, schedule):
     assert f["rows"] == f["pairs"] > 1 and f["steps"] == 30, f
 
 
-@pytest.mark.parametrize("case", ["adam_warmup_cosine", "momentum", "adamw"])
+@pytest.mark.parametrize("case", ["adam_warmup_cosine", "momentum", "adamw", "nesterov_cosine_final_fraction_axis",
+                                  "sgd_warmup_steps_axis"])
 def test_device_cuda_trains_tricks_in_float64_and_double_double(report, case):
     d = report["device"][case]
     assert d["bitwise_equal"] and d["dd_bitwise_equal"], d

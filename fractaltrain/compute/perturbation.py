@@ -61,6 +61,9 @@ def run_pixels_perturbed(problem, hp_hi: np.ndarray, hp_lo: np.ndarray, *, retra
     """
     from fractaltrain.compute.kernel import run_pixels_dd
 
+    if not applies(problem):
+        raise ValueError("perturbation trains one hidden layer with plain steepest descent only (training.optimizer "
+                         "sgd, schedule constant, no residual or layer norm)")
     hph = np.ascontiguousarray(hp_hi, dtype=np.float64)
     hpl = np.ascontiguousarray(hp_lo, dtype=np.float64)
     npix = hph.shape[0]

@@ -192,17 +192,17 @@ class Config:
         """Steepest descent with a constant rate on the plain network: what every kernel trains.
 
         The optimizers, schedules, residual connections and layer norm of issue 32
-        are trained by the float64 kernels (CPU and CUDA); the CPU double-double
-        kernel trains the optimizers and schedules (:attr:`double_double_trains`);
-        the CUDA double-double kernel and perturbation train plain steepest descent only.
+        are trained by the float64 kernels (CPU and CUDA); the double-double kernels
+        (CPU and CUDA) train the optimizers and schedules (:attr:`double_double_trains`);
+        perturbation trains plain steepest descent only.
         """
         net = self.network
         return not (self.training.tricks or net.residual or net.norm != "none")
 
     @property
     def double_double_trains(self) -> bool:
-        """Whether the (CPU) double-double kernel trains this config: the plain network, any optimizer
-        and schedule; residual connections and layer norm train in float64 only so far."""
+        """Whether the double-double kernels (CPU and CUDA) train this config: the plain network, any
+        optimizer and schedule; residual connections and layer norm train in float64 only so far."""
         net = self.network
         return not (net.residual or net.norm != "none")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Is a trick landscape's sign decided by float64 rounding, or by the training itself?  Prints one JSON line.
 
-    python scripts/docs/tricks_precision.py CONFIG [--n 24]
+    python scripts/docs/tricks_precision.py CONFIG [--n 24] [--against NAME=FILE.npz ...]
 
 Trains an n × n grid over the config's axes four ways: the float64 kernel, the
 float64 kernel with every hyperparameter moved by one ulp, the double-double
@@ -11,6 +11,13 @@ by an ulp disagrees with itself, rounding decides the pixel in float64; where
 double-double moved by 1e-30 still agrees with itself, the pixel has a sign of
 its own that double-double resolves and that no float64 trainer can be expected
 to reproduce (docs/tricks.md, "Past float64").
+
+``--against NAME=FILE.npz`` adds another trainer's results on the same grid (a
+``measure`` array, rows y and columns x, with ``x`` and ``y`` axis values to
+check the grid): ``scripts/tricks_reference.py train CONFIG --resolution NxN
+--npz FILE`` (numpy) or ``scripts/fixtures/make_tricks_fixtures.py --config
+CONFIG --resolution NxN --npz FILE`` (JAX and optax); their sign agreement with
+the double-double signs is reported under ``against``.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config")
     ap.add_argument("--n", type=int, default=24, help="pixels across (default 24)")
+    ap.add_argument("--against", action="append", default=[], metavar="NAME=FILE.npz",
+                    help="another trainer's results on the same grid (module docstring)")
     args = ap.parse_args()
     cfg = load_config(args.config)
     pb = build_problem(cfg)
@@ -56,6 +65,16 @@ def main() -> None:
     def agree(a: str, b: str) -> float:
         return round(float(np.mean(runs[a] == runs[b])), 4)
 
+    against = {}
+    for item in args.against:
+        name, _, path = item.partition("=")
+        other = np.load(path)
+        if not (np.array_equal(other["x"], xv) and np.array_equal(other["y"], yv)):
+            raise SystemExit(f"{path}: its x and y axis values are not this grid's ({args.n} x {args.n})")
+        sign = np.sign(other["measure"]).ravel()
+        against[name] = {"vs_double_double": round(float(np.mean(sign == runs["double_double"])), 4),
+                         "vs_float64_kernel": round(float(np.mean(sign == runs["float64"])), 4)}
+
     print(json.dumps({
         "config": args.config, "pixels": int(hp.shape[0]), "steps": cfg.training.steps,
         "optimizer": cfg.training.optimizer.name,
@@ -63,6 +82,7 @@ def main() -> None:
         "double_double_vs_moved_1e-30": agree("double_double", "double_double_moved_1e-30"),
         "float64_vs_double_double": agree("float64", "double_double"),
         "float64_moved_vs_double_double": agree("float64_moved_1ulp", "double_double"),
+        "against": against,
         "seconds": seconds,
     }))
 

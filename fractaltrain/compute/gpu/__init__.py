@@ -14,7 +14,8 @@ tricks     issue 32's optimizer steps and layer norm as device functions,
            and the schedule's factor table (built on the host by the CPU code)
 ops        ``mul`` (never fused) and ``tanh64`` as device functions
 ddkernel   the double-double kernel: kernel.py's design, ddgeneral.py and
-           ddblock.py's operations
+           ddblock.py's operations, one variant per optimizer and schedule flag
+ddtricks   the optimizers' step in double-double (kernel/ddopt.py's twin)
 ddops      double-double arithmetic and ``dd_tanh`` (kernel/dd.py's twins)
 compare    CUDA vs CPU kernel on small configs (tests, gpu_check)
 ddcompare  the same for double-double, and its arithmetic
@@ -27,13 +28,16 @@ own (``__dmul_rn``, which neither NVVM nor ptxas fuses into an FMA), the same
 loss on the host with the same libm as the CPU kernel.  It is therefore
 designed to give the CPU kernel's bits, and in numba-cuda's simulator it does
 (tests/test_gpu.py, tests/test_gpu_tricks.py).  On an H200 (2026-12-04) the
-plain kernel gave them on every case scripts/gpu_check.py compares; the trick
-variants have not run on hardware yet; see docs/performance.md.
+plain kernel and its trick variants gave them on every case scripts/gpu_check.py
+compares; see docs/performance.md.
 
 The double-double kernel (``run_pixels_dd``) does the same for the CPU
 double-double kernel (kernel/ddgeneral.py, ddblock.py, dd.py): its general
 path's operations in its order, every product unfused, and the one exact
 product error of each double-double product an explicit ``fma.rn.f64``
 (ddops.py).  In the simulator it gives that kernel's bits
-(tests/test_gpu_dd.py) and, on an H200, on the cases scripts/gpu_check.py compares.
+(tests/test_gpu_dd.py, tests/test_gpu_tricks.py); on an H200 the plain sgd kernel
+did on the cases scripts/gpu_check.py compared on 2026-12-04.  Its optimizer and
+schedule variants (ddtricks.py) have run in the simulator only so far; gpu_check.py
+compares them (``ddcompare.DD_TRICK_CASES``) where a GPU is lent.
 """

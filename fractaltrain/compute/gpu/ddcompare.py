@@ -78,7 +78,8 @@ def _operands(count: int, seed: int = 5):
 
 
 def check_ops(count: int = 400) -> dict:
-    """ddops vs dd.py on the same operands: ``{op: values differing}`` for tanh, mul, mul_d, div, add, add_d."""
+    """ddops vs dd.py on the same operands: ``{op: values differing}`` for tanh, mul, mul_d, div, add, add_d, and
+    sqrt (of ``|a|``)."""
     import numba
     from numba import cuda
 
@@ -94,12 +95,14 @@ def check_ops(count: int = 400) -> dict:
                 out[6, i], out[7, i] = m.dd_div(ah[i], al[i], bh[i], bl[i])
                 out[8, i], out[9, i] = m.dd_add(ah[i], al[i], bh[i], bl[i])
                 out[10, i], out[11, i] = m.dd_add_d(ah[i], al[i], bh[i])
+                sl = al[i] if ah[i] >= 0.0 else -al[i]  # |a| as a double-double
+                out[12, i], out[13, i] = m.dd_sqrt(abs(ah[i]), sl)
         return body
 
     ah, al = _operands(count, 5)
     bh, bl = _operands(count, 6)
     bh, bl = bh[::-1].copy(), bl[::-1].copy()  # pair special values with ordinary ones
-    cpu = np.empty((12, ah.shape[0]))
+    cpu = np.empty((14, ah.shape[0]))
     with np.errstate(all="ignore"):
         numba.njit(error_model="numpy")(table(c))(ah, al, bh, bl, cpu)
     kernel = cuda.jit(table(g))
@@ -109,7 +112,7 @@ def check_ops(count: int = 400) -> dict:
         kernel[1, 1](cuda.to_device(ah), cuda.to_device(al), cuda.to_device(bh), cuda.to_device(bl), d_out)
     gpu = d_out.copy_to_host()
     same = (cpu.view(np.int64) == gpu.view(np.int64)) | (np.isnan(cpu) & np.isnan(gpu))
-    names = ("dd_tanh", "dd_mul", "dd_mul_d", "dd_div", "dd_add", "dd_add_d")
+    names = ("dd_tanh", "dd_mul", "dd_mul_d", "dd_div", "dd_add", "dd_add_d", "dd_sqrt")
     return {name: int(np.sum(~same[2 * k:2 * k + 2])) for k, name in enumerate(names)}
 
 

@@ -199,13 +199,19 @@ def _loss_grad_dd(t, Xs, Ys, n, m, W, G, fi, fo, woff, alphas, nonlin, bidx, act
     return lh, ll
 
 
+@cuda.jit(device=True)
+def _no_dd_update(W, G, S1, S2, lo, hi, gh0, gl0, rh, rl, seth, setl, pw):
+    """ddtricks.make_dd_update's signature for sgd's kernel, which never calls it (its own loop steps)."""
+    pass
+
+
 def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY, OPT, SCHED):
     """Compile-time sizes and training -> the kernel (shared or global data); see :func:`get_dd_kernel`."""
     f64 = np.float64
     NOFF = DEPTH + 1  # a name, not an expression: the GPU compiler takes only constant shapes
     NS = NPAR if OPT else 1  # the optimizer's state: none for sgd
     ADAPTIVE = OPT == ADAM or OPT == ADAMW
-    update = make_dd_update(OPT) if OPT else None
+    update = make_dd_update(OPT) if OPT else _no_dd_update
 
     @cuda.jit(device=True)
     def train(Xs, Ys, hph, hpl, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, bidx, early_stop, out,
@@ -222,7 +228,10 @@ def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY, OPT, SCHED):
         o = cuda.local.array((2, M), f64)
         tail = cuda.local.array(TAIL, f64)
         lr = cuda.local.array((2, DEPTH), f64)
-        rate = cuda.local.array((2, DEPTH), f64)
+        if SCHED:  # the step's scheduled rates; without a schedule they are the pixel's own
+            rate = cuda.local.array((2, DEPTH), f64)
+        else:
+            rate = lr
         S1 = cuda.local.array((2, NS), f64)
         S2 = cuda.local.array((2, NS), f64)
         seth = cuda.local.array(N_SETTINGS, f64)
@@ -289,12 +298,9 @@ def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY, OPT, SCHED):
             s_inv += 1.0 / v
             tail[t % TAIL] = v
             if not dead:  # ddblock's step: the (scheduled) rates, then sgd's update or ddopt's
-                for l in range(DEPTH):
-                    if SCHED:
+                if SCHED:
+                    for l in range(DEPTH):
                         rate[0, l], rate[1, l] = dd_mul_d(lr[0, l], lr[1, l], factors[frow[pix], t])
-                    else:
-                        rate[0, l] = lr[0, l]
-                        rate[1, l] = lr[1, l]
                 if OPT == 0:
                     for l in range(DEPTH):
                         for q in range(woff[l], woff[l] + fi[l] * fo[l]):

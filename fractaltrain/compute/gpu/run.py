@@ -106,6 +106,8 @@ def run_pixels_dd(problem, hp_hi: np.ndarray, hp_lo: np.ndarray, early_stop: boo
     only: device.run_pixels refuses residual and layer norm in double-double).
     ``threads``/``blocks`` override the launch shape (tests).
     """
+    if any(problem.arch):
+        raise ValueError("double-double trains the plain network only (no residual connections or layer norm)")
     hph = np.ascontiguousarray(hp_hi, dtype=np.float64)
     hpl = np.ascontiguousarray(hp_lo, dtype=np.float64)
     if hph.shape != hpl.shape:

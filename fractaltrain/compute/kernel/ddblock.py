@@ -32,8 +32,9 @@ def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonl
 
     Parameters
     ----------
-    hph, hpl : (LANES, depth + 3) float64, the high and low parts of each lane's
-        learning rates, drift, offset and scale.
+    hph, hpl : (LANES, depth + 3) float64 (depth + 10 with issue 32's settings), the high and
+        low parts of each lane's learning rates, drift, offset and scale (and optimizer and
+        schedule settings).
     X, Y, probe, w0, fi, fo, woff, nonlin, steps, batch_idx, early_stop, out :
         as :func:`fractaltrain.compute.kernel.block.train_block`.
     alphas : (2, depth) double-double pre-activation scales, the last the output scale.
@@ -42,7 +43,8 @@ def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonl
     fast_path : use the depth-2 fast path (dd2.py) when it applies (False only for tests).
     opt, sched : the optimizer (0 sgd) and the schedule (0 constant), as block.py's, trained by
         ddopt.py; their settings are the columns after the init scale.  (The plain network only:
-        residual connections and layer norm train in float64.)
+        residual connections and layer norm are refused in double-double, by device.run_pixels
+        and driver.run_pixels_dd.)
     """
     L = LANES
     depth = fi.shape[0]

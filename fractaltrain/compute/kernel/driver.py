@@ -113,6 +113,8 @@ def run_pixels_dd(problem, hp_hi: np.ndarray, hp_lo: np.ndarray, early_stop: boo
     ``early_stop=False`` and ``fast_path=False`` (always use the general path) exist
     for the tests; neither changes any result.
     """
+    if any(problem.arch):
+        raise ValueError("double-double trains the plain network only (no residual connections or layer norm)")
     w0, fi, fo, woff = problem.flat_weights()
     bidx = problem.batch_indices if problem.batch_indices is not None else np.zeros((0, 0), np.int64)
     hph = np.ascontiguousarray(hp_hi, dtype=np.float64)
