@@ -70,32 +70,32 @@ def _splat(builder, s):
 
 
 def _tiles(builder, na, nb_, tile_a, tile_b, tile):
-    """Cover [0, na) x [0, nb_) by calls ``tile(a0, b0, A, B)``: full tiles, then width-1 remainders."""
-    nbf = builder.mul(builder.sdiv(nb_, _c(tile_b)), _c(tile_b))
-    naf = builder.mul(builder.sdiv(na, _c(tile_a)), _c(tile_a))
+    """Cover [0, na) x [0, nb_) by calls ``tile(a0, b0, A, B)``: full tiles, then narrower ones.
 
-    def over_a(b0, B):
-        def full(a0, _):
-            tile(a0, b0, tile_a, B)
-            return []
+    Along each dimension the widths go from the tile's down by halving to 1
+    (``tile_b`` 8: 8, 4, 2, 1), so a size that is not a multiple of the tile
+    (a width of 12, say) is covered by a few narrower tiles rather than by
+    many of width 1.
+    """
+    def widths(w):
+        out = [w]
+        while out[-1] > 1:
+            out.append(max(1, out[-1] // 2))
+        return out
 
-        def rest(a0, _):
-            tile(a0, b0, 1, B)
-            return []
+    def cover(n, ws, body):  # body(start, width) over [0, n): each width as far as it fits, in turn
+        start = _c(0)
+        for w in ws:
+            stop = builder.add(start, builder.mul(builder.sdiv(builder.sub(n, start), _c(w)), _c(w)))
 
-        _loop(builder, _c(0), naf, _c(tile_a), [], full)
-        _loop(builder, naf, na, _c(1), [], rest)
+            def step(i, _, w=w):
+                body(i, w)
+                return []
 
-    def full_b(b0, _):
-        over_a(b0, tile_b)
-        return []
+            _loop(builder, start, stop, _c(w), [], step)
+            start = stop
 
-    def rest_b(b0, _):
-        over_a(b0, 1)
-        return []
-
-    _loop(builder, _c(0), nbf, _c(tile_b), [], full_b)
-    _loop(builder, nbf, nb_, _c(1), [], rest_b)
+    cover(nb_, widths(tile_b), lambda b0, B: cover(na, widths(tile_a), lambda a0, A: tile(a0, b0, A, B)))
 
 
 def _data(context, builder, ty, val):
