@@ -38,8 +38,9 @@ def locate(
     import json
 
     from fractaltrain.render.ensemble import member_problem, with_ensemble
-    from fractaltrain.compute.landscape import progress_bar
-    from fractaltrain.search.locate import LocateError, candidates as find_candidates, ensemble_candidates, locate_levels
+    from fractaltrain.compute.landscape import close_at_count, progress_bar
+    from fractaltrain.search.locate import (LocateError, candidates as find_candidates, ensemble_candidates,
+                                            locate_images, locate_levels)
     from fractaltrain.problem import build_problem
     from fractaltrain.window import config_window, coordinate_text
     from fractaltrain.compute.files import atomic_write_bytes
@@ -59,13 +60,15 @@ def locate(
     start = outer_window(config_window(cfg), cfg.resolution, start_size)
     store, count = TileStore(outdir / "tiles"), max(candidates, seed + 1)
     try:
-        with progress_bar(locate_levels(depth) * count, 0, quiet, "locate", "level") as bar:
+        total, unit = (locate_levels(depth) * count, "level") if cfg.ensemble else (locate_images(depth, count), "image")
+        with progress_bar(total, 0, quiet, "locate", unit) as bar:
             if cfg.ensemble is None:
                 found = find_candidates(build_problem(cfg), start, depth, store, count, bounds=config_window(cfg),
                                         bar=bar)
             else:  # the ½ level of P(converge), with the older rule (search.locate.locate_ensemble)
                 found = ensemble_candidates([member_problem(cfg, k) for k in range(cfg.ensemble.members)], start,
                                             depth, store, count, bar=bar)
+            close_at_count(bar)
     except LocateError as exc:
         raise UsageError(f"--depth: {exc}") from None
     if candidates:

@@ -221,3 +221,10 @@ def progress_bar(total: int, initial: int, quiet: bool, desc: str, unit: str = "
 
     return tqdm(total=total, initial=initial, unit=unit, unit_scale=unit == "px", desc=desc, disable=quiet,
                 smoothing=0.05)
+
+
+def close_at_count(bar) -> None:
+    """End a bar whose total was an upper bound (a search that stopped short of its budget) at 100%."""
+    if getattr(bar, "total", None) is not None and bar.n < bar.total:
+        bar.total = bar.n
+        bar.refresh()

@@ -30,12 +30,12 @@ from fractaltrain.compute.landscape import assemble, fill_grids, make_grid
 from fractaltrain.problem import Problem
 from fractaltrain.compute.store import TileStore
 from fractaltrain.search.deep import SEARCH_DEPTH, DeepError, deep_levels, deepen
-from fractaltrain.search.settings import search_params
+from fractaltrain.search.settings import BUDGET, search_params
 from fractaltrain.search.targets import LocateError, Search, level_depths
 from fractaltrain.window import Window, block_centre, decimal_string
 
 __all__ = ["LocateError", "LocateResult", "candidates", "ensemble_candidates", "locate", "locate_ensemble",
-           "locate_levels", "locate_nearest"]
+           "locate_images", "locate_levels", "locate_nearest"]
 
 
 @dataclass(frozen=True)
@@ -198,6 +198,19 @@ def _follow_boundary(problems: list[Problem], field, start: Window, depth: float
 
 
 def locate_levels(depth: float) -> int:
-    """How many small images :func:`locate` renders at least (for progress bars)."""
+    """How many small images :func:`locate` renders at least (one per level)."""
     return len(level_depths(min(depth, SEARCH_DEPTH))) + len(deep_levels(SEARCH_DEPTH, depth))
+
+
+def locate_images(depth: float, count: int = 1) -> int:
+    """A progress bar's total for :func:`candidates` (``count`` targets): the images its first pass may render.
+
+    Why not the levels: the search renders a level image per branch it tries and
+    probes ahead, so a 6-decade search renders some 10 to 40 images, not 7.  Its
+    budget (:data:`~fractaltrain.search.settings.BUDGET` plus two per level, per
+    target) bounds the first pass; most searches stop well short of it, and a
+    later pass raises the total as it starts (:meth:`Search.targets`).
+    """
+    n = len(level_depths(min(depth, SEARCH_DEPTH))) - 1
+    return 1 + (BUDGET + 2 * n) * count + len(deep_levels(SEARCH_DEPTH, depth)) * count
 

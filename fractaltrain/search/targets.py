@@ -168,6 +168,7 @@ class Search:
         for strict_from, accept, scan in TIERS:
             self.strict_from, self.accept, self.scan = strict_from, accept, scan
             self._budget = self.renders + self.budget_per_target * want
+            self._raise_bar_total(self.budget_per_target * want)
             found = []
             if len(self.depths) > 2 and self.depths[1] < strict_from <= self.depths[2]:
                 starts = sampled_starts(self, partial) if scan == "sampled" else every_window_starts(self, partial)
@@ -201,6 +202,15 @@ class Search:
         if not found:
             raise LocateError(0.0, "no target found")
         return found[:want]
+
+    def _raise_bar_total(self, more: int) -> None:
+        """Let the progress bar's total (images, locate_images) cover ``more`` renders from here on."""
+        bar = self.bar
+        if bar is None or getattr(bar, "total", None) is None:
+            return
+        if bar.n + more > bar.total:
+            bar.total = bar.n + more
+            bar.refresh()
 
     def _children(self, path, j):
         parent = path[-1]

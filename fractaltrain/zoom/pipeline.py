@@ -25,8 +25,8 @@ from fractaltrain.zoom.encoding import encode
 from fractaltrain.zoom.options import NOT_RECORDED, ZoomOptions, recorded_center, zoom_options_from_manifest
 from fractaltrain.compute.jobs import (Manifest, check_grids, check_manifest, manifest_config, require_complete,
                               write_manifest)
-from fractaltrain.compute.landscape import Progress, Shard, fill_grids, owned_pixels, progress_bar
-from fractaltrain.search.locate import LocateError, LocateResult, locate, locate_ensemble, locate_levels
+from fractaltrain.compute.landscape import Progress, Shard, close_at_count, fill_grids, owned_pixels, progress_bar
+from fractaltrain.search.locate import LocateError, LocateResult, locate, locate_ensemble, locate_images, locate_levels
 from fractaltrain.render.outputs import claim, save_json, save_png, sidecar
 from fractaltrain.problem import Problem, build_problem
 from fractaltrain.compute.store import Grid, TileStore
@@ -85,14 +85,19 @@ def find_target(problems: list[Problem], outer, opts: ZoomOptions, store: TileSt
     """The given centre; else the search's target for one draw, or the ½ level's for a seed ensemble."""
     if opts.center is not None:
         return LocateResult(opts.center[0], opts.center[1], opts.depth, opts.seed)
-    with progress_bar(locate_levels(opts.depth), 0, quiet, "locate", "level") as bar:
+    ensemble = len(problems) > 1
+    total, unit = (locate_levels(opts.depth), "level") if ensemble else (locate_images(opts.depth), "image")
+    with progress_bar(total, 0, quiet, "locate", unit) as bar:
         try:
-            if len(problems) > 1:
-                return locate_ensemble(problems, outer, opts.depth, store, seed=opts.seed, bar=bar)
-            return locate(problems[0], outer, opts.depth, store, seed=opts.seed, bar=bar,
-                          bounds=config_window(problems[0].config))
+            if ensemble:
+                found = locate_ensemble(problems, outer, opts.depth, store, seed=opts.seed, bar=bar)
+            else:
+                found = locate(problems[0], outer, opts.depth, store, seed=opts.seed, bar=bar,
+                               bounds=config_window(problems[0].config))
         except LocateError as exc:
             raise ConfigError(f"depth: {exc}", option="depth") from None
+        close_at_count(bar)
+        return found
 
 
 @dataclass
