@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fractaltrain.compute.landscape import progress_bar
 from fractaltrain.search import scan as window_scan
 from fractaltrain.search.score import Hit, pick, score_blocks
 from fractaltrain.search.noise import FLIP_MAX_SEARCH
@@ -42,20 +43,27 @@ def sampled_starts(search: Search, partial: list) -> list[tuple[Candidate, Candi
     scored exactly as level 2 will be, and the ``SCAN_KEEP`` best start the
     search: (opening point, level-1 point) both at the scanned point, whose
     level-2 image the search then renders.  Bounded: about
-    ``SCAN_POINTS·PROBE_PX² + SCAN_CONFIRM·CHECK²`` pixels.
+    ``SCAN_POINTS·PROBE_PX² + SCAN_CONFIRM·CHECK²`` pixels, most of a search's
+    (minutes at 500 steps), so the probes have a bar of their own ("scan")
+    when the search has one.
     """
     n_x = SCAN_PX
     n_y = max(8, int(round(SCAN_PX * search.start.height / search.start.width)))
     values, hx0, hy0 = search.render(search.start, n_x, n_y)
     hits = pick(values, (8,), None, SCAN_SEP, SCAN_POINTS, None, search.allowed(search.start, n_x, n_y))
     d = search.depths[2]
-    points = []
-    for k, hit in enumerate(hits):
-        px, py = block_centre(search.start, n_x, n_y, hit.row, hit.col)
-        points.append((search._probe(px, py, d, PROBE_PX, (PROBE_PX,)), k, px, py))
-    points.sort(key=lambda t: (-t[0], t[1]))
-    confirmed = [(search._probe(px, py, d, CHECK, (CHECK, CHECK // 2)), k, px, py)
-                 for _, k, px, py in points[:SCAN_CONFIRM]]
+    points, confirmed = [], []
+    shown = search.bar is not None and not getattr(search.bar, "disable", True)
+    total = len(hits) * PROBE_PX**2 + min(SCAN_CONFIRM, len(hits)) * CHECK**2
+    with progress_bar(total, 0, not shown, "scan") as bar:  # the probes are most of a search's pixels
+        for k, hit in enumerate(hits):
+            px, py = block_centre(search.start, n_x, n_y, hit.row, hit.col)
+            points.append((search._probe(px, py, d, PROBE_PX, (PROBE_PX,)), k, px, py))
+            bar.update(PROBE_PX**2)
+        points.sort(key=lambda t: (-t[0], t[1]))
+        for _, k, px, py in points[:SCAN_CONFIRM]:
+            confirmed.append((search._probe(px, py, d, CHECK, (CHECK, CHECK // 2)), k, px, py))
+            bar.update(CHECK**2)
     confirmed.sort(key=lambda t: (-t[0], t[1]))
     starts = []
     for _, k, px, py in confirmed[:SCAN_KEEP]:
