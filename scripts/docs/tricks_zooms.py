@@ -1,0 +1,107 @@
+#!/usr/bin/env python
+"""docs/tricks.md's zooms: each condition zoomed six decades into a target that ``locate`` finds, and the
+boundary's box-counting dimension over the zoom's keyframes.  Prints one JSON line.
+
+    python scripts/docs/tricks_zooms.py --out out/tricks_zooms [--conditions sgd momentum ...]
+        [--steps 200] [--depth 6] [--size 96x54] [--budget SECONDS]
+
+For each condition of ``tricks_conditions.CONDITIONS`` (the tanh baseline with
+one trick changed) it writes the condition's config, runs ``fractaltrain zoom
+CONFIG --depth D --size S --keyframes-only`` (the zoom locates its own target
+first: the search's acceptance rule, rounding test included) and then
+``fractaltrain dimension`` over the zoom's keyframes (the paper's estimator,
+the median of local slopes, boxes from 4 px since the keyframes are small).
+Everything goes through the tile store of ``OUT/COND``, so a rerun trains only
+what is missing; ``--budget`` stops starting new conditions after that many
+seconds.  Results accumulate in ``OUT/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tricks_conditions import CONDITIONS, config_of, log, read_json, write_json  # noqa: E402
+
+
+def run(cmd: list[str]) -> tuple[float, str]:
+    """Run ``cmd``; (seconds, stdout).  A failure stops the script with its stderr's tail."""
+    t = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()[-800:]}")
+    return time.perf_counter() - t, r.stdout
+
+
+def zoom_one(cond: str, out: Path, steps: int, depth: float, size: str) -> dict:
+    """Zoom one condition and measure its dimension; the record for results.json."""
+    folder = out / cond
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = config_of(cond, steps, 64, f"tricks_{cond}")
+    path = out / f"{cond}.yaml"
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    zoom_s, _ = run(["fractaltrain", "zoom", str(path), "--out", str(folder), "--depth", str(depth), "--size", size,
+                     "--frames", "24", "--keyframes-only", "-q"])
+    dim_json = folder / "dimension.json"
+    _, _ = run(["fractaltrain", "dimension", str(folder), "--min-size", "4", "--json", str(dim_json)])
+    dim = json.loads(dim_json.read_text())
+    side = json.loads((folder / f"tricks_{cond}.json").read_text())
+    target = side.get("target") or {}
+    return {"condition": cond, "label": CONDITIONS[cond][0], "steps": steps, "depth": depth, "size": size,
+            "seconds": round(zoom_s, 1),
+            "target": {k: target.get(k) for k in ("x_exact", "y_exact", "strict", "flip", "score", "pixels_trained")},
+            "by_keyframe": keyframe_dimensions(folder, depth),
+            "dimension": {"median_local_slope": dim["median_local_slope"], "fit_slope": dim["fit_slope"],
+                          "fit_ci95": dim["fit_ci95"], "images": dim["n_images"]}}
+
+
+def keyframe_dimensions(folder: Path, depth: float, every: int = 4) -> list[dict]:
+    """The dimension (median of local slopes, boxes from 4 px) of every ``every``-th keyframe, with its depth
+    and converged share: how the boundary looks on the way down."""
+    frames = sorted((folder / "keyframes").glob("*.npz"))
+    out = []
+    for k in list(range(0, len(frames), every)) + ([len(frames) - 1] if (len(frames) - 1) % every else []):
+        js = folder / f"dimension_kf{k:03d}.json"
+        run(["fractaltrain", "dimension", str(frames[k]), "--min-size", "4", "--json", str(js)])
+        d = json.loads(js.read_text())
+        m = np.load(frames[k])["measure"]
+        out.append({"keyframe": k, "depth": round(depth * k / max(1, len(frames) - 1), 2),
+                    "median_local_slope": round(d["median_local_slope"], 3),
+                    "converged": round(float(np.mean(m < 0)), 3)})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("out/tricks_zooms"))
+    ap.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--depth", type=float, default=6.0)
+    ap.add_argument("--size", default="96x54", help="video size; keyframes are about twice it")
+    ap.add_argument("--budget", type=float, default=None, help="start no new condition after this many seconds")
+    args = ap.parse_args()
+    results = read_json(args.out / "results.json", {})
+    t0 = time.perf_counter()
+    for cond in args.conditions:
+        if args.budget is not None and time.perf_counter() - t0 > args.budget:
+            log("budget spent; stopping before", cond)
+            break
+        log("zoom", cond)
+        results[cond] = zoom_one(cond, args.out, args.steps, args.depth, args.size)
+        write_json(args.out / "results.json", results)
+        log(cond, json.dumps(results[cond]))
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
