@@ -159,8 +159,10 @@ def test_agrees_with_float64_kernel_at_float64_values(over):
     assert np.median(rel) < 1e-9
 
 
-def test_bits_do_not_depend_on_threads_or_position():
-    cfg = _cfg()
+@pytest.mark.parametrize("over", [{}, {"training": {"optimizer": "adam", "schedule": {"name": "warmup", "warmup_steps": 4}}}])
+def test_bits_do_not_depend_on_threads_or_position(over):
+    """Also with an optimizer and a schedule (ddopt.py)."""
+    cfg = _cfg(**over)
     pb = build_problem(cfg)
     hp = _table(cfg, 7)
     lo = hp * 1e-20

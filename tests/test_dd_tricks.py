@@ -1,5 +1,6 @@
 """The double-double kernel's optimizers and schedules (ddopt.py): three steps to 32 digits against Decimal,
-agreement with the float64 kernel, low parts that reach the result, determinism, and what it still refuses."""
+agreement with the float64 kernel, low parts that reach the result, and what it still refuses (determinism:
+tests/test_dd_kernel.py)."""
 
 from decimal import Decimal, localcontext
 
@@ -166,22 +167,6 @@ def test_low_parts_of_a_setting_axis_reach_the_result(param, opt):
     a = run_pixels_dd(pb, hp, np.zeros_like(hp))
     b = run_pixels_dd(pb, hp, lo)
     assert np.count_nonzero(a[:, OUT_MEASURE] != b[:, OUT_MEASURE]) >= 4
-
-
-def test_bits_do_not_depend_on_threads_or_position():
-    cfg = _cfg({"optimizer": "adam", "schedule": {"name": "warmup", "warmup_steps": 4}})
-    pb = build_problem(cfg)
-    hp = _table(cfg, 5)
-    lo = hp * 1e-20
-    whole = run_pixels_dd(pb, hp, lo)
-    numba.set_num_threads(1)
-    try:
-        one = run_pixels_dd(pb, hp, lo)
-    finally:
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    parts = np.concatenate([run_pixels_dd(pb, hp[k:k + 7], lo[k:k + 7]) for k in range(0, len(hp), 7)])
-    assert np.array_equal(whole, one, equal_nan=True)
-    assert np.array_equal(whole, parts, equal_nan=True)
 
 
 def test_residual_and_layer_norm_are_refused_in_double_double():
