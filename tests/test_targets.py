@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -370,3 +371,24 @@ def test_every_window_tier_starts_from_the_exhaustive_scan(tmp_path, monkeypatch
     assert min(lv["score"] for lv in found.levels if lv["depth"] >= 1.5) >= 0.0
     again = candidates(pb, start, 2.5, TileStore(tmp_path), 1)[0]
     assert (again.x, again.y) == (found.x, found.y)
+
+
+def test_search_records_match_those_made_before_the_level_one_images_were_deferred(tmp_path):
+    """The scan's starts render their level-1 images only for a target that holds them (search.path.Deferred).
+
+    Why pinned: the deferral changes only what is trained, never which branches
+    the search takes (each deferred image is still charged to the budget), so
+    every target and every per-level record must equal what the search gave
+    when it rendered them all up front (tests/fixtures/search_targets.json,
+    made at the commit before).  One case ends with the budget spent and
+    greedy completions, where a deferred start is completed without a render.
+    """
+    cases = json.loads((Path(__file__).parent / "fixtures" / "search_targets.json").read_text())["cases"]
+    cfg = config_from_dict(TINY)
+    pb = build_problem(cfg)
+    args = {"tiny_d3_x3": (3.0, 3, None), "tiny_d4_budget3_x2": (4.0, 2, 3)}
+    for name, want in cases.items():
+        depth, count, budget = args[name]
+        found = candidates(pb, config_window(cfg), depth, TileStore(tmp_path / name), count, budget=budget)
+        got = [{k: v for k, v in r.to_dict().items() if k not in ("pixels_trained", "search")} for r in found]
+        assert json.loads(json.dumps(got)) == want, name

@@ -30,6 +30,23 @@ class Candidate:
                 "flip": None if self.flip is None else _r(self.flip)}
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """A start path's level-1 point whose record is not computed yet.
+
+    Why: the scan's starts (:func:`fractaltrain.search.starts.sampled_starts`)
+    each carry a level-1 candidate whose statistics only fill the record (the
+    search descends from level 2, and nothing ranks a level shallower than the
+    first judged one).  Rendering all of them up front cost a 64×64 image per
+    start, a fifth of a 6-decade tanh search; the search resolves one only when
+    a target it returns holds it (:meth:`fractaltrain.search.targets.Search.resolved`).
+    """
+
+    x: float
+    y: float
+    depth: float
+
+
 def _r(v: float) -> float | None:
     return round(float(v), 4) if math.isfinite(v) else None
 

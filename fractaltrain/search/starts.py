@@ -20,7 +20,7 @@ from fractaltrain.compute.landscape import progress_bar
 from fractaltrain.search import scan as window_scan
 from fractaltrain.search.score import Hit, pick, score_blocks
 from fractaltrain.search.noise import FLIP_MAX_SEARCH
-from fractaltrain.search.path import Candidate
+from fractaltrain.search.path import Candidate, Deferred
 from fractaltrain.search.settings import (CHECK, EVERY_SEP, LEVEL_PX, PROBE_PX, SCAN_CONFIRM, SCAN_KEEP,
                                           SCAN_POINTS, SCAN_PX, SCAN_SEP)
 from fractaltrain.window import block_centre
@@ -42,7 +42,10 @@ def sampled_starts(search: Search, partial: list) -> list[tuple[Candidate, Candi
     there, the ``SCAN_CONFIRM`` best are rendered at ``CHECK`` pixels and
     scored exactly as level 2 will be, and the ``SCAN_KEEP`` best start the
     search: (opening point, level-1 point) both at the scanned point, whose
-    level-2 image the search then renders.  Bounded: about
+    level-2 image the search then renders.  The level-1 point's record
+    (its 64×64 image and rounding test) is deferred (:class:`Deferred`): the
+    search needs only its coordinates, and most starts are never descended
+    from, or end in no returned target.  Bounded: about
     ``SCAN_POINTS·PROBE_PX² + SCAN_CONFIRM·CHECK²`` pixels, most of a search's
     (minutes at 500 steps), so the probes have a bar of their own ("scan")
     when the search has one.
@@ -71,13 +74,20 @@ def sampled_starts(search: Search, partial: list) -> list[tuple[Candidate, Candi
         if c0.flip > FLIP_MAX_SEARCH:
             partial.append((c0,))
             continue
-        starts.append((c0, level_one(search, px, py)))
+        starts.append((c0, Deferred(px, py, search.depths[1])))
+    # Each start's level-1 image is charged to the budget now, as when they were all rendered here, so the
+    # search takes the same branches; it is rendered only if a returned target holds it (Search.resolved).
+    search.charge(len(starts))
     return starts
 
-def level_one(search: Search, px: float, py: float) -> Candidate:
-    """Level 1 as the zoom will show it, centred on a scanned point: its statistics for the record."""
+
+def level_one(search: Search, px: float, py: float, charged: bool = False) -> Candidate:
+    """Level 1 as the zoom will show it, centred on a scanned point: its statistics for the record.
+
+    ``charged``: its image was already counted against the budget (:meth:`Search.charge`).
+    """
     win1 = search.window(1, px, py)
-    v1, hx1, hy1 = search.render(win1, LEVEL_PX)
+    v1, hx1, hy1 = search.render(win1, LEVEL_PX, counted=not charged)
     mid = LEVEL_PX // 2 - 1
     sc1, b1, m1 = score_blocks(v1, np.array([mid]), np.array([mid]), (CHECK, CHECK // 2))
     c1 = search.candidate(1, win1, v1, hx1, hy1, Hit(mid, mid, float(sc1[0]), float(b1[0]), float(m1[0])))

@@ -64,6 +64,7 @@ row-major order.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -75,12 +76,12 @@ from fractaltrain.compute.landscape import assemble, fill_grids, grid_axes, make
 from fractaltrain.search.noise import FLIP_MAX_SEARCH, SEARCH_SHIFT, moved_signs
 from fractaltrain.problem import Problem
 from fractaltrain.compute.store import TileStore
-from fractaltrain.search.path import Candidate, Target
+from fractaltrain.search.path import Candidate, Deferred, Target
 from fractaltrain.search.settings import (CHECK, COARSE_CHILDREN, COARSE_POOL, COARSE_REGION, COARSE_SEP, EVERY_CHILDREN,
                                           EVERY_SEP, FLIP_STRIDE, LEVEL_PX, MAX_CHILDREN, OPEN_CHILDREN, OPEN_PX,
                                           OPEN_SEP, OPEN_SIZES, PAD, PROBE_AHEAD, PROBE_PX, SEP, STRICT_FROM, TIERS,
                                           BUDGET)
-from fractaltrain.search.starts import every_window_starts, sampled_starts
+from fractaltrain.search.starts import every_window_starts, level_one, sampled_starts
 from fractaltrain.window import Window, axis_coords, block_centre
 
 class LocateError(RuntimeError):
@@ -119,18 +120,31 @@ class Search:
         s = 10.0 ** self.depths[j] * CHECK / LEVEL_PX
         return Window.around(px, py, 0.5 * self.start.width / s, 0.5 * self.start.height / s)
 
-    def render(self, win: Window, n: int, n_y: int | None = None):
-        """Values (rows = y ascending) and pixel axes of an n × n image of ``win`` (n × n_y if given)."""
+    def render(self, win: Window, n: int, n_y: int | None = None, counted: bool = True):
+        """Values (rows = y ascending) and pixel axes of an n × n image of ``win`` (n × n_y if given).
+
+        ``counted=False``: the image was charged to the budget already (:meth:`charge`).
+        """
         n_y = n if n_y is None else n_y
         grid = make_grid(self.problem, win, n, n_y, n if n_y == n else self.problem.config.tile)
         prog = fill_grids(self.problem, self.store, [grid])
-        self.renders += 1
         self.pixels += prog.pixels_computed
-        if self.bar is not None:
-            self.bar.update(1)
+        if counted:
+            self.charge(1)
         values = assemble(self.store, grid)[..., OUT_MEASURE]
         hx, hy = grid_axes(self.problem.config, grid)
         return values, hx, hy
+
+    def charge(self, images: int) -> None:
+        """Count ``images`` level images against the budget (and the bar), rendered now or deferred."""
+        self.renders += images
+        if self.bar is not None and images:
+            self.bar.update(images)
+
+    def resolved(self, target: Target) -> Target:
+        """``target`` with its deferred level-1 record computed (:class:`fractaltrain.search.path.Deferred`)."""
+        path = tuple(level_one(self, c.x, c.y, charged=True) if isinstance(c, Deferred) else c for c in target.path)
+        return dataclasses.replace(target, path=path)
 
     def allowed(self, win: Window, n: int, n_y: int | None = None) -> np.ndarray | None:
         """Mask of the 2×2 blocks of an n × n image of ``win`` (n × n_y if given) whose centre lies in ``bounds``."""
@@ -201,7 +215,7 @@ class Search:
                 found.append(self._greedy(p))
         if not found:
             raise LocateError(0.0, "no target found")
-        return found[:want]
+        return [self.resolved(t) for t in found[:want]]
 
     def _raise_bar_total(self, more: int) -> None:
         """Let the progress bar's total (images, locate_images) cover ``more`` renders from here on."""
