@@ -66,6 +66,9 @@ from fractaltrain.render import colour
 from fractaltrain.render.still import render
 from fractaltrain.window import EXACT_DIGITS, Window, config_window, decimal_string
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import log, read_json, write_json  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 OPENING = Fraction(9)  # decades: width of the opening view, log10 [-3, 6]
 F64_WIDTH = Fraction(1, 10**12)  # bisection switches from float64 to double-double below this bracket width (decades)
@@ -90,20 +93,10 @@ def rel(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def log(*args) -> None:
-    print(time.strftime("%H:%M:%S"), *args, file=sys.stderr, flush=True)
-
 
 # --------------------------------------------------------------------------- records
 
 
-def read_json(path: Path, default):
-    return json.loads(path.read_text()) if path.exists() else default
-
-
-def write_json(path: Path, record) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
 
 
 def config_of(cond: str):

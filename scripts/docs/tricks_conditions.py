@@ -2,20 +2,16 @@
 
 Shared by the study, its report (``tricks_report.py``) and its ensemble step
 (``tricks_ensemble.py``): ``CONDITIONS``, the used-rate ``BANDS``, the config
-of a condition at a size and window, and small file helpers.
+of a condition at a size and window.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from fractaltrain.compute.files import atomic_write_bytes
 from fractaltrain.config import with_overrides
 from fractaltrain.config.parse import config_from_dict
 
@@ -59,17 +55,7 @@ BANDS = {"sgd": (-3.0, 0.0), "adam": (-4.0, -1.0)}  # log10 of the learning rate
 LR_PARAMS = ("lr", "lr_input", "lr_output")
 
 
-def log(*args) -> None:
-    print(time.strftime("%H:%M:%S"), *args, file=sys.stderr, flush=True)
 
-
-def read_json(path: Path, default):
-    return json.loads(path.read_text()) if path.exists() else default
-
-
-def write_json(path: Path, record) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
 
 
 def merge(a: dict, b: dict) -> dict:

@@ -78,8 +78,8 @@ from fractaltrain.render.still import render
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tricks_ensemble  # noqa: E402
-from tricks_conditions import (BANDS, CONDITIONS, LR_PARAMS, ROOT, axis_values, centres, config_of,  # noqa: E402
-                               log, read_json, write_json)
+from records import log, read_json, write_json  # noqa: E402
+from tricks_conditions import BANDS, CONDITIONS, LR_PARAMS, ROOT, axis_values, centres, config_of  # noqa: E402
 from tricks_report import ensemble_figure, openings_figure, write_doc, zooms_figure  # noqa: E402
 
 

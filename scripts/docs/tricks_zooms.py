@@ -31,7 +31,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tricks_conditions import CONDITIONS, config_of, log, read_json, write_json  # noqa: E402
+from records import log, read_json, write_json  # noqa: E402
+from tricks_conditions import CONDITIONS, config_of  # noqa: E402
 
 
 def run(cmd: list[str]) -> tuple[float, str]:
