@@ -234,3 +234,32 @@ def test_ensemble_members_follow_the_first_into_double_double(tmp_path, monkeypa
     (tmp_path / "o").mkdir()
     res = render_ensemble(cfg, tmp_path / "o")
     assert all(g.double_double for g in res.grids)
+
+
+def test_spacing_ulps_equals_a_pairwise_running_minimum():
+    """spacing_ulps works on arrays (a zoom's depth check calls it ~60 times on 2,561-pixel axes); its
+    figure must be the plain pairwise definition's, NaN gaps (values past float64's range) skipped."""
+    import math
+    import random
+    from decimal import localcontext
+    from fractions import Fraction as F
+
+    from fractaltrain.precision import EXACT_DIGITS, exact_values, spacing_ulps
+
+    def plain(lo, hi, n, scale):
+        best = math.inf
+        values = exact_values(lo, hi, n, scale)
+        with localcontext() as ctx:
+            ctx.prec = EXACT_DIGITS
+            for a, b in zip(values, values[1:]):
+                big = max(abs(float(a)), abs(float(b)))
+                best = min(best, float(abs(b - a)) / float(np.spacing(big)))
+        return best
+
+    rng = random.Random(1)
+    for _ in range(60):
+        lo = F(rng.randint(-10**6, 10**6), 10 ** rng.randint(0, 5))
+        hi = lo + F(rng.randint(1, 1000), 10 ** rng.randint(0, 30))
+        n, scale = rng.choice([1, 2, 3, 17, 64, 257]), rng.choice(["linear", "log10"])
+        got, want = spacing_ulps(lo, hi, n, scale), plain(lo, hi, n, scale)
+        assert got == want or (math.isnan(got) and math.isnan(want)), (lo, hi, n, scale)
