@@ -3,7 +3,7 @@
 boundary's box-counting dimension over the zoom's keyframes.  Prints one JSON line.
 
     python scripts/docs/tricks_zooms.py --out out/tricks_zooms [--conditions sgd momentum ...]
-        [--steps 200] [--depth 6] [--size 96x54] [--budget SECONDS]
+        [--steps 200] [--depth 6] [--size 96x54] [--budget SECONDS] [--figure docs/img/tricks/located_zooms.png]
 
 For each condition of ``tricks_conditions.CONDITIONS`` (the tanh baseline with
 one trick changed) it writes the condition's config, runs ``fractaltrain zoom
@@ -13,7 +13,9 @@ first: the search's acceptance rule, rounding test included) and then
 the median of local slopes, boxes from 4 px since the keyframes are small).
 Everything goes through the tile store of ``OUT/COND``, so a rerun trains only
 what is missing; ``--budget`` stops starting new conditions after that many
-seconds.  Results accumulate in ``OUT/results.json``.
+seconds.  Results accumulate in ``OUT/results.json``.  ``--figure`` draws every
+condition in the results (those zoomed in this run or before) as a row of
+keyframes at 0, 2.4, 4.8 and 6 decades (those whose dimension is measured).
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from records import log, read_json, write_json  # noqa: E402
 from tricks_conditions import CONDITIONS, config_of  # noqa: E402
+from tricks_report import ascii_label, font  # noqa: E402
+
+from fractaltrain.compute.files import atomic_write_bytes  # noqa: E402
+from fractaltrain.render import colour  # noqa: E402
 
 
 def run(cmd: list[str]) -> tuple[float, str]:
@@ -82,6 +88,42 @@ def keyframe_dimensions(folder: Path, depth: float, every: int = 4) -> list[dict
     return out
 
 
+def figure(results: dict, out: Path, path: Path, depths=(0, 2.4, 4.8, 6), cell: int = 144) -> None:
+    """Each zoomed condition as one row: its keyframes nearest ``depths`` decades, the local dimension of
+    each beside its depth (the whole keyframe, as ``keyframe_dimensions`` measures it)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    conds = [c for c in CONDITIONS if c in results]
+    T, gap, left = 16, 6, 150
+    h = round(cell * 109 / 193)
+    img = Image.new("RGB", (left + len(depths) * (cell + gap), len(conds) * (T + h + gap) + T), "white")
+    d = ImageDraw.Draw(img)
+    f = font(12)
+    for j, dep in enumerate(depths):
+        d.text((left + j * (cell + gap), 2), f"{dep:g} decades", fill="black", font=f)
+    for i, cond in enumerate(conds):
+        r = results[cond]
+        frames = sorted((out / cond / "keyframes").glob("*.npz"))
+        y = T + i * (T + h + gap)
+        d.text((4, y + T + h // 2 - 12), ascii_label(r["label"]), fill="black", font=f)
+        d.text((4, y + T + h // 2 + 2), f"zoom: {r['dimension']['median_local_slope']:.2f}", fill="black", font=f)
+        for j, dep in enumerate(depths):
+            k = round(dep / r["depth"] * (len(frames) - 1))
+            with np.load(frames[k]) as z:
+                rgb = colour.to_image(z["measure"])
+            tile = Image.fromarray(rgb).resize((cell, h), Image.NEAREST)
+            img.paste(tile, (left + j * (cell + gap), y + T))
+            near = min(r["by_keyframe"], key=lambda b: abs(b["keyframe"] - k))
+            label = f"{near['median_local_slope']:.2f}" if near["keyframe"] == k else ""
+            d.text((left + j * (cell + gap), y + 2), f"kf {k} {label}", fill="black", font=f)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("out/tricks_zooms"))
@@ -90,6 +132,7 @@ def main() -> None:
     ap.add_argument("--depth", type=float, default=6.0)
     ap.add_argument("--size", default="96x54", help="video size; keyframes are about twice it")
     ap.add_argument("--budget", type=float, default=None, help="start no new condition after this many seconds")
+    ap.add_argument("--figure", type=Path, default=None, help="draw the zoomed conditions' keyframes into this PNG")
     args = ap.parse_args()
     results = read_json(args.out / "results.json", {})
     t0 = time.perf_counter()
@@ -101,6 +144,8 @@ def main() -> None:
         results[cond] = zoom_one(cond, args.out, args.steps, args.depth, args.size)
         write_json(args.out / "results.json", results)
         log(cond, json.dumps(results[cond]))
+    if args.figure is not None:
+        figure(results, args.out, args.figure)
     print(json.dumps(results))
 
 
