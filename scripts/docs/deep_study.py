@@ -93,12 +93,6 @@ def rel(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-
-# --------------------------------------------------------------------------- records
-
-
-
-
 def config_of(cond: str):
     path, steps, _ = CONDITIONS[cond]
     return with_overrides(load_config(ROOT / path), steps=steps, precision="auto")

@@ -55,9 +55,6 @@ BANDS = {"sgd": (-3.0, 0.0), "adam": (-4.0, -1.0)}  # log10 of the learning rate
 LR_PARAMS = ("lr", "lr_input", "lr_output")
 
 
-
-
-
 def merge(a: dict, b: dict) -> dict:
     out = dict(a)
     for k, v in b.items():
