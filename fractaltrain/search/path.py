@@ -38,7 +38,7 @@ class Deferred:
     each carry a level-1 candidate whose statistics only fill the record (the
     search descends from level 2, and nothing ranks a level shallower than the
     first judged one).  Rendering all of them up front cost a 64×64 image per
-    start, a fifth of a 6-decade tanh search; the search resolves one only when
+    start: 17% of the pixels of the tanh baseline's 6-decade search.  The search resolves one only when
     a target it returns holds it (:meth:`fractaltrain.search.targets.Search.resolved`).
     """
 

@@ -97,7 +97,9 @@ def figure(results: dict, out: Path, path: Path, depths=(0, 2.4, 4.8, 6), cell: 
 
     conds = [c for c in CONDITIONS if c in results]
     T, gap, left = 16, 6, 150
-    h = round(cell * 109 / 193)
+    with np.load(sorted((out / conds[0] / "keyframes").glob("*.npz"))[0]) as z:
+        rows, cols = z["measure"].shape  # every zoom here has the same keyframe size (--size)
+    h = round(cell * rows / cols)
     img = Image.new("RGB", (left + len(depths) * (cell + gap), len(conds) * (T + h + gap) + T), "white")
     d = ImageDraw.Draw(img)
     f = font(12)
