@@ -39,7 +39,7 @@ S_MOMENTUM, S_BETA1, S_BETA2, S_EPS, S_WD, S_WARMUP, S_FINAL = range(7)
 
 @cuda.jit(device=True)
 def layer_norm(pre, nw, layer, nrm, off, istd):
-    """general._layer_norm for one lane: ``pre[:nw]`` normalised in place, kept in ``nrm[off:]``, ``istd[layer]``."""
+    """layer._norm_lanes for one lane: ``pre[:nw]`` normalised in place, kept in ``nrm[off:]``, ``istd[layer]``."""
     s = 0.0
     for j in range(nw):
         s += pre[j]
@@ -58,7 +58,7 @@ def layer_norm(pre, nw, layer, nrm, off, istd):
 
 @cuda.jit(device=True)
 def norm_backward(dn, nw, layer, nrm, off, istd):
-    """general._norm_backward for one lane: dL/dz from dL/dn (``dn[:nw]``, in place)."""
+    """layer._norm_back_lanes for one lane: dL/dz from dL/dn (``dn[:nw]``, in place)."""
     m1 = 0.0
     m2 = 0.0
     for k in range(nw):

@@ -21,6 +21,7 @@ driver     ``run_pixels``: blocks of pixels on all threads
 block      ``train_block``: the steps of one block, the measure, early stop
 optimizers the update of momentum, nesterov, adam and adamw (sgd's is block's)
 general    forward and backward passes for any depth
+layer      its products with per-lane inputs, and layer norm, as vector LLVM IR
 depth2     the same for one hidden layer, bitwise equal, laid out for speed
 matmul     the depth-2 matrix products and output layer as vector LLVM IR
 vtanh      ``tanh64`` on vectors, as LLVM IR

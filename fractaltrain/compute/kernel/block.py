@@ -60,7 +60,7 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
     full = batch_idx.shape[1] == 0
     nb_ = batch_idx.shape[1]
     fast = fast_path and depth == 2 and arch[1] == 0  # the fast path has no layer norm
-    acts, dacts, hoff, pre, delta, dnext, o = general_scratch(fi, fo, m)
+    acts, dacts, hoff, pre, delta, dnext, o, T_g = general_scratch(fi, fo, m)
     nrm, istd, ga = arch_scratch(fi, fo)
     Xb, Yb, Z, A, D, R, T = depth2_scratch(fi, fo, m, nb_, fast)
     W = np.empty(npar * L)
@@ -114,7 +114,7 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
         if fast:
             _loss_grad2(t, X, Y, W, G, loss, alphas, nonlin, batch_idx, Xb, Yb, Z, A, D, R, T)
         else:
-            _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o,
+            _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o, T_g,
                        arch, nrm, istd, ga)
         # measure bookkeeping
         for p in range(L):
@@ -165,7 +165,7 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
             tail[t % TAIL, p] = v
 
     # probe output after the last step
-    _forward(0, probe.reshape((1, probe.shape[0])), W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, arch, nrm,
+    _forward(0, probe.reshape((1, probe.shape[0])), W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, T_g, arch, nrm,
              istd)
     k = min(TAIL, steps)
     for p in range(L):

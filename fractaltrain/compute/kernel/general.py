@@ -1,14 +1,15 @@
 """The general path: forward and backward passes of a network of any depth, LANES pixels at a time.
 
-Plain numba loops with the pixel index innermost (contiguous, so LLVM
-vectorises them); every product and sum is rounded separately, in the order
-written.  The depth-2 fast path (depth2.py) reproduces these results bit for
-bit, and the tests compare the two.
+One data point at a time, the pixel index innermost (``LANES`` pixels side by
+side); every product and sum is rounded separately, in the order written.  The
+layer products and layer norm are vector IR (layer.py; matmul.py's products
+with one row for the first layer), tanh too (vtanh.py); the per-unit steps
+between them (scales, σ', residual sums) are plain loops.  The depth-2 fast
+path (depth2.py) reproduces these results bit for bit, and the tests compare
+the two.
 """
 
 from __future__ import annotations
-
-import math
 
 import numba as nb
 import numpy as np
@@ -16,7 +17,10 @@ import numpy as np
 from fractaltrain.columns import NORM_EPS
 from fractaltrain.compute.kernel.cache import JIT
 from fractaltrain.compute.kernel.ir import LANES
+from fractaltrain.compute.kernel.layer import _backward_lanes, _dense_lanes, _norm_back_lanes, _norm_lanes
+from fractaltrain.compute.kernel.matmul import _forward_mm, _grad_mm
 from fractaltrain.compute.kernel.tanh import tanh64
+from fractaltrain.compute.kernel.vtanh import _activate_tanh, tanh_scratch_size
 
 
 @nb.njit(**JIT)
@@ -40,80 +44,16 @@ def _activate(pre, act, dact, n, nonlin):
 
 
 @nb.njit(**JIT)
-def _dense_shared_in(x, W, woff, fi, fo, alpha, pre):
-    """pre[j,:] = alpha · Σ_k x[k] W[k,j,:] for an input row shared by all lanes."""
-    L = LANES
-    for q in range(fo * L):
-        pre[q] = 0.0
-    for k in range(fi):
-        xk = x[k]
-        base = (woff + k * fo) * L
-        for q in range(fo * L):
-            pre[q] += xk * W[base + q]
-    for q in range(fo * L):
-        pre[q] *= alpha
+def _activate_layer(pre, act, dact, n, nonlin, T):
+    """:func:`_activate` of one hidden layer; tanh on vectors (vtanh.py, the same bits), in scratch ``T``."""
+    if nonlin == 0:
+        _activate_tanh(pre, act, dact, n, T)
+    else:
+        _activate(pre, act, dact, n, nonlin)
 
 
 @nb.njit(**JIT)
-def _dense(a, aoff, W, woff, fi, fo, alpha, pre):
-    """pre[j,:] = alpha · Σ_k a[k,:] W[k,j,:] with a per-lane input."""
-    L = LANES
-    for q in range(fo * L):
-        pre[q] = 0.0
-    for k in range(fi):
-        base = (woff + k * fo) * L
-        abase = aoff + k * L
-        for j in range(fo):
-            for p in range(L):
-                pre[j * L + p] += a[abase + p] * W[base + j * L + p]
-    for q in range(fo * L):
-        pre[q] *= alpha
-
-
-@nb.njit(**JIT)
-def _layer_norm(pre, nw, layer, nrm, off, istd):
-    """``pre`` (``nw`` units × LANES) normalised over each lane's units: ``(z − mean)·(var + eps)^-½``.
-
-    Keeps the normalised values in ``nrm[off:]`` and the inverse standard
-    deviation in ``istd[layer·L:]`` for :func:`_norm_backward`.
-    """
-    L = LANES
-    for p in range(L):
-        s = 0.0
-        for j in range(nw):
-            s += pre[j * L + p]
-        mean = s / nw
-        v = 0.0
-        for j in range(nw):
-            d = pre[j * L + p] - mean
-            v += d * d
-        inv = 1.0 / math.sqrt(v / nw + NORM_EPS)
-        istd[layer * L + p] = inv
-        for j in range(nw):
-            z = (pre[j * L + p] - mean) * inv
-            pre[j * L + p] = z
-            nrm[off + j * L + p] = z
-
-
-@nb.njit(**JIT)
-def _norm_backward(dn, nw, layer, nrm, off, istd):
-    """dL/dz from dL/dn (in place) through the layer norm: ``inv·(dn − mean(dn) − n·mean(dn·n))``."""
-    L = LANES
-    for p in range(L):
-        m1 = 0.0
-        m2 = 0.0
-        for k in range(nw):
-            m1 += dn[k * L + p]
-            m2 += dn[k * L + p] * nrm[off + k * L + p]
-        m1 /= nw
-        m2 /= nw
-        inv = istd[layer * L + p]
-        for k in range(nw):
-            dn[k * L + p] = inv * ((dn[k * L + p] - m1) - nrm[off + k * L + p] * m2)
-
-
-@nb.njit(**JIT)
-def _forward(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, out, arch, nrm, istd):
+def _forward(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, out, T, arch, nrm, istd):
     """Forward pass of data point ``i`` for all lanes; hidden activations kept for backprop.
 
     ``arch`` = [residual, layer norm] (0/0: the plain network): with layer norm
@@ -124,19 +64,19 @@ def _forward(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, out,
     depth = fi.shape[0]
     L = LANES
     norm = arch[1] != 0
-    _dense_shared_in(X[i], W, woff[0], fi[0], fo[0], alphas[0], pre)
+    _forward_mm(X, i, 1, fi[0], W, fo[0], alphas[0], pre)  # woff[0] is 0
     if norm:
-        _layer_norm(pre, fo[0], 0, nrm, hoff[1], istd)
-    _activate(pre, acts[hoff[1]:], dacts[hoff[1]:], fo[0] * L, nonlin)
+        _norm_lanes(pre, fo[0], nrm, hoff[1] // L, istd, 0, NORM_EPS)
+    _activate_layer(pre, acts[hoff[1]:], dacts[hoff[1]:], fo[0] * L, nonlin, T)
     for l in range(1, depth - 1):
-        _dense(acts, hoff[l], W, woff[l], fi[l], fo[l], alphas[l], pre)
+        _dense_lanes(acts, hoff[l] // L, W, woff[l], fi[l], fo[l], alphas[l], pre)
         if norm:
-            _layer_norm(pre, fo[l], l, nrm, hoff[l + 1], istd)
-        _activate(pre, acts[hoff[l + 1]:], dacts[hoff[l + 1]:], fo[l] * L, nonlin)
+            _norm_lanes(pre, fo[l], nrm, hoff[l + 1] // L, istd, l, NORM_EPS)
+        _activate_layer(pre, acts[hoff[l + 1]:], dacts[hoff[l + 1]:], fo[l] * L, nonlin, T)
         if arch[0] != 0:
             for q in range(fo[l] * L):
                 acts[hoff[l + 1] + q] += acts[hoff[l] + q]
-    _dense(acts, hoff[depth - 1], W, woff[depth - 1], fi[depth - 1], fo[depth - 1], alphas[depth - 1], out)
+    _dense_lanes(acts, hoff[depth - 1] // L, W, woff[depth - 1], fi[depth - 1], fo[depth - 1], alphas[depth - 1], out)
 
 
 @nb.njit(**JIT)
@@ -158,46 +98,30 @@ def _backward(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext,
     for l in range(depth - 1, -1, -1):
         nfi = fi[l]
         nfo = fo[l]
-        wb = woff[l] * L
         alpha = alphas[l]
         for q in range(nfo * L):
             delta[q] *= alpha
         if l > 0:
             ab = hoff[l]
-            for k in range(nfi):
-                for j in range(nfo):
-                    for p in range(L):
-                        G[wb + (k * nfo + j) * L + p] += acts[ab + k * L + p] * delta[j * L + p]
-            skip = residual and l <= depth - 2
-            for k in range(nfi):
-                for p in range(L):
-                    dnext[k * L + p] = 0.0
-                for j in range(nfo):
-                    for p in range(L):
-                        dnext[k * L + p] += delta[j * L + p] * W[wb + (k * nfo + j) * L + p]
-                if skip:
-                    for p in range(L):
-                        dnext[k * L + p] += ga[k * L + p]
+            _backward_lanes(acts, ab // L, W, G, woff[l], nfi, nfo, delta, dnext)
+            if residual and l <= depth - 2:
+                for q in range(nfi * L):
+                    dnext[q] += ga[q]
             if residual:
                 for q in range(nfi * L):
                     ga[q] = dnext[q]
             for q in range(nfi * L):
                 dnext[q] *= dacts[ab + q]
             if norm:
-                _norm_backward(dnext, nfi, l - 1, nrm, ab, istd)
+                _norm_back_lanes(dnext, nfi, nrm, ab // L, istd, l - 1)
             for q in range(nfi * L):
                 delta[q] = dnext[q]
         else:
-            x = X[i]
-            for k in range(nfi):
-                xk = x[k]
-                base = wb + k * nfo * L
-                for q in range(nfo * L):
-                    G[base + q] += xk * delta[q]
+            _grad_mm(X, i, 1, nfi, delta, nfo, G)  # woff[0] is 0
 
 
 @nb.njit(**JIT)
-def _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o,
+def _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o, T,
                arch, nrm, istd, ga):
     """Summed squared error over all points into ``loss`` and the (unscaled) gradient into ``G``.
 
@@ -213,7 +137,7 @@ def _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, act
     for p in range(L):
         loss[p] = 0.0
     for i in range(n):
-        _forward(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, arch, nrm, istd)
+        _forward(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, T, arch, nrm, istd)
         for c in range(m):
             y = Y[i, c]
             for p in range(L):
@@ -225,7 +149,7 @@ def _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, act
     if not full:
         for b in range(batch_idx.shape[1]):
             i = batch_idx[t, b]
-            _forward(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, arch, nrm, istd)
+            _forward(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, T, arch, nrm, istd)
             for c in range(m):
                 y = Y[i, c]
                 for p in range(L):
@@ -254,7 +178,8 @@ def general_scratch(fi, fo, m):
         wmax = max(wmax, fi[l], fo[l])
     acts = np.zeros(max(nh, 1) * L)
     dacts = np.zeros(max(nh, 1) * L)
-    return acts, dacts, hoff, np.empty(wmax * L), np.empty(wmax * L), np.empty(wmax * L), np.empty(m * L)
+    T = np.empty(tanh_scratch_size(wmax * L), dtype=np.int64)
+    return acts, dacts, hoff, np.empty(wmax * L), np.empty(wmax * L), np.empty(wmax * L), np.empty(m * L), T
 
 
 @nb.njit(**JIT)

@@ -16,9 +16,9 @@ from fractaltrain.compute.kernel.ir import LANES
 @nb.njit(**JIT)
 def _loss_grad_lanes(W, X, Y, fi, fo, woff, alphas, nonlin, batch_idx, t, loss, G, arch):
     """Allocate scratch buffers and call the general path's ``_loss_grad``."""
-    acts, dacts, hoff, pre, delta, dnext, o = general_scratch(fi, fo, Y.shape[1])
+    acts, dacts, hoff, pre, delta, dnext, o, T_g = general_scratch(fi, fo, Y.shape[1])
     nrm, istd, ga = arch_scratch(fi, fo)
-    _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o,
+    _loss_grad(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o, T_g,
                arch, nrm, istd, ga)
 
 
