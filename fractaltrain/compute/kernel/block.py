@@ -165,7 +165,7 @@ def train_block(hp, X, Y, probe, w0, fi, fo, woff, alphas, nonlin, steps, batch_
             tail[t % TAIL, p] = v
 
     # probe output after the last step
-    _forward(0, probe.reshape((1, probe.shape[0])), W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, T_g, arch, nrm,
+    _forward(probe.reshape((1, probe.shape[0])), 0, 1, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, T_g, arch, nrm,
              istd)
     k = min(TAIL, steps)
     for p in range(L):

@@ -1,22 +1,25 @@
-"""The general path's per-point layer products as vector LLVM IR (any depth, any width).
+"""The general path's layer products and layer norm as vector LLVM IR (any depth, any width).
 
-general.py runs one data point at a time through layers of any shape.  Written
-as numba loops over lanes, its products ran at about 2 GFLOP/s a core: numba
-cannot tell LLVM that the output, weight and activation arrays do not overlap,
-so every lane was loaded, multiplied, added and stored on its own.  These
-intrinsics emit the same operations on ``<LANES x double>`` vectors, in the
-same order, with several independent sums kept in registers side by side (as
-matmul.py does for the depth-2 fast path, and ddlayer.py for double-double):
+general.py runs a chunk of data points at a time through layers of any shape.
+Written as numba loops over lanes, its products ran at about 2 GFLOP/s a core:
+numba cannot tell LLVM that the output, weight and activation arrays do not
+overlap, so every lane was loaded, multiplied, added and stored on its own.
+These intrinsics emit the same operations on ``<LANES x double>`` vectors, in
+the same order, with a register tile of independent sums (two points or
+inputs by eight units) side by side, as matmul.py does for the depth-2 fast
+path.  For ``nr`` points c of a chunk, a layer of ``fi`` inputs and ``fo``
+outputs (activations ``A[aoff + c·fi + k]``, deltas ``D[c·fo + j]``):
 
-  forward   pre[j] = (0 + Σ_k A[aoff + k] · W[woff + k·fo + j]) · alpha
-  gradient  G[wb + k·fo + j] += acts[ab + k] · delta[j]
-  backward  dnext[k] = 0 + Σ_j delta[j] · W[wb + k·fo + j]
+  forward   out[c·fo + j] = (0 + Σ_k A[aoff + c·fi + k] · W[woff + k·fo + j]) · alpha
+  gradient  G[wb + k·fo + j] += A[aoff + c·fi + k] · D[c·fo + j]        for c = 0, 1, ... in order
+  backward  out[c·fi + k] = 0 + Σ_j D[c·fo + j] · W[wb + k·fo + j]
 
-Each term is a separate multiply and add (no FMA), each sum in the order
-written, so the results are bitwise those of the plain loops they replace
-(the tests compare the general path with the fast path and with numpy).
+Each term is a separate multiply and add (no FMA), each sum in the order the
+one-point-at-a-time loops used (so a chunk gives the bits of points taken one
+by one: a gradient entry still adds the points in order), and the results are
+bitwise those of the plain loops they replace (tests/test_general_path.py).
 Offsets and sizes are in vectors (entries / LANES).  The first layer, whose
-input row is shared by all lanes, uses matmul.py's products with one row.
+input row is shared by all lanes, uses matmul.py's products.
 """
 
 from __future__ import annotations
@@ -39,89 +42,110 @@ from fractaltrain.compute.kernel.ir import (
     _vstore,
 )
 
-TILE = 8  # independent sums (vectors) kept in registers side by side
-
-
-def _cover(builder, n, body):
-    """``body(start, width)`` over [0, n): tiles of TILE, then narrower ones (4, 2, 1) for the rest."""
-    _tiles(builder, _c(1), n, 1, TILE, lambda _a0, b0, _A, B: body(b0, B))
+TILE = (2, 8)  # register tile of independent sums: points (or inputs) x units
 
 
 @intrinsic
-def _dense_lanes(typingctx, A, aoff, W, woff, fi, fo, alpha, pre):
-    """``pre[j] = (0 + Σ_k A[aoff + k] · W[woff + k·fo + j]) · alpha`` for ``j < fo`` (k in order)."""
-    _check_args((A, W, pre), (aoff, woff, fi, fo), (alpha,))
-    sig = types.void(A, types.int64, W, types.int64, types.int64, types.int64, alpha, pre)
+def _dense_lanes(typingctx, A, aoff, W, woff, fi, fo, nr, alpha, out):
+    """``out[c·fo + j] = (0 + Σ_k A[aoff + c·fi + k] · W[woff + k·fo + j]) · alpha`` for c < nr, j < fo."""
+    _check_args((A, W, out), (aoff, woff, fi, fo, nr), (alpha,))
+    sig = types.void(A, types.int64, W, types.int64, types.int64, types.int64, types.int64, alpha, out)
 
     def codegen(context, builder, sig, args):
-        A_, aoff_, W_, woff_, fi_, fo_, alpha_, pre_ = args
-        ap, wp, pp = (_data(context, builder, sig.args[i], args[i]) for i in (0, 2, 7))
+        A_, aoff_, W_, woff_, fi_, fo_, nr_, alpha_, out_ = args
+        ap, wp, op = (_data(context, builder, sig.args[i], args[i]) for i in (0, 2, 8))
         L = _c(LANES)
         av = _splat(builder, alpha_)
         zero = ir.Constant(_vec, [0.0] * LANES)
 
-        def tile(j0, B):
+        def tile(c0, j0, C, B):
+            arow = [builder.add(aoff_, builder.mul(builder.add(c0, _c(c)), fi_)) for c in range(C)]
+
             def body(k, acc):
-                a = _vload(builder, ap, builder.mul(builder.add(aoff_, k), L))
                 row = builder.add(woff_, builder.add(builder.mul(k, fo_), j0))
                 w = [_vload(builder, wp, builder.mul(builder.add(row, _c(b)), L)) for b in range(B)]
-                return [builder.fadd(acc[b], builder.fmul(a, w[b])) for b in range(B)]
+                new = []
+                for c in range(C):
+                    a = _vload(builder, ap, builder.mul(builder.add(arow[c], k), L))
+                    new += [builder.fadd(acc[c * B + b], builder.fmul(a, w[b])) for b in range(B)]
+                return new
 
-            acc = _loop(builder, _c(0), fi_, _c(1), [zero] * B, body)
-            for b in range(B):
-                _vstore(builder, pp, builder.mul(builder.add(j0, _c(b)), L), builder.fmul(acc[b], av))
+            acc = _loop(builder, _c(0), fi_, _c(1), [zero] * (C * B), body)
+            for c in range(C):
+                orow = builder.add(builder.mul(builder.add(c0, _c(c)), fo_), j0)
+                for b in range(B):
+                    _vstore(builder, op, builder.mul(builder.add(orow, _c(b)), L), builder.fmul(acc[c * B + b], av))
 
-        _cover(builder, fo_, tile)
+        _tiles(builder, nr_, fo_, TILE[0], TILE[1], tile)
         return context.get_dummy_value()
 
     return sig, codegen
 
 
 @intrinsic
-def _backward_lanes(typingctx, acts, ab, W, G, wb, fi, fo, delta, dnext):
-    """Backward through a layer with per-lane input, weights at vector ``wb`` (``fi`` x ``fo``).
-
-    ``G[wb + k·fo + j] += acts[ab + k] · delta[j]``, then
-    ``dnext[k] = 0 + Σ_j delta[j] · W[wb + k·fo + j]`` (j in order) for ``k < fi``.
-    """
-    _check_args((acts, W, G, delta, dnext), (ab, wb, fi, fo), ())
-    sig = types.void(acts, types.int64, W, G, types.int64, types.int64, types.int64, delta, dnext)
+def _grad_lanes(typingctx, A, aoff, D, nr, G, wb, fi, fo):
+    """``G[wb + k·fo + j] += A[aoff + c·fi + k] · D[c·fo + j]`` for c = 0 .. nr-1 in order (k < fi, j < fo)."""
+    _check_args((A, D, G), (aoff, nr, wb, fi, fo), ())
+    sig = types.void(A, types.int64, D, types.int64, G, types.int64, types.int64, types.int64)
 
     def codegen(context, builder, sig, args):
-        acts_, ab_, W_, G_, wb_, fi_, fo_, delta_, dnext_ = args
-        ap, wp, gp, dp, np_ = (_data(context, builder, sig.args[i], args[i]) for i in (0, 2, 3, 7, 8))
+        A_, aoff_, D_, nr_, G_, wb_, fi_, fo_ = args
+        ap, dp, gp = (_data(context, builder, sig.args[i], args[i]) for i in (0, 2, 4))
+        L = _c(LANES)
+
+        def tile(k0, j0, K, B):
+            gidx = [builder.mul(builder.add(wb_, builder.add(builder.mul(builder.add(k0, _c(k)), fo_), builder.add(j0, _c(b)))), L)
+                    for k in range(K) for b in range(B)]
+
+            def body(c, acc):
+                drow = builder.add(builder.mul(c, fo_), j0)
+                d = [_vload(builder, dp, builder.mul(builder.add(drow, _c(b)), L)) for b in range(B)]
+                arow = builder.add(aoff_, builder.add(builder.mul(c, fi_), k0))
+                new = []
+                for k in range(K):
+                    a = _vload(builder, ap, builder.mul(builder.add(arow, _c(k)), L))
+                    new += [builder.fadd(acc[k * B + b], builder.fmul(a, d[b])) for b in range(B)]
+                return new
+
+            acc = _loop(builder, _c(0), nr_, _c(1), [_vload(builder, gp, g) for g in gidx], body)
+            for g, v in zip(gidx, acc):
+                _vstore(builder, gp, g, v)
+
+        _tiles(builder, fi_, fo_, TILE[0], TILE[1], tile)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _back_lanes(typingctx, D, W, wb, fi, fo, nr, out):
+    """``out[c·fi + k] = 0 + Σ_j D[c·fo + j] · W[wb + k·fo + j]`` (j in order) for c < nr, k < fi."""
+    _check_args((D, W, out), (wb, fi, fo, nr), ())
+    sig = types.void(D, W, types.int64, types.int64, types.int64, types.int64, out)
+
+    def codegen(context, builder, sig, args):
+        D_, W_, wb_, fi_, fo_, nr_, out_ = args
+        dp, wp, op = (_data(context, builder, sig.args[i], args[i]) for i in (0, 1, 6))
         L = _c(LANES)
         zero = ir.Constant(_vec, [0.0] * LANES)
 
-        def widx(k, j):
-            return builder.mul(builder.add(wb_, builder.add(builder.mul(k, fo_), j)), L)
-
-        def grad_k(k, _):
-            a = _vload(builder, ap, builder.mul(builder.add(ab_, k), L))
-
-            def tile(j0, B):
-                for b in range(B):
-                    j = builder.add(j0, _c(b))
-                    gi = widx(k, j)
-                    d = _vload(builder, dp, builder.mul(j, L))
-                    _vstore(builder, gp, gi, builder.fadd(_vload(builder, gp, gi), builder.fmul(a, d)))
-
-            _cover(builder, fo_, tile)
-            return []
-
-        _loop(builder, _c(0), fi_, _c(1), [], grad_k)
-
-        def ktile(k0, B):
+        def tile(c0, k0, C, K):
             def body(j, acc):
-                d = _vload(builder, dp, builder.mul(j, L))
-                w = [_vload(builder, wp, widx(builder.add(k0, _c(b)), j)) for b in range(B)]
-                return [builder.fadd(acc[b], builder.fmul(d, w[b])) for b in range(B)]
+                w = [_vload(builder, wp, builder.mul(builder.add(wb_, builder.add(builder.mul(builder.add(k0, _c(k)), fo_), j)), L))
+                     for k in range(K)]
+                new = []
+                for c in range(C):
+                    d = _vload(builder, dp, builder.mul(builder.add(builder.mul(builder.add(c0, _c(c)), fo_), j), L))
+                    new += [builder.fadd(acc[c * K + k], builder.fmul(d, w[k])) for k in range(K)]
+                return new
 
-            acc = _loop(builder, _c(0), fo_, _c(1), [zero] * B, body)
-            for b in range(B):
-                _vstore(builder, np_, builder.mul(builder.add(k0, _c(b)), L), acc[b])
+            acc = _loop(builder, _c(0), fo_, _c(1), [zero] * (C * K), body)
+            for c in range(C):
+                orow = builder.add(builder.mul(builder.add(c0, _c(c)), fi_), k0)
+                for k in range(K):
+                    _vstore(builder, op, builder.mul(builder.add(orow, _c(k)), L), acc[c * K + k])
 
-        _cover(builder, fi_, ktile)
+        _tiles(builder, nr_, fi_, TILE[0], TILE[1], tile)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -132,8 +156,8 @@ def _sitofp_splat(builder, n):
 
 
 @intrinsic
-def _norm_lanes(typingctx, pre, nw, nrm, off, istd, layer, eps):
-    """Layer norm of ``nw`` units (vectors) of ``pre`` in place, as general.py wrote it per lane.
+def _norm_lanes(typingctx, pre, poff, nw, nrm, off, istd, layer, eps):
+    """Layer norm of ``nw`` units (vectors, from vector ``poff``) of ``pre`` in place, per lane.
 
     ``mean = (0 + Σ_j z_j) / nw``, ``var = (0 + Σ_j (z_j − mean)²) / nw``,
     ``inv = 1 / sqrt(var + eps)``, ``z_j ← (z_j − mean) · inv``; the normalised
@@ -141,19 +165,19 @@ def _norm_lanes(typingctx, pre, nw, nrm, off, istd, layer, eps):
     at vector ``layer``.  sqrt and division are IEEE's, correctly rounded, as
     ``math.sqrt`` and ``/`` are.
     """
-    _check_args((pre, nrm, istd), (nw, off, layer), (eps,))
-    sig = types.void(pre, types.int64, nrm, types.int64, istd, types.int64, eps)
+    _check_args((pre, nrm, istd), (poff, nw, off, layer), (eps,))
+    sig = types.void(pre, types.int64, types.int64, nrm, types.int64, istd, types.int64, eps)
 
     def codegen(context, builder, sig, args):
-        pre_, nw_, nrm_, off_, istd_, layer_, eps_ = args
-        pp, rp, ip = (_data(context, builder, sig.args[i], args[i]) for i in (0, 2, 4))
+        pre_, poff_, nw_, nrm_, off_, istd_, layer_, eps_ = args
+        pp, rp, ip = (_data(context, builder, sig.args[i], args[i]) for i in (0, 3, 5))
         L = _c(LANES)
         zero = ir.Constant(_vec, [0.0] * LANES)
         n = _sitofp_splat(builder, nw_)
         sqrt = _vintrinsic(builder, "sqrt", 1)
 
         def z(j):
-            return _vload(builder, pp, builder.mul(j, L))
+            return _vload(builder, pp, builder.mul(builder.add(poff_, j), L))
 
         (s,) = _loop(builder, _c(0), nw_, _c(1), [zero], lambda j, acc: [builder.fadd(acc[0], z(j))])
         mean = builder.fdiv(s, n)
@@ -169,7 +193,7 @@ def _norm_lanes(typingctx, pre, nw, nrm, off, istd, layer, eps):
 
         def norm(j, _):
             y = builder.fmul(builder.fsub(z(j), mean), inv)
-            _vstore(builder, pp, builder.mul(j, L), y)
+            _vstore(builder, pp, builder.mul(builder.add(poff_, j), L), y)
             _vstore(builder, rp, builder.mul(builder.add(off_, j), L), y)
             return []
 
@@ -180,24 +204,24 @@ def _norm_lanes(typingctx, pre, nw, nrm, off, istd, layer, eps):
 
 
 @intrinsic
-def _norm_back_lanes(typingctx, dn, nw, nrm, off, istd, layer):
-    """dL/dz from dL/dn (``nw`` vectors of ``dn``, in place) through :func:`_norm_lanes`.
+def _norm_back_lanes(typingctx, dn, doff, nw, nrm, off, istd, layer):
+    """dL/dz from dL/dn (``nw`` vectors of ``dn`` from vector ``doff``, in place) through :func:`_norm_lanes`.
 
     ``m1 = (0 + Σ_k dn_k) / nw``, ``m2 = (0 + Σ_k dn_k·n_k) / nw``,
     ``dn_k ← inv · ((dn_k − m1) − n_k · m2)``, n the kept normalised values.
     """
-    _check_args((dn, nrm, istd), (nw, off, layer), ())
-    sig = types.void(dn, types.int64, nrm, types.int64, istd, types.int64)
+    _check_args((dn, nrm, istd), (doff, nw, off, layer), ())
+    sig = types.void(dn, types.int64, types.int64, nrm, types.int64, istd, types.int64)
 
     def codegen(context, builder, sig, args):
-        dn_, nw_, nrm_, off_, istd_, layer_ = args
-        dp, rp, ip = (_data(context, builder, sig.args[i], args[i]) for i in (0, 2, 4))
+        dn_, doff_, nw_, nrm_, off_, istd_, layer_ = args
+        dp, rp, ip = (_data(context, builder, sig.args[i], args[i]) for i in (0, 3, 5))
         L = _c(LANES)
         zero = ir.Constant(_vec, [0.0] * LANES)
         n = _sitofp_splat(builder, nw_)
 
         def d(k):
-            return _vload(builder, dp, builder.mul(k, L))
+            return _vload(builder, dp, builder.mul(builder.add(doff_, k), L))
 
         def r(k):
             return _vload(builder, rp, builder.mul(builder.add(off_, k), L))
@@ -212,7 +236,7 @@ def _norm_back_lanes(typingctx, dn, nw, nrm, off, istd, layer):
 
         def back(k, _):
             y = builder.fmul(inv, builder.fsub(builder.fsub(d(k), m1), builder.fmul(r(k), m2)))
-            _vstore(builder, dp, builder.mul(k, L), y)
+            _vstore(builder, dp, builder.mul(builder.add(doff_, k), L), y)
             return []
 
         _loop(builder, _c(0), nw_, _c(1), [], back)
