@@ -16,7 +16,7 @@ MAXV = 1e6  # clip of normalised losses and stand-in for non-finite values
 TAIL = 20  # convergence is judged on the mean of the last TAIL normalised losses
 
 LANES = 8  # pixels the CPU kernel trains in lock-step; 8 float64 = one AVX-512 register
-CHUNK = 16  # data points per chunk of the CPU kernel's depth-2 fast path
+CHUNK = 16  # data points per chunk of the CPU kernel (the depth-2 fast path and the general path's full batch)
 
 #: Column of each config ``readout``.
 READOUT_COLUMN = {"measure": OUT_MEASURE, "final_loss": OUT_FINAL, "probe": OUT_PROBE}

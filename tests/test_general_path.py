@@ -21,7 +21,7 @@ from fractaltrain.problem import build_problem, pixel_hyperparams
 FIXTURE = Path(__file__).parent / "fixtures" / "general_path_bits.npz"
 
 # widths that are and are not multiples of the IR's tile (8), every nonlinearity,
-# residual connections, layer norm, minibatches, several outputs, optimizers
+# residual connections, layer norm, minibatches, several outputs, optimizers, one chunk and several
 CASES = {
     "d4_tanh": {"network": {"width": 16, "depth": 4}},
     "d4_residual": {"network": {"width": 16, "depth": 4, "residual": True}},
@@ -33,6 +33,13 @@ CASES = {
     "d3_w7_norm_residual_adam": {"network": {"width": 7, "depth": 3, "norm": "layer", "residual": True},
                                  "training": {"optimizer": "adam"}},
     "d4_w6_nesterov": {"network": {"width": 6, "depth": 4}, "training": {"optimizer": "nesterov"}},
+    # more points than a chunk (16), and a short last chunk
+    "d4_37pts_residual_norm": {"network": {"width": 8, "depth": 4, "residual": True, "norm": "layer"},
+                               "data": {"size": 37}},
+    "d3_w10_33pts_relu_norm": {"network": {"width": 10, "depth": 3, "nonlinearity": "relu", "norm": "layer"},
+                               "data": {"size": 33}},
+    "d3_37pts_minibatch_momentum": {"network": {"width": 6, "depth": 3}, "data": {"size": 37},
+                                    "training": {"batch": 7, "optimizer": "momentum"}},
 }
 N = 10  # pixels a side
 

@@ -91,7 +91,7 @@ def _activate(pre, act, dact, aoff, nfo, nonlin):
 
 @cuda.jit(device=True)
 def _dense(a, aoff, W, wb, nfi, nfo, alpha, pre):
-    """layer._dense_lanes / matmul._forward_mm (one row): pre[j] = alpha · Σ_k a[aoff+k] W[wb + k·nfo + j]."""
+    """layer._dense_lanes / matmul._forward_mm for one point: pre[j] = alpha · Σ_k a[aoff+k] W[wb + k·nfo + j]."""
     for j in range(nfo):
         pre[j] = 0.0
     for k in range(nfi):

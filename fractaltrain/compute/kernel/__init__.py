@@ -3,7 +3,8 @@
 Layout.  Pixels are trained in blocks of ``LANES`` in lock-step, and every
 per-pixel array keeps the pixel index innermost (``W[(q)*LANES + p]``).  The
 innermost loops are then contiguous, fixed-length and free of dependencies
-between lanes, so LLVM vectorises them, while each pixel still performs exactly
+between lanes, so they run on vectors of LANES pixels (the hot ones written as
+vector LLVM IR, since numba cannot tell LLVM that arrays do not overlap), while each pixel still performs exactly
 the same operations in the same order whichever block, tile or thread it lands
 in.  That is what makes results bitwise independent of thread count and tile
 size.  Short final blocks are padded with copies of the last pixel, whose

@@ -1,7 +1,7 @@
 """A small LLVM-IR toolkit for the kernel's numba intrinsics.
 
-The hot loops of the depth-2 path are emitted directly as LLVM IR on
-``<LANES x double>`` vectors (matmul.py, vtanh.py), with no fast-math flags, so
+The kernel's hot loops are emitted directly as LLVM IR on ``<LANES x double>``
+vectors (matmul.py, layer.py, vtanh.py), with no fast-math flags, so
 every operation rounds as written.  This module holds what they share: the
 vector types, loops with phi-carried values, vector loads, stores and
 broadcasts, the register-tile cover of a 2-D index range, declarations of LLVM

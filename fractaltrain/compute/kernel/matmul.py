@@ -1,15 +1,17 @@
-"""Vector matrix products of the depth-2 fast path, emitted as LLVM IR.
+"""Vector matrix products of the first layer (input rows shared by all lanes), emitted as LLVM IR.
 
-The two products that carry almost all the flops of a depth-2 network, for a
-chunk of data points and all LANES pixels at once:
+The two products that carry almost all the flops of a depth-2 network (the fast
+path's), and the first layer of the general path's, for a chunk of data points
+and all LANES pixels at once:
   forward   Z[c, j, :] = alpha * (0 + X[c, 0] W[0, j, :] + X[c, 1] W[1, j, :] + ...)
   gradient  G[k, j, :] += X[c, k] D[c, j, :]        for c = 0, 1, ... in order
 They are emitted directly as LLVM IR on <LANES x double> vectors, register
 blocked (a tile of accumulators stays in registers while the shared operand
 is broadcast once per tile row), with a separate multiply and add per term
-(no FMA).  Every sum runs in the same order as the plain loops of the general
-path, so the results are bitwise the same; blocking only changes which
-independent sums are computed side by side.
+(no FMA).  Every sum runs in the order of a plain loop over the terms (0, then
+k = 0, 1, ...; points in order), so the results are bitwise those of one point
+at a time; blocking only changes which independent sums are computed side by
+side.
 
 ``_output_mm`` does the same for the output layer and its backward pass.
 """

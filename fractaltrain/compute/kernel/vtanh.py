@@ -1,4 +1,4 @@
-"""tanh64 on vectors of LANES pixels, emitted as LLVM IR for the depth-2 fast path.
+"""tanh64 on vectors of LANES pixels, emitted as LLVM IR for the depth-2 fast path and the general path.
 
 ``tanh64`` (tanh.py) restated on <LANES x double> vectors: the
 same operations in the same order, so bit for bit the same results (the tests
