@@ -6,9 +6,11 @@ numba cannot tell LLVM that the output, weight and activation arrays do not
 overlap, so every lane was loaded, multiplied, added and stored on its own.
 These intrinsics emit the same operations on ``<LANES x double>`` vectors, in
 the same order, with a register tile of independent sums (two points or
-inputs by eight units) side by side, as matmul.py does for the depth-2 fast
-path.  For ``nr`` points c of a chunk, a layer of ``fi`` inputs and ``fo``
-outputs (activations ``A[aoff + c·fi + k]``, deltas ``D[c·fo + j]``):
+inputs by eight units) side by side.  The forward and gradient products are
+matmul.py's emitters (the fast path's first-layer products) fed per-lane
+activations instead of broadcast data; the backward product and layer norm
+are written here.  For ``nr`` points c of a chunk, a layer of ``fi`` inputs and
+``fo`` outputs (activations ``A[aoff + c·fi + k]``, deltas ``D[c·fo + j]``):
 
   forward   out[c·fo + j] = (0 + Σ_k A[aoff + c·fi + k] · W[woff + k·fo + j]) · alpha
   gradient  G[wb + k·fo + j] += A[aoff + c·fi + k] · D[c·fo + j]        for c = 0, 1, ... in order
@@ -28,6 +30,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from fractaltrain.compute.kernel.matmul import emit_forward, emit_grad
 from fractaltrain.compute.kernel.ir import (
     LANES,
     _c,
@@ -42,7 +45,12 @@ from fractaltrain.compute.kernel.ir import (
     _vstore,
 )
 
-TILE = (2, 8)  # register tile of independent sums: points (or inputs) x units
+BACK_TILE = (2, 8)  # backward product's register tile: points x inputs
+
+
+def _a_loader(builder, ap, aoff, fi):
+    """``load_in`` (matmul.py's emitters) of per-lane activations ``A[aoff + c·fi + k]``."""
+    return lambda c, k: _vload(builder, ap, builder.mul(builder.add(aoff, builder.add(builder.mul(c, fi), k)), _c(LANES)))
 
 
 @intrinsic
@@ -54,29 +62,7 @@ def _dense_lanes(typingctx, A, aoff, W, woff, fi, fo, nr, alpha, out):
     def codegen(context, builder, sig, args):
         A_, aoff_, W_, woff_, fi_, fo_, nr_, alpha_, out_ = args
         ap, wp, op = (_data(context, builder, sig.args[i], args[i]) for i in (0, 2, 8))
-        L = _c(LANES)
-        av = _splat(builder, alpha_)
-        zero = ir.Constant(_vec, [0.0] * LANES)
-
-        def tile(c0, j0, C, B):
-            arow = [builder.add(aoff_, builder.mul(builder.add(c0, _c(c)), fi_)) for c in range(C)]
-
-            def body(k, acc):
-                row = builder.add(woff_, builder.add(builder.mul(k, fo_), j0))
-                w = [_vload(builder, wp, builder.mul(builder.add(row, _c(b)), L)) for b in range(B)]
-                new = []
-                for c in range(C):
-                    a = _vload(builder, ap, builder.mul(builder.add(arow[c], k), L))
-                    new += [builder.fadd(acc[c * B + b], builder.fmul(a, w[b])) for b in range(B)]
-                return new
-
-            acc = _loop(builder, _c(0), fi_, _c(1), [zero] * (C * B), body)
-            for c in range(C):
-                orow = builder.add(builder.mul(builder.add(c0, _c(c)), fo_), j0)
-                for b in range(B):
-                    _vstore(builder, op, builder.mul(builder.add(orow, _c(b)), L), builder.fmul(acc[c * B + b], av))
-
-        _tiles(builder, nr_, fo_, TILE[0], TILE[1], tile)
+        emit_forward(builder, _a_loader(builder, ap, aoff_, fi_), wp, woff_, fi_, fo_, nr_, _splat(builder, alpha_), op)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -91,27 +77,7 @@ def _grad_lanes(typingctx, A, aoff, D, nr, G, wb, fi, fo):
     def codegen(context, builder, sig, args):
         A_, aoff_, D_, nr_, G_, wb_, fi_, fo_ = args
         ap, dp, gp = (_data(context, builder, sig.args[i], args[i]) for i in (0, 2, 4))
-        L = _c(LANES)
-
-        def tile(k0, j0, K, B):
-            gidx = [builder.mul(builder.add(wb_, builder.add(builder.mul(builder.add(k0, _c(k)), fo_), builder.add(j0, _c(b)))), L)
-                    for k in range(K) for b in range(B)]
-
-            def body(c, acc):
-                drow = builder.add(builder.mul(c, fo_), j0)
-                d = [_vload(builder, dp, builder.mul(builder.add(drow, _c(b)), L)) for b in range(B)]
-                arow = builder.add(aoff_, builder.add(builder.mul(c, fi_), k0))
-                new = []
-                for k in range(K):
-                    a = _vload(builder, ap, builder.mul(builder.add(arow, _c(k)), L))
-                    new += [builder.fadd(acc[k * B + b], builder.fmul(a, d[b])) for b in range(B)]
-                return new
-
-            acc = _loop(builder, _c(0), nr_, _c(1), [_vload(builder, gp, g) for g in gidx], body)
-            for g, v in zip(gidx, acc):
-                _vstore(builder, gp, g, v)
-
-        _tiles(builder, fi_, fo_, TILE[0], TILE[1], tile)
+        emit_grad(builder, _a_loader(builder, ap, aoff_, fi_), dp, nr_, gp, wb_, fi_, fo_)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -145,7 +111,7 @@ def _back_lanes(typingctx, D, W, wb, fi, fo, nr, out):
                 for k in range(K):
                     _vstore(builder, op, builder.mul(builder.add(orow, _c(k)), L), acc[c * K + k])
 
-        _tiles(builder, nr_, fi_, TILE[0], TILE[1], tile)
+        _tiles(builder, nr_, fi_, BACK_TILE[0], BACK_TILE[1], tile)
         return context.get_dummy_value()
 
     return sig, codegen

@@ -32,6 +32,68 @@ GRAD_TILE = (2, 8)  # gradient accumulators: inputs x hidden units
 OUT_ROWS = 4  # output layer: dot products (rows, or hidden units for G1) computed side by side
 
 
+def emit_forward(builder, load_in, wp, woff, nin, nh, nrows, alpha, zp):
+    """Emit ``Z[c·nh + j] = alpha · (0 + Σ_k in(c, k) · W[woff + k·nh + j])`` for c < nrows, j < nh.
+
+    Indices are in vectors; ``load_in(c, k)`` gives the input of point ``c``,
+    unit ``k`` as a vector (a broadcast data value, or a per-lane activation),
+    ``alpha`` is a vector.  Register tiles of FWD_TILE sums, k in order.
+    """
+    zero = ir.Constant(_vec, [0.0] * LANES)
+    L = _c(LANES)
+
+    def tile(a0, b0, A, B):  # points a0.., units b0..
+        def body(k, acc):
+            row = builder.add(woff, builder.add(builder.mul(k, nh), b0))
+            w = [_vload(builder, wp, builder.mul(builder.add(row, _c(b)), L)) for b in range(B)]
+            new = []
+            for a in range(A):
+                x = load_in(builder.add(a0, _c(a)), k)
+                new += [builder.fadd(acc[a * B + b], builder.fmul(x, w[b])) for b in range(B)]
+            return new
+
+        acc = _loop(builder, _c(0), nin, _c(1), [zero] * (A * B), body)
+        for a in range(A):
+            zrow = builder.add(builder.mul(builder.add(a0, _c(a)), nh), b0)
+            for b in range(B):
+                _vstore(builder, zp, builder.mul(builder.add(zrow, _c(b)), L), builder.fmul(acc[a * B + b], alpha))
+
+    _tiles(builder, nrows, nh, FWD_TILE[0], FWD_TILE[1], tile)
+
+
+def emit_grad(builder, load_in, dp, nrows, gp, goff, nin, nh):
+    """Emit ``G[goff + k·nh + j] += in(c, k) · D[c·nh + j]`` for c = 0 .. nrows-1 in order (k < nin, j < nh).
+
+    Indices are in vectors; ``load_in`` as :func:`emit_forward`'s.  A register
+    tile of GRAD_TILE entries of G stays in registers over all the points.
+    """
+    L = _c(LANES)
+
+    def tile(a0, b0, A, B):  # inputs a0.., units b0..
+        gidx = [builder.mul(builder.add(goff, builder.add(builder.mul(builder.add(a0, _c(a)), nh), builder.add(b0, _c(b)))), L)
+                for a in range(A) for b in range(B)]
+
+        def body(c, acc):
+            drow = builder.add(builder.mul(c, nh), b0)
+            d = [_vload(builder, dp, builder.mul(builder.add(drow, _c(b)), L)) for b in range(B)]
+            new = []
+            for a in range(A):
+                x = load_in(c, builder.add(a0, _c(a)))
+                new += [builder.fadd(acc[a * B + b], builder.fmul(x, d[b])) for b in range(B)]
+            return new
+
+        acc = _loop(builder, _c(0), nrows, _c(1), [_vload(builder, gp, g) for g in gidx], body)
+        for g, v in zip(gidx, acc):
+            _vstore(builder, gp, g, v)
+
+    _tiles(builder, nin, nh, GRAD_TILE[0], GRAD_TILE[1], tile)
+
+
+def _x_loader(builder, xp, r0, nin):
+    """``load_in`` of the data rows ``X[r0 + c, k]``, broadcast to all lanes."""
+    return lambda c, k: _splat(builder, builder.load(builder.gep(xp, [builder.add(builder.mul(builder.add(r0, c), nin), k)]), align=8))
+
+
 @intrinsic
 def _forward_mm(typingctx, X, r0, nrows, nin, W, nh, alpha, Z):
     """``Z[c, j, :] = alpha * Σ_k X[r0 + c, k] W[k, j, :]`` for ``c < nrows`` (k in order, from 0.0).
@@ -43,34 +105,8 @@ def _forward_mm(typingctx, X, r0, nrows, nin, W, nh, alpha, Z):
 
     def codegen(context, builder, sig, args):
         X_, r0_, nrows_, nin_, W_, nh_, alpha_, Z_ = args
-        xp = _data(context, builder, sig.args[0], X_)
-        wp = _data(context, builder, sig.args[4], W_)
-        zp = _data(context, builder, sig.args[7], Z_)
-        av = _splat(builder, alpha_)
-        zero = ir.Constant(_vec, [0.0] * LANES)
-        L = _c(LANES)
-
-        def tile(a0, b0, A, B):  # points a0.., hidden units b0..
-            xrow = [builder.mul(builder.add(r0_, builder.add(a0, _c(a))), nin_) for a in range(A)]
-
-            def body(k, acc):
-                wrow = builder.mul(k, nh_)
-                w = [_vload(builder, wp, builder.mul(builder.add(wrow, builder.add(b0, _c(b))), L)) for b in range(B)]
-                new = []
-                for a in range(A):
-                    x = _splat(builder, builder.load(builder.gep(xp, [builder.add(xrow[a], k)]), align=8))
-                    for b in range(B):
-                        new.append(builder.fadd(acc[a * B + b], builder.fmul(x, w[b])))
-                return new
-
-            acc = _loop(builder, _c(0), nin_, _c(1), [zero] * (A * B), body)
-            for a in range(A):
-                zrow = builder.mul(builder.add(a0, _c(a)), nh_)
-                for b in range(B):
-                    idx = builder.mul(builder.add(zrow, builder.add(b0, _c(b))), L)
-                    _vstore(builder, zp, idx, builder.fmul(acc[a * B + b], av))
-
-        _tiles(builder, nrows_, nh_, FWD_TILE[0], FWD_TILE[1], tile)
+        xp, wp, zp = (_data(context, builder, sig.args[i], args[i]) for i in (0, 4, 7))
+        emit_forward(builder, _x_loader(builder, xp, r0_, nin_), wp, _c(0), nin_, nh_, nrows_, _splat(builder, alpha_), zp)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -87,35 +123,8 @@ def _grad_mm(typingctx, X, r0, nrows, nin, D, nh, G):
 
     def codegen(context, builder, sig, args):
         X_, r0_, nrows_, nin_, D_, nh_, G_ = args
-        xp = _data(context, builder, sig.args[0], X_)
-        dp = _data(context, builder, sig.args[4], D_)
-        gp = _data(context, builder, sig.args[6], G_)
-        L = _c(LANES)
-
-        def tile(a0, b0, A, B):  # inputs a0.., hidden units b0..
-            gidx = [
-                builder.mul(builder.add(builder.mul(builder.add(a0, _c(a)), nh_), builder.add(b0, _c(b))), L)
-                for a in range(A)
-                for b in range(B)
-            ]
-            init = [_vload(builder, gp, g) for g in gidx]
-
-            def body(c, acc):
-                drow = builder.mul(c, nh_)
-                d = [_vload(builder, dp, builder.mul(builder.add(drow, builder.add(b0, _c(b))), L)) for b in range(B)]
-                xrow = builder.mul(builder.add(r0_, c), nin_)
-                new = []
-                for a in range(A):
-                    x = _splat(builder, builder.load(builder.gep(xp, [builder.add(xrow, builder.add(a0, _c(a)))]), align=8))
-                    for b in range(B):
-                        new.append(builder.fadd(acc[a * B + b], builder.fmul(x, d[b])))
-                return new
-
-            acc = _loop(builder, _c(0), nrows_, _c(1), init, body)
-            for g, v in zip(gidx, acc):
-                _vstore(builder, gp, g, v)
-
-        _tiles(builder, nin_, nh_, GRAD_TILE[0], GRAD_TILE[1], tile)
+        xp, dp, gp = (_data(context, builder, sig.args[i], args[i]) for i in (0, 4, 6))
+        emit_grad(builder, _x_loader(builder, xp, r0_, nin_), dp, nrows_, gp, _c(0), nin_, nh_)
         return context.get_dummy_value()
 
     return sig, codegen
