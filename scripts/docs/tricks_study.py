@@ -131,25 +131,24 @@ def band_stats(cond: str, cfg, m: np.ndarray, fl: np.ndarray) -> dict:
 # --------------------------------------------------------------------------- the boundary point
 
 
-def pick_block(m: np.ndarray) -> tuple[int, int]:
-    """Row, column of the 2x2 sign-change block with the busiest neighbourhood (see the module's docstring)."""
+def ranked_blocks(m: np.ndarray) -> list[tuple[int, int]]:
+    """Row, column of the 2x2 sign-change blocks, the busiest neighbourhood first (see the module's docstring)."""
     s = m < 0
     blocks = (s[:-1, :-1] != s[:-1, 1:]) | (s[:-1, :-1] != s[1:, :-1]) | (s[:-1, :-1] != s[1:, 1:])
     n = blocks.shape[0]
     r = max(2, m.shape[0] // 12)
     c = np.pad(blocks.astype(np.int64), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
-    best, pick = None, None
+    keyed = []
     for i, j in zip(*np.nonzero(blocks)):
         if min(i, j) < 2 or max(i, j) > n - 3:
             continue
         a0, a1, b0, b1 = max(0, i - r), min(n, i + r + 1), max(0, j - r), min(blocks.shape[1], j + r + 1)
         score = c[a1, b1] - c[a0, b1] - c[a1, b0] + c[a0, b0]
-        key = (score, -((i - n / 2) ** 2 + (j - blocks.shape[1] / 2) ** 2))
-        if best is None or key > best:
-            best, pick = key, (int(i), int(j))
-    if pick is None:
+        keyed.append(((score, -((i - n / 2) ** 2 + (j - blocks.shape[1] / 2) ** 2)), (int(i), int(j))))
+    if not keyed:
         raise RuntimeError("no sign change away from the edges of the opening view")
-    return pick
+    keyed.sort(key=lambda kb: kb[0], reverse=True)  # stable: ties keep the scan order
+    return [b for _, b in keyed]
 
 
 def edge_pair(cfg, m: np.ndarray):
@@ -179,29 +178,38 @@ def boundary_point(cond: str, rule: str, cfg, m: np.ndarray, target_width: float
     (x0, x1), (y0, y1) = cfg.x.range, cfg.y.range
     ny, nx = m.shape
     ux, uy = centres(x0, x1, nx), centres(y0, y1, ny)
-    pair = edge_pair(cfg, m) if rule == "edge" else None
-    if pair is None:
-        rule_used = "busy"
-        i, j = pick_block(m)
-        s = m < 0
-        pairs = [((i, j), (i, j + 1)), ((i + 1, j), (i + 1, j + 1)), ((i, j), (i + 1, j)), ((i, j + 1), (i + 1, j + 1))]
-        pair = next(p for p in pairs if s[p[0]] != s[p[1]])
-    else:
-        rule_used = "edge"
-        i, j = pair[0]
-    (ia, ja), (ib, jb) = pair
-    pa, pb = np.array([ux[ja], uy[ia]]), np.array([ux[jb], uy[ib]])
-    along = "x" if ia == ib else ("y" if ja == jb else "diagonal")
-    span = (x1 - x0) if along != "y" else (y1 - y0)
+    s = m < 0
+
+    def busy_pairs():
+        for i, j in ranked_blocks(m):
+            yield from (((i, j), p) for p in [((i, j), (i, j + 1)), ((i + 1, j), (i + 1, j + 1)), ((i, j), (i + 1, j)),
+                                              ((i, j + 1), (i + 1, j + 1))] if s[p[0]] != s[p[1]])
 
     def signs(ts):
         pts = [pa + t * (pb - pa) for t in ts]
         return signs_of(problem, axis_values(cfg.x.scale, [p[0] for p in pts]),
                         axis_values(cfg.y.scale, [p[1] for p in pts]))
 
-    sa, sb = signs([0.0, 1.0])
-    if sa * sb >= 0:
-        raise RuntimeError(f"{cond}: the pixel pair's signs do not differ when trained again")
+    # The pair's ends are trained again at values recomputed from the pixel centres,
+    # which can differ from the image's by an ulp; where rounding decides the sign
+    # (a busy block can be such a place) the pair may then not change sign: take
+    # the next busiest block's pair, and say how many were passed over.
+    pair = edge_pair(cfg, m) if rule == "edge" else None
+    rule_used = "edge" if pair is not None else "busy"
+    candidates = iter([(pair[0], pair)]) if pair is not None else busy_pairs()
+    passed_over = 0
+    for (i, j), pair in candidates:
+        (ia, ja), (ib, jb) = pair
+        pa, pb = np.array([ux[ja], uy[ia]]), np.array([ux[jb], uy[ib]])
+        sa, sb = signs([0.0, 1.0])
+        if sa * sb < 0:
+            break
+        passed_over += 1
+        if rule_used == "edge" or passed_over >= 40:
+            raise RuntimeError(f"{cond}: the pixel pair's signs do not differ when trained again "
+                               f"({passed_over} pair(s) tried)")
+    along = "x" if ia == ib else ("y" if ja == jb else "diagonal")
+    span = (x1 - x0) if along != "y" else (y1 - y0)
     a, b, calls = 0.0, 1.0, 1
     length = float(np.abs(pb - pa).max())  # axis units along the line
     while (b - a) * length > target_width:
@@ -215,7 +223,7 @@ def boundary_point(cond: str, rule: str, cfg, m: np.ndarray, target_width: float
                 break
     t = 0.5 * (a + b)
     p = pa + t * (pb - pa)
-    rec = {"rule": rule, "rule_used": rule_used, "block": [i, j], "along": along,
+    rec = {"rule": rule, "rule_used": rule_used, "block": [i, j], "pairs_passed_over": passed_over, "along": along,
            "line": [pa.tolist(), pb.tolist()], "x": float(p[0]), "y": float(p[1]),
            "bracket_axis_units": (b - a) * length, "bracket_pixels_of_opening": (b - a) * length / span * nx,
            "target_width": target_width, "sign_left": float(sa), "calls": calls, "steps": cfg.training.steps,
