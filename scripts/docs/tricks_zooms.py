@@ -42,11 +42,12 @@ from fractaltrain.render import colour  # noqa: E402
 
 
 def run(cmd: list[str]) -> tuple[float, str]:
-    """Run ``cmd``; (seconds, stdout).  A failure stops the script with its stderr's tail."""
+    """Run ``cmd``; (seconds, stdout).  Its stderr (progress bars, errors) passes through, so an
+    hour-long zoom shows where it is; a failure stops the script."""
     t = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     if r.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()[-800:]}")
+        raise SystemExit(f"{' '.join(cmd)} failed ({r.returncode}); its messages are above")
     return time.perf_counter() - t, r.stdout
 
 
