@@ -59,7 +59,7 @@ def zoom_one(cond: str, out: Path, steps: int, depth: float, size: str) -> dict:
     path = out / f"{cond}.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     zoom_s, _ = run(["fractaltrain", "zoom", str(path), "--out", str(folder), "--depth", str(depth), "--size", size,
-                     "--frames", "24", "--keyframes-only", "-q"])
+                     "--frames", "24", "--keyframes-only"])
     dim_json = folder / "dimension.json"
     _, _ = run(["fractaltrain", "dimension", str(folder), "--min-size", "4", "--json", str(dim_json)])
     dim = json.loads(dim_json.read_text())
