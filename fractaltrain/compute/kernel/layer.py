@@ -6,10 +6,10 @@ numba cannot tell LLVM that the output, weight and activation arrays do not
 overlap, so every lane was loaded, multiplied, added and stored on its own.
 These intrinsics emit the same operations on ``<LANES x double>`` vectors, in
 the same order, with a register tile of independent sums (two points or
-inputs by eight units) side by side.  The forward and gradient products are
-matmul.py's emitters (the fast path's first-layer products) fed per-lane
-activations instead of broadcast data; the backward product and layer norm
-are written here.  For ``nr`` points c of a chunk, a layer of ``fi`` inputs and
+inputs by eight units) side by side.  All three products are matmul.py's
+emitters (the fast path's first-layer products) fed per-lane activations
+instead of broadcast data; the backward one reads W transposed.  Layer norm
+is written here.  For ``nr`` points c of a chunk, a layer of ``fi`` inputs and
 ``fo`` outputs (activations ``A[aoff + c·fi + k]``, deltas ``D[c·fo + j]``):
 
   forward   out[c·fo + j] = (0 + Σ_k A[aoff + c·fi + k] · W[woff + k·fo + j]) · alpha
@@ -38,14 +38,12 @@ from fractaltrain.compute.kernel.ir import (
     _data,
     _loop,
     _splat,
-    _tiles,
     _vec,
     _vintrinsic,
     _vload,
     _vstore,
 )
 
-BACK_TILE = (2, 8)  # backward product's register tile: points x inputs
 
 
 def _a_loader(builder, ap, aoff, fi):
@@ -92,26 +90,9 @@ def _back_lanes(typingctx, D, W, wb, fi, fo, nr, out):
     def codegen(context, builder, sig, args):
         D_, W_, wb_, fi_, fo_, nr_, out_ = args
         dp, wp, op = (_data(context, builder, sig.args[i], args[i]) for i in (0, 1, 6))
-        L = _c(LANES)
-        zero = ir.Constant(_vec, [0.0] * LANES)
-
-        def tile(c0, k0, C, K):
-            def body(j, acc):
-                w = [_vload(builder, wp, builder.mul(builder.add(wb_, builder.add(builder.mul(builder.add(k0, _c(k)), fo_), j)), L))
-                     for k in range(K)]
-                new = []
-                for c in range(C):
-                    d = _vload(builder, dp, builder.mul(builder.add(builder.mul(builder.add(c0, _c(c)), fo_), j), L))
-                    new += [builder.fadd(acc[c * K + k], builder.fmul(d, w[k])) for k in range(K)]
-                return new
-
-            acc = _loop(builder, _c(0), fo_, _c(1), [zero] * (C * K), body)
-            for c in range(C):
-                orow = builder.add(builder.mul(builder.add(c0, _c(c)), fi_), k0)
-                for k in range(K):
-                    _vstore(builder, op, builder.mul(builder.add(orow, _c(k)), L), acc[c * K + k])
-
-        _tiles(builder, nr_, fi_, BACK_TILE[0], BACK_TILE[1], tile)
+        # emit_forward with the sum over j (fo terms) and fi outputs per point, W read transposed, no scale
+        emit_forward(builder, _a_loader(builder, dp, _c(0), fo_), wp, wb_, fo_, fi_, nr_, None, op,
+                     w_index=lambda j, k: builder.add(wb_, builder.add(builder.mul(k, fo_), j)))
         return context.get_dummy_value()
 
     return sig, codegen

@@ -32,20 +32,24 @@ GRAD_TILE = (2, 8)  # gradient accumulators: inputs x hidden units
 OUT_ROWS = 4  # output layer: dot products (rows, or hidden units for G1) computed side by side
 
 
-def emit_forward(builder, load_in, wp, woff, nin, nh, nrows, alpha, zp):
+def emit_forward(builder, load_in, wp, woff, nin, nh, nrows, alpha, zp, w_index=None):
     """Emit ``Z[c·nh + j] = alpha · (0 + Σ_k in(c, k) · W[woff + k·nh + j])`` for c < nrows, j < nh.
 
     Indices are in vectors; ``load_in(c, k)`` gives the input of point ``c``,
-    unit ``k`` as a vector (a broadcast data value, or a per-lane activation),
-    ``alpha`` is a vector.  Register tiles of FWD_TILE sums, k in order.
+    unit ``k`` as a vector (a broadcast data value, or a per-lane activation).
+    ``alpha`` is a vector, or None for no scaling; ``w_index(k, j)``, if given,
+    replaces ``woff + k·nh + j`` (a backward product reads W transposed).
+    Register tiles of FWD_TILE sums, k in order.
     """
     zero = ir.Constant(_vec, [0.0] * LANES)
     L = _c(LANES)
+    if w_index is None:
+        def w_index(k, j):
+            return builder.add(woff, builder.add(builder.mul(k, nh), j))
 
     def tile(a0, b0, A, B):  # points a0.., units b0..
         def body(k, acc):
-            row = builder.add(woff, builder.add(builder.mul(k, nh), b0))
-            w = [_vload(builder, wp, builder.mul(builder.add(row, _c(b)), L)) for b in range(B)]
+            w = [_vload(builder, wp, builder.mul(w_index(k, builder.add(b0, _c(b))), L)) for b in range(B)]
             new = []
             for a in range(A):
                 x = load_in(builder.add(a0, _c(a)), k)
@@ -56,7 +60,8 @@ def emit_forward(builder, load_in, wp, woff, nin, nh, nrows, alpha, zp):
         for a in range(A):
             zrow = builder.add(builder.mul(builder.add(a0, _c(a)), nh), b0)
             for b in range(B):
-                _vstore(builder, zp, builder.mul(builder.add(zrow, _c(b)), L), builder.fmul(acc[a * B + b], alpha))
+                v = acc[a * B + b] if alpha is None else builder.fmul(acc[a * B + b], alpha)
+                _vstore(builder, zp, builder.mul(builder.add(zrow, _c(b)), L), v)
 
     _tiles(builder, nrows, nh, FWD_TILE[0], FWD_TILE[1], tile)
 
