@@ -154,6 +154,7 @@ class DecimalProblem:
         the output layer, each correctly rounded to ``digits``.
     nonlin : ``tanh``, ``relu`` or ``identity``.
     steps, depth, digits : as named.
+    residual, norm : the config's ``network.residual`` and ``network.norm == "layer"``.
     """
 
     weights: tuple
@@ -166,6 +167,8 @@ class DecimalProblem:
     steps: int
     depth: int
     digits: int
+    residual: bool = False
+    norm: bool = False
 
 
 def exact_alphas(network, fan_ins, digits: int) -> tuple[Decimal, ...]:
@@ -204,7 +207,8 @@ def decimal_problem(problem, digits: int = DEFAULT_DIGITS) -> DecimalProblem:
         batches = tuple(tuple(int(i) for i in row) for row in problem.batch_indices)
     fan_ins = [w.shape[0] for w in problem.weights]
     return DecimalProblem(weights, X, Y, probe, batches, exact_alphas(cfg.network, fan_ins, digits),
-                          cfg.network.nonlinearity, int(cfg.training.steps), len(problem.weights), digits)
+                          cfg.network.nonlinearity, int(cfg.training.steps), len(problem.weights), digits,
+                          bool(cfg.network.residual), cfg.network.norm == "layer")
 
 
 _CACHE: list = []  # [(problem, digits, DecimalProblem)]: one entry; a Problem holds arrays and is unhashable
@@ -388,38 +392,80 @@ def activate(P, nonlin: str, ctx: Context):
     raise ValueError(f"unknown nonlinearity {nonlin!r}")
 
 
+NORM_EPS = Decimal("1e-5")  # layer norm's epsilon (PyTorch's default), exact
+
+
+def layer_norm(prow, ctx: Context):
+    """One point's pre-activations normalised over its units: ``((z - mean)·inv, inv)``.
+
+    ``mean`` and ``var`` are over the units (population variance), ``inv = 1/sqrt(var + 1e-5)``; no
+    learned gain or bias.  Where float64's squares overflow, its variance is inf and inv 0; so here.
+    """
+    n = Decimal(len(prow))
+    mean = sum(prow) / n
+    var = sum((z - mean) * (z - mean) for z in prow) / n
+    if var.is_infinite() or var >= FLOAT64_OVERFLOW:
+        inv = Decimal(0)
+    else:
+        inv = 1 / ctx.sqrt(var + NORM_EPS)
+    return [(z - mean) * inv for z in prow], inv
+
+
 def forward(dp: DecimalProblem, W, rows, ctx: Context):
-    """Forward pass of input ``rows``: (activations per layer, derivatives per layer, outputs).
+    """Forward pass of input ``rows``: (activations per layer, derivatives per layer, outputs, norms).
 
     Layer ``l`` computes ``alpha_l · Σ_k a_k W_l[k, j]`` (sum first, then the
-    scale, as the kernel); hidden layers apply σ.  ``acts[0]`` is the input
-    rows themselves; ``dacts[l]`` is σ' at layer ``l - 1``'s pre-activation.
+    scale, as the kernel); hidden layers apply σ, after layer norm of each point's
+    pre-activations when the network has it, and a residual layer (hidden to
+    hidden) adds its input to its output.  ``acts[0]`` is the input rows
+    themselves; ``dacts[l]`` is σ' at layer ``l - 1``'s (normalised)
+    pre-activation; ``norms[l]`` the normalised values and inverse deviations
+    of that layer, per row (None without layer norm).
     """
-    acts, dacts = [rows], [None]
+    acts, dacts, norms = [rows], [None], [None]
     A = rows
     for l in range(dp.depth):
         alpha = dp.alphas[l]
         P = [[f64_range(alpha * sum(map(mul, arow, col))) for col in W[l]] for arow in A]
         if l == dp.depth - 1:
-            return acts, dacts, P
-        A, D = activate(P, dp.nonlin, ctx)
+            return acts, dacts, P, norms
+        nl = None
+        if dp.norm:
+            nl = [layer_norm(prow, ctx) for prow in P]
+            P = [n for n, _ in nl]
+        H, D = activate(P, dp.nonlin, ctx)
+        if dp.residual and l > 0:
+            H = [[h + a for h, a in zip(hrow, arow)] for hrow, arow in zip(H, A)]
+        A = H
         acts.append(A)
         dacts.append(D)
+        norms.append(nl)
     raise AssertionError("a network has at least one layer")
 
 
-def gradient(dp: DecimalProblem, W, acts, dacts, R, rows):
+def norm_backward(d, nrow, inv):
+    """dL/dz from dL/dn through :func:`layer_norm`: ``inv·((d − mean(d)) − n·mean(d·n))``."""
+    k = Decimal(len(d))
+    m1 = sum(d) / k
+    m2 = sum(a * b for a, b in zip(d, nrow)) / k
+    return [inv * ((a - m1) - b * m2) for a, b in zip(d, nrow)]
+
+
+def gradient(dp: DecimalProblem, W, acts, dacts, R, rows, norms=None):
     """Σ over ``rows`` (repeats count) of the gradient of ``Σ_o r_o²/2``, per layer as columns ``[j][k]``.
 
     Backpropagation as the kernel: at layer ``l`` the upstream derivative is
     scaled by ``alpha_l``, the layer's gradient is ``A_lᵀ δ``, and the next
-    derivative is ``(δ W_lᵀ) ⊙ σ'`` with the weights before this step's update.
-    The caller applies the ``2/(rows·outputs)`` factor.
+    derivative is ``(δ W_lᵀ) ⊙ σ'`` with the weights before this step's update;
+    with residual connections dL/dA of the layer above is added before σ' where
+    layer ``l`` is a residual one, and with layer norm the derivative goes back
+    through it.  The caller applies the ``2/(rows·outputs)`` factor.
     """
     depth = dp.depth
     alpha = dp.alphas[depth - 1]
     delta = [[alpha * r for r in R[i]] for i in rows]
     grads = [None] * depth
+    ga = None
     for l in range(depth - 1, -1, -1):
         a_rows = [acts[l][i] for i in rows]
         a_cols = list(zip(*a_rows))
@@ -428,8 +474,14 @@ def gradient(dp: DecimalProblem, W, acts, dacts, R, rows):
         if l > 0:
             w_rows = list(zip(*W[l]))  # [k][j]
             alpha = dp.alphas[l - 1]
-            delta = [[alpha * (sum(map(mul, drow, w_row)) * da) for w_row, da in zip(w_rows, dacts[l][i])]
-                     for drow, i in zip(delta, rows)]
+            da = [[sum(map(mul, drow, w_row)) for w_row in w_rows] for drow in delta]  # dL/dA_l
+            if dp.residual and l <= depth - 2:
+                da = [[a + b for a, b in zip(arow, grow)] for arow, grow in zip(da, ga)]
+            ga = da
+            dz = [[a * s for a, s in zip(arow, dacts[l][i])] for arow, i in zip(da, rows)]
+            if dp.norm:
+                dz = [norm_backward(drow, *norms[l][i]) for drow, i in zip(dz, rows)]
+            delta = [[alpha * v for v in drow] for drow in dz]
     return grads
 
 
@@ -453,7 +505,7 @@ def _train(dp: DecimalProblem, row: list[Decimal], ctx: Context, trace: bool) ->
     for t in range(steps):
         if drift:
             W[0] = [[f64_range(w + drift) for w in col] for col in W[0]]
-        acts, dacts, out = forward(dp, W, dp.X, ctx)
+        acts, dacts, out, norms = forward(dp, W, dp.X, ctx)
         R = [[o - y for o, y in zip(orow, yrow)] for orow, yrow in zip(out, dp.Y)]
         loss = sum(r * r for rrow in R for r in rrow)
         # the kernel's float64 sum of squares is inf or NaN (a NaN compares False, as in float64)
@@ -470,14 +522,14 @@ def _train(dp: DecimalProblem, row: list[Decimal], ctx: Context, trace: bool) ->
             vs.extend([v] * (steps - t - 1))
             break
         rows = full_rows if dp.batches is None else dp.batches[t]
-        grads = gradient(dp, W, acts, dacts, R, rows)
+        grads = gradient(dp, W, acts, dacts, R, rows, norms)
         gs = Decimal(2) / Decimal(len(rows) * m)
         W = [[[f64_range(w - lr_l * (g * gs)) for w, g in zip(col, gcol)] for col, gcol in zip(layer, glayer)]
              for layer, glayer, lr_l in zip(W, grads, lr)]
 
     probe_f = float(MAXV)
     if alive:
-        _, _, out = forward(dp, W, [dp.probe], ctx)
+        _, _, out, _ = forward(dp, W, [dp.probe], ctx)
         probe_f = float(out[0][0])  # inf or nan where float64's is
     if not (alive and math.isfinite(probe_f)):
         probe_f = float(MAXV)

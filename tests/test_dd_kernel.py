@@ -10,7 +10,7 @@ from fractaltrain.columns import OUT_MEASURE, OUT_STEPS
 from fractaltrain.compute.kernel import LANES, run_pixels
 from fractaltrain.compute.kernel.dd import dd_add, dd_add_d, dd_div, dd_mul, dd_mul_d, dd_tanh
 from fractaltrain.compute.kernel.dd2 import dd2_scratch, loss_grad_dd2
-from fractaltrain.compute.kernel.ddgeneral import general_scratch_dd, loss_grad_dd
+from fractaltrain.compute.kernel.ddgeneral import arch_scratch_dd, general_scratch_dd, loss_grad_dd
 from fractaltrain.compute.kernel.ddvec import tanh_act_dd
 from fractaltrain.compute.kernel.driver import run_pixels_dd
 from fractaltrain.config import config_from_dict
@@ -314,7 +314,8 @@ def test_both_paths_are_bitwise_a_plain_lane_by_lane_reference(over):
         ref = (np.empty_like(W), np.empty((2, LANES)))
         _ref_loss_grad(t, *args, *ref, fi, fo, woff, pb.alphas_dd(), pb.nonlin_code, bidx)
         gen = (np.empty_like(W), np.empty((2, LANES)))
-        loss_grad_dd(t, *args, *gen, fi, fo, woff, pb.alphas_dd(), pb.nonlin_code, bidx, *general_scratch_dd(fi, fo, m))
+        loss_grad_dd(t, *args, *gen, fi, fo, woff, pb.alphas_dd(), pb.nonlin_code, bidx, *general_scratch_dd(fi, fo, m),
+                     np.zeros(2, np.int64), *arch_scratch_dd(fi, fo))
         results = [gen]
         if fi.size == 2:
             fast = (np.empty_like(W), np.empty((2, LANES)))

@@ -180,5 +180,3 @@ def test_residual_and_layer_norm_are_refused_in_double_double():
         hp = _table(cfg, 2)
         with pytest.raises(device.DeviceError, match="plain network only so far"):
             device.run_pixels(pb, hp, np.zeros_like(hp))
-        with pytest.raises(ValueError, match="plain network only"):
-            run_pixels_dd(pb, hp, np.zeros_like(hp))

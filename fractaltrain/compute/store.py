@@ -51,6 +51,12 @@ class TileSpec:
         return f"{self.row:04d}_{self.col:04d}"
 
 
+# The double-double kernel's revision, in its grids' keys: tiles trained by an earlier one are not this
+# grid's.  2: the gradient factor 2/(points·outputs) to 32 digits (1 had it to float64's 16 digits where
+# points·outputs is not a power of two, which moved a double-double landscape by about 1e-17 of its rates).
+DD_REVISION = 2
+
+
 @dataclass(frozen=True)
 class Grid:
     """A window sampled at ``width × height`` pixels, for one problem, in tiles of ``tile`` px."""
@@ -81,6 +87,7 @@ class Grid:
         if self.double_double:  # float64 grids keep the keys they had before double-double existed
             ident["precision"] = self.precision
             ident["window_exact"] = self.window.strings()
+            ident["dd_revision"] = DD_REVISION
         if self.lattice is not None:  # only then: other grids keep their keys
             ident["lattice"] = list(self.lattice)
         return ident

@@ -21,13 +21,13 @@ from fractaltrain.columns import LANES, MAXV, OUT_FINAL, OUT_MEASURE, OUT_PROBE,
 from fractaltrain.compute.kernel.cache import JIT
 from fractaltrain.compute.kernel.dd import dd_add, dd_mul, dd_mul_d
 from fractaltrain.compute.kernel.dd2 import dd2_scratch, loss_grad_dd2
-from fractaltrain.compute.kernel.ddgeneral import forward_dd, general_scratch_dd, loss_grad_dd
+from fractaltrain.compute.kernel.ddgeneral import arch_scratch_dd, forward_dd, general_scratch_dd, loss_grad_dd
 from fractaltrain.compute.kernel.ddopt import dd_optimizer_step, dd_scheduled_rates
 
 
 @nb.njit(**JIT)
 def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonlin, steps, batch_idx, early_stop, out, fast_path=True,
-                   opt=0, sched=0):
+                   opt=0, sched=0, arch=np.zeros(2, dtype=np.int64)):
     """Train ``LANES`` pixels in lock-step in double-double and write their results.
 
     Parameters
@@ -42,17 +42,18 @@ def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonl
         (points = the batch size for minibatch training).
     fast_path : use the depth-2 fast path (dd2.py) when it applies (False only for tests).
     opt, sched : the optimizer (0 sgd) and the schedule (0 constant), as block.py's, trained by
-        ddopt.py; their settings are the columns after the init scale.  (The plain network only:
-        residual connections and layer norm are refused in double-double, by device.run_pixels
-        and driver.run_pixels_dd.)
+        ddopt.py; their settings are the columns after the init scale.
+    arch : int64 [residual, layer norm] (zeros: the plain network), as block.py's; ddgeneral.py
+        and ddnorm.py train them.
     """
     L = LANES
     depth = fi.shape[0]
     npar = w0.shape[0]
     n = X.shape[0]
     m = Y.shape[1]
-    fast = fast_path and depth == 2
+    fast = fast_path and depth == 2 and arch[1] == 0  # the fast path has no layer norm
     acts, dacts, hoff, pre, delta, dnext, o = general_scratch_dd(fi, fo, m)
+    nrm, istd, ga = arch_scratch_dd(fi, fo)
     Xb, Yb, Z, A, D, R = dd2_scratch(fi, fo, m, batch_idx.shape[1], fast)
     W = np.empty((2, npar * L))
     G = np.empty((2, npar * L))
@@ -111,7 +112,8 @@ def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonl
         if fast:
             loss_grad_dd2(t, X, Y, W, G, loss, alphas, nonlin, batch_idx, Xb, Yb, Z, A, D, R)
         else:
-            loss_grad_dd(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o)
+            loss_grad_dd(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o,
+                         arch, nrm, istd, ga)
         for p in range(L):
             finite = math.isfinite(loss[0, p]) and math.isfinite(loss[1, p])
             lt = (loss[0, p] + loss[1, p]) * inv_nm if finite else MAXV
@@ -158,7 +160,7 @@ def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonl
             s_inv[p] += 1.0 / v
             tail[t % TAIL, p] = v
 
-    forward_dd(0, probe.reshape((1, probe.shape[0])), W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
+    forward_dd(0, probe.reshape((1, probe.shape[0])), W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, arch, nrm, istd)
     k = min(TAIL, steps)
     for p in range(L):
         tsum = 0.0

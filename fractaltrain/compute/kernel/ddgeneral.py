@@ -23,6 +23,7 @@ from fractaltrain.compute.kernel.cache import JIT
 from fractaltrain.compute.kernel.dd import dd_add, dd_add_d, dd_mul
 from fractaltrain.compute.kernel.ddlayer import _backward_layer_dd, _dense_dd, _scale_dd
 from fractaltrain.compute.kernel.ddmatmul import _forward_dd, _grad_dd
+from fractaltrain.compute.kernel.ddnorm import add_dd, mul_dd, norm_back_dd, norm_dd
 from fractaltrain.compute.kernel.ddvec import tanh_act_dd
 from fractaltrain.compute.kernel.ir import LANES
 
@@ -49,28 +50,55 @@ def _activate_dd(pre, act, dact, off, n, nonlin):
 
 
 @nb.njit(**JIT)
-def forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, out):
-    """Forward pass of data point ``i`` for all lanes; hidden activations kept for backprop."""
+def forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, out, arch, nrm, istd):
+    """Forward pass of data point ``i`` for all lanes; hidden activations kept for backprop.
+
+    ``arch`` = [residual, layer norm], as general._forward: with layer norm each
+    hidden layer's pre-activations are normalised before σ (``nrm`` laid out as
+    ``acts``, ``istd`` a row per layer keep what the backward pass needs); with
+    residual connections every hidden-to-hidden layer adds its input to its output.
+    """
     depth = fi.shape[0]
     L = LANES
     _forward_dd(X, i, 1, fi[0], W, fo[0], alphas, pre)
-    _activate_dd(pre, acts, dacts, hoff[1], fo[0] * L, nonlin)
-    for l in range(1, depth - 1):
-        _dense_dd(acts, hoff[l] // L, W, woff[l], fi[l], fo[l], alphas, l, pre)
-        _activate_dd(pre, acts, dacts, hoff[l + 1], fo[l] * L, nonlin)
+    for l in range(depth - 1):
+        w = fo[l]
+        if l > 0:
+            _dense_dd(acts, hoff[l] // L, W, woff[l], fi[l], w, alphas, l, pre)
+        if arch[1] != 0:
+            norm_dd(pre, w, nrm, hoff[l + 1], istd, l)
+        _activate_dd(pre, acts, dacts, hoff[l + 1], w * L, nonlin)
+        if l > 0 and arch[0] != 0:
+            add_dd(acts, hoff[l + 1], acts, hoff[l], w * L)
     _dense_dd(acts, hoff[depth - 1] // L, W, woff[depth - 1], fi[depth - 1], fo[depth - 1], alphas, depth - 1, out)
 
 
 @nb.njit(**JIT)
-def _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext):
-    """Accumulate the gradient of point ``i`` into G, given ``delta`` = dL/d(output) (overwritten)."""
+def _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga):
+    """Accumulate the gradient of point ``i`` into G, given ``delta`` = dL/d(output) (overwritten).
+
+    Through residual connections and layer norm as general._backward: where
+    layer ``l`` is a residual one, dL/da of the layer above (kept in ``ga``)
+    is added before σ'; then the δ of the layer below goes back through the norm.
+    """
     depth = fi.shape[0]
     L = LANES
+    residual = arch[0] != 0
+    norm = arch[1] != 0
     for l in range(depth - 1, -1, -1):
         _scale_dd(delta, fo[l], alphas, l)
         if l > 0:
-            _backward_layer_dd(acts, hoff[l] // L, dacts, W, G, woff[l], fi[l], fo[l], delta, dnext)
-            for q in range(fi[l] * L):
+            ab = hoff[l]
+            n = fi[l] * L
+            _backward_layer_dd(acts, ab // L, dacts, W, G, woff[l], fi[l], fo[l], delta, dnext, 0 if residual else 1)
+            if residual:
+                if l <= depth - 2:
+                    add_dd(dnext, 0, ga, 0, n)
+                ga[:, :n] = dnext[:, :n]
+                mul_dd(dnext, dacts, ab, n)
+            if norm:
+                norm_back_dd(dnext, fi[l], nrm, ab, istd, l - 1)
+            for q in range(n):
                 delta[0, q] = dnext[0, q]
                 delta[1, q] = dnext[1, q]
         else:
@@ -93,7 +121,8 @@ def _residuals(i, Y, o, delta, loss, add_loss):
 
 
 @nb.njit(**JIT)
-def loss_grad_dd(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o):
+def loss_grad_dd(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o,
+                 arch, nrm, istd, ga):
     """Full-batch sum of squares into ``loss`` and the (unscaled) gradient into ``G``, in double-double.
 
     The gradient is of the full batch, or of minibatch ``t`` of ``batch_idx``
@@ -103,16 +132,16 @@ def loss_grad_dd(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, a
     G[:, :] = 0.0
     loss[:, :] = 0.0
     for i in range(X.shape[0]):
-        forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
+        forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, arch, nrm, istd)
         _residuals(i, Y, o, delta, loss, True)
         if full:
-            _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
+            _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga)
     if not full:
         for b in range(batch_idx.shape[1]):
             i = batch_idx[t, b]
-            forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
+            forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, arch, nrm, istd)
             _residuals(i, Y, o, delta, loss, False)
-            _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
+            _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga)
 
 
 @nb.njit(**JIT)
@@ -132,3 +161,18 @@ def general_scratch_dd(fi, fo, m):
     acts = np.zeros((2, max(nh, 1) * L))
     dacts = np.zeros((2, max(nh, 1) * L))
     return acts, dacts, hoff, np.empty((2, wmax * L)), np.empty((2, wmax * L)), np.empty((2, wmax * L)), np.empty((2, m * L))
+
+
+@nb.njit(**JIT)
+def arch_scratch_dd(fi, fo):
+    """Double-double scratch of the residual and layer-norm passes: ``(nrm, istd, ga)`` (normalised values,
+    laid out as ``acts``; inverse standard deviations, a row of LANES per hidden layer; dL/da of the layer above)."""
+    L = LANES
+    depth = fi.shape[0]
+    nh = 0
+    wmax = 1
+    for l in range(depth):
+        wmax = max(wmax, fi[l], fo[l])
+        if l < depth - 1:
+            nh += fo[l]
+    return np.zeros((2, max(nh, 1) * L)), np.zeros((2, depth * L)), np.zeros((2, wmax * L))

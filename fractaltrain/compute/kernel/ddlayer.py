@@ -87,18 +87,20 @@ def _scale_dd(typingctx, V, n, alphas, layer):
 
 
 @intrinsic
-def _backward_layer_dd(typingctx, acts, ab, dacts, W, G, wb, fi, fo, delta, dnext):
+def _backward_layer_dd(typingctx, acts, ab, dacts, W, G, wb, fi, fo, delta, dnext, with_dact):
     """Backward pass through layer ``l > 0`` (weights at ``wb``, ``fi`` x ``fo``), as ddgeneral._backward_dd.
 
     ``G[wb + k·fo + j] = dd_add(G, dd_mul(acts[ab + k], delta[j]))``, then
-    ``dnext[k] = dd_mul(0 + Σ_j dd_mul(delta[j], W[wb + k·fo + j]), dacts[ab + k])``.
+    ``dnext[k] = dd_mul(0 + Σ_j dd_mul(delta[j], W[wb + k·fo + j]), dacts[ab + k])``, or the sum
+    alone when ``with_dact`` is 0 (residual connections add dL/da of the layer above before σ').
     """
-    _check_dd((acts, dacts, W, G, delta, dnext), (), (ab, wb, fi, fo))
-    sig = types.void(acts, types.int64, dacts, W, G, types.int64, types.int64, types.int64, delta, dnext)
+    _check_dd((acts, dacts, W, G, delta, dnext), (), (ab, wb, fi, fo, with_dact))
+    sig = types.void(acts, types.int64, dacts, W, G, types.int64, types.int64, types.int64, delta, dnext, types.int64)
 
     def codegen(context, builder, sig, args):
         av, dav, wv, gv, dv, nv = (_Loader(builder, _rows(context, builder, sig.args[i], args[i])) for i in (0, 2, 3, 4, 8, 9))
         ab_, wb_, fi_, fo_ = args[1], args[5], args[6], args[7]
+        keep = builder.icmp_signed("!=", args[10], _c(0))
         dd = DDIR(builder, context)
 
         def widx(k, j):
@@ -134,8 +136,8 @@ def _backward_layer_dd(typingctx, acts, ab, dacts, W, G, wb, fi, fo, delta, dnex
             acc = _loop(builder, _c(0), fo_, _c(1), [_vconst(0.0)] * (2 * n), body)
             sh, sl = dav.loads([builder.add(ab_, k) for k in kl])
             rh, rl = dd.dd_mul(acc[:n], acc[n:], sh, sl)
-            for k, h, l in zip(kl, rh, rl):
-                nv.store(k, h, l)
+            for k, h, l, ah, al in zip(kl, rh, rl, acc[:n], acc[n:]):
+                nv.store(k, builder.select(keep, h, ah), builder.select(keep, l, al))
 
         _tiled(builder, fi_, TILE, ks)
         return context.get_dummy_value()
