@@ -1,6 +1,6 @@
 """The double-double kernel's optimizers and schedules (ddopt.py): three steps to 32 digits against Decimal,
-agreement with the float64 kernel, low parts that reach the result, and what it still refuses (determinism:
-tests/test_dd_kernel.py)."""
+agreement with the float64 kernel, low parts that reach the result, and the device's door (determinism:
+tests/test_dd_kernel.py; residual connections and layer norm: tests/test_dd_arch.py)."""
 
 from decimal import Decimal, localcontext
 
@@ -169,14 +169,17 @@ def test_low_parts_of_a_setting_axis_reach_the_result(param, opt):
     assert np.count_nonzero(a[:, OUT_MEASURE] != b[:, OUT_MEASURE]) >= 4
 
 
-def test_residual_and_layer_norm_are_refused_in_double_double():
-    """One line from the device's door, and a plain error from the kernel's own entry point: never the plain
-    network trained in their place."""
+def test_the_device_door_trains_residual_and_layer_norm_in_double_double():
+    """device.run_pixels with low parts gives the CPU double-double kernel's bits for residual connections and
+    layer norm (with an optimizer too), never the plain network's."""
     from fractaltrain.compute import device
 
-    for net in ({"depth": 3, "residual": True}, {"depth": 3, "norm": "layer"}):
-        cfg = _cfg({}, **net)
+    for net, tr in (({"depth": 3, "residual": True}, {}), ({"depth": 3, "norm": "layer"}, {"optimizer": "adam"})):
+        cfg = _cfg(tr, **net)
         pb = build_problem(cfg)
-        hp = _table(cfg, 2)
-        with pytest.raises(device.DeviceError, match="plain network only so far"):
-            device.run_pixels(pb, hp, np.zeros_like(hp))
+        hp = _table(cfg, 4)
+        lo = hp * 1e-20
+        got = device.run_pixels(pb, hp, lo)
+        np.testing.assert_array_equal(got.view(np.int64), run_pixels_dd(pb, hp, lo).view(np.int64))
+        plain = build_problem(_cfg(tr, depth=3))
+        assert np.any(run_pixels_dd(plain, hp, lo) != got)

@@ -344,17 +344,35 @@ def test_explorer_curve_trains_the_optimizer_bit_for_bit(name):
         assert measure_from_curve(loss_curve(pb, hp[k])) == out[k, OUT_MEASURE]
 
 
-def test_double_double_refuses_residual_and_layer_norm(tmp_path):
-    """Double-double trains every optimizer and schedule on the plain network (tests/test_dd_tricks.py), not
-    residual connections or layer norm: a one-line refusal, before any work.  (The CUDA float64 kernel trains
-    them all: tests/test_gpu_tricks.py.)"""
-    from fractaltrain.config import ConfigError, with_overrides
+def test_a_deep_window_of_residual_and_layer_norm_renders_in_double_double(tmp_path):
+    """Past float64's floor a residual, layer-norm network trains in double-double (tests/test_dd_arch.py checks
+    the kernel), end to end: the render's raw values are the double-double kernel's for its grid."""
+    import yaml
+
+    from fractaltrain.compute.kernel import run_pixels_dd
+    from test_hard_input import cli
 
     deep = "1.0000000000000000000001,1.0000000000000000000002,1.0000000000000000000001,1.0000000000000000000002"
-    with_overrides(small_cfg(training={"optimizer": "adam"}), window=deep)  # adam: accepted
-    cfg = small_cfg(network={"depth": 3, "residual": True})
-    with pytest.raises(ConfigError, match="plain network only so far"):
-        with_overrides(cfg, window=deep)
+    raw = {"name": "deep", "network": {"width": 4, "depth": 3, "residual": True, "norm": "layer"},
+           "data": {"size": 6}, "training": {"steps": 20}, "resolution": "8x8", "tile": 8}
+    path = tmp_path / "deep.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    code, _, err = cli("render", path, "--window", deep, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    with np.load(tmp_path / "out" / "deep.npz") as z:
+        assert str(z["precision"]) == "double-double"
+        measure = z["measure"]
+        hp = np.stack(np.meshgrid(z["x_values"], z["y_values"]), -1).reshape(-1, 2)
+        lo = np.stack(np.meshgrid(z["x_values_lo"], z["y_values_lo"]), -1).reshape(-1, 2)
+    from fractaltrain.config import load_config
+
+    cfg = load_config(path)
+    pb = build_problem(cfg)
+    hph = pixel_hyperparams(cfg, hp[:, 0], hp[:, 1])
+    hpl = np.zeros_like(hph)
+    hpl[:, :2] = lo  # lr_input and lr_output are the axes
+    want = run_pixels_dd(pb, hph, hpl)[:, OUT_MEASURE].reshape(measure.shape)
+    np.testing.assert_array_equal(measure, want)
 
 
 def _optax_factor(name, steps, W=0.0, a=0.0):

@@ -97,14 +97,8 @@ def run_pixels(problem, hp, hp_lo=None):
     With ``hp_lo`` (the low parts, same shape) the pixels ``hp + hp_lo`` train in
     double-double (``kernel.run_pixels_dd``).  The float64 kernels of both devices
     train issue 32's optimizers, schedules and architectures (the CUDA kernel gives
-    the CPU kernel's bits, on an H200 too); the double-double kernels (CPU and
-    CUDA) train the optimizers and schedules on the plain network: residual
-    connections or layer norm there raise one line.
+    the CPU kernel's bits, on an H200 too), and so do the double-double kernels.
     """
-    cfg = problem.config
-    if hp_lo is not None and not cfg.double_double_trains:
-        raise DeviceError("double-double trains the plain network only so far (no network.residual or "
-                          "network.norm)")
     if hp_lo is not None:
         if _active == "cuda":
             from fractaltrain.compute.gpu.run import run_pixels_dd as run_dd

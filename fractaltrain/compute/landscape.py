@@ -16,7 +16,7 @@ from fractaltrain.config import Config
 from fractaltrain.columns import N_OUT, OUT_STEPS
 from fractaltrain.compute.jobs import IncompleteError, MissingTile
 from fractaltrain.compute import device, reuse
-from fractaltrain.precision import DOUBLE_DOUBLE, PrecisionError, axis_values_dd
+from fractaltrain.precision import DOUBLE_DOUBLE, axis_values_dd
 from fractaltrain.precision import resolve as resolve_precision
 from fractaltrain.problem import Problem, pixel_hyperparams, pixel_hyperparams_dd
 from fractaltrain.compute.store import Grid, TileSpec, TileStore
@@ -45,32 +45,11 @@ def make_grid(problem: Problem, window: Window, width: int, height: int, tile: i
     cfg = problem.config
     chosen = resolve_precision(precision or cfg.precision, window, width, height, (cfg.x.scale, cfg.y.scale))
     if chosen == DOUBLE_DOUBLE:
-        check_double_double(cfg)
         return Grid(problem.key(), window, width, height, tile, precision=chosen)
     window = Window(*window.as_list())  # float64 grids train at, and are keyed by, the float edges
     exact = not (centred_throughout(window.x0, window.x1, width, cfg.x.scale)
                  and centred_throughout(window.y0, window.y1, height, cfg.y.scale))
     return Grid(problem.key(), window, width, height, tile, exact_values=exact)
-
-
-def check_double_double(cfg: Config) -> None:
-    """Refuse, in one line, a grid that needs double-double for a config the double-double kernel cannot train.
-
-    The double-double kernel trains every optimizer and schedule (issue 32) on
-    the plain network; residual connections and layer norm train in float64.
-    """
-    if not cfg.double_double_trains:
-        raise PrecisionError(f"precision: this window needs double-double (past float64's floor), which trains "
-                             f"the plain network only so far, not {_architecture(cfg)}; zoom less deep or widen "
-                             "the window")
-
-
-def _architecture(cfg: Config) -> str:
-    """The network's tricks, as a config names them (for the refusals above)."""
-    net = cfg.network
-    parts = (["network.residual: true"] if net.residual else []) + ([f"network.norm: {net.norm}"] if net.norm != "none"
-                                                                    else [])
-    return " and ".join(parts)
 
 
 def grid_axes(cfg: Config, grid: Grid) -> tuple[np.ndarray, np.ndarray]:

@@ -338,12 +338,7 @@ def check_resolvable(cfg: Config, key: str | None = None) -> None:
         shown = f"[{decimal_string(edges[0])}, {decimal_string(edges[1])}]" if axis.exact else f"[{lo!r}, {hi!r}]"
         one = Window.from_edges(*edges, 0, 1)
         try:
-            chosen = precision.resolve(cfg.precision, one, n, 1, (axis.scale, "linear"))
-            if chosen == precision.DOUBLE_DOUBLE and not cfg.double_double_trains:
-                raise ConfigError(
-                    f"{where}: {short(shown, 120)} needs double-double for {n} pixels (past float64's floor), which "
-                    f"trains the plain network only so far (no network.residual or network.norm); widen the range "
-                    "or lower the resolution")
+            precision.resolve(cfg.precision, one, n, 1, (axis.scale, "linear"))
         except precision.PrecisionError:
             spacing = precision.spacing_ulps(*edges, n, axis.scale) if axis.exact else min_relative_spacing(lo, hi, n, axis.scale)
             if cfg.precision == precision.FLOAT64:

@@ -192,19 +192,11 @@ class Config:
         """Steepest descent with a constant rate on the plain network: what every kernel trains.
 
         The optimizers, schedules, residual connections and layer norm of issue 32
-        are trained by the float64 kernels (CPU and CUDA); the double-double kernels
-        (CPU and CUDA) train the optimizers and schedules (:attr:`double_double_trains`);
+        are trained by the float64 and double-double kernels (CPU and CUDA);
         perturbation trains plain steepest descent only.
         """
         net = self.network
         return not (self.training.tricks or net.residual or net.norm != "none")
-
-    @property
-    def double_double_trains(self) -> bool:
-        """Whether the double-double kernels (CPU and CUDA) train this config: the plain network, any
-        optimizer and schedule; residual connections and layer norm train in float64 only so far."""
-        net = self.network
-        return not (net.residual or net.norm != "none")
 
     def view(self, name: str) -> ViewConfig | None:
         return dict(self.views).get(name)

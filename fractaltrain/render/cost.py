@@ -39,7 +39,7 @@ def render_cost(cfg: Config, outdir: str | Path, shard: Shard = Shard(), member:
     w = grids[0].window
     near = min(min_relative_spacing(w.x0, w.x1, grids[0].width, cfg.x.scale),
                min_relative_spacing(w.y0, w.y1, grids[0].height, cfg.y.scale)) < NEAR_FLOOR_ULPS
-    if cfg.precision == AUTO and cfg.double_double_trains and not grids[0].double_double and near:
+    if cfg.precision == AUTO and not grids[0].double_double and near:
         notes.append("this window is near float64's floor: under auto precision a rounding test runs first and may "
                      "train it in double-double (about ten times the cost per pixel)")
     return cost.JobCost("render", cfg.name, entries, cfg.training.steps, len(problems), device_name,

@@ -216,7 +216,7 @@ def settle_precision(problem: Problem, window: Window, grid, rates_path: Path | 
     from fractaltrain.window import min_relative_spacing
 
     cfg = problem.config
-    if cfg.precision != "auto" or grid.double_double or not cfg.double_double_trains:
+    if cfg.precision != "auto" or grid.double_double:
         return grid
     w = grid.window
     gap = min(min_relative_spacing(w.x0, w.x1, grid.width, cfg.x.scale),

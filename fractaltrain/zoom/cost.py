@@ -66,7 +66,7 @@ def zoom_cost(cfg: Config, outdir: str | Path, opts: ZoomOptions, shard: Shard =
         secs = sum(2 * noise.SAMPLE ** 2 * by.get(g.precision, 0.0) for g in todo) if rates or not todo else None
         phases.append(cost.Phase("noise guard", f"{len(todo)} of {len(grids)} keyframes to test, "
                                  f"{noise.SAMPLE}² pixels twice each", secs))
-        if cfg.precision == AUTO and cfg.double_double_trains:
+        if cfg.precision == AUTO:
             notes.append("under auto precision the noise guard may move deep keyframes to double-double "
                          "(about ten times the cost per pixel)")
     if opts.video and shard.count == 1:

@@ -34,8 +34,6 @@ def max_depth(plan: ZoomPlan, cfg: Config, precision: str | None = None) -> floa
     """
     kw, kh = plan.keyframe_size
     chosen = precision or cfg.precision
-    if not cfg.double_double_trains:  # residual connections and layer norm train in float64 only so far
-        chosen = FLOAT64
     scales = (cfg.x.scale, cfg.y.scale)
 
     def ok(depth: float) -> bool:
@@ -57,10 +55,8 @@ def max_depth(plan: ZoomPlan, cfg: Config, precision: str | None = None) -> floa
 def check_depth(plan: ZoomPlan, cfg: Config) -> None:
     reachable = max_depth(plan, cfg)
     if plan.depth > reachable:
-        dd = cfg.double_double_trains
-        which = "float64" if cfg.precision == FLOAT64 or not dd else "double-double"
-        hint = ("" if which == "double-double" else "; use precision double-double (or auto) to go deeper" if dd
-                else "; residual connections and layer norm train in float64 only so far")
+        which = "float64" if cfg.precision == FLOAT64 else "double-double"
+        hint = "" if which == "double-double" else "; use precision double-double (or auto) to go deeper"
         raise ConfigError(
             f"depth: {which} cannot tell neighbouring pixels apart below {reachable:.2f} decades at this "
             f"point and keyframe size {plan.keyframe_size[0]}x{plan.keyframe_size[1]}; asked for {plan.depth:g}{hint}",

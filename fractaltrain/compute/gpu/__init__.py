@@ -13,8 +13,10 @@ kernel     the kernel factory: one persistent thread per pixel at a time,
 tricks     issue 32's optimizer steps and layer norm as device functions,
            and the schedule's factor table (built on the host by the CPU code)
 ops        ``mul`` (never fused) and ``tanh64`` as device functions
-ddkernel   the double-double kernel: kernel.py's design, ddgeneral.py and
-           ddblock.py's operations, one variant per optimizer and schedule flag
+ddkernel   the double-double kernel: kernel.py's design, ddblock.py's steps,
+           one variant per optimizer, schedule flag and architecture
+ddpasses   its forward and backward passes (ddgeneral.py's, residual
+           connections and layer norm built in per variant)
 ddtricks   the optimizers' step in double-double (kernel/ddopt.py's twin)
 ddops      double-double arithmetic and ``dd_tanh`` (kernel/dd.py's twins)
 compare    CUDA vs CPU kernel on small configs (tests, gpu_check)
@@ -37,7 +39,8 @@ path's operations in its order, every product unfused, and the one exact
 product error of each double-double product an explicit ``fma.rn.f64``
 (ddops.py).  In the simulator it gives that kernel's bits
 (tests/test_gpu_dd.py, tests/test_gpu_tricks.py); on an H200 the plain sgd kernel
-did on the cases scripts/gpu_check.py compared on 2026-12-04.  Its optimizer and
-schedule variants (ddtricks.py) have run in the simulator only so far; gpu_check.py
-compares them (``ddcompare.DD_TRICK_CASES``) where a GPU is lent.
+did on the cases scripts/gpu_check.py compared on 2026-12-04.  Its optimizer,
+schedule and architecture variants (ddtricks.py, ddpasses.py) have run in the
+simulator only so far; gpu_check.py compares them (``ddcompare.DD_TRICK_CASES``)
+where a GPU is lent.
 """

@@ -25,9 +25,8 @@ from fractaltrain.compute.gpu.compare import CASES, TRICK_CASES, compare, grid_h
 #: name -> (config overrides, early_stop): compare.py's configs, and one without early stop.
 DD_CASES = {name: (over, True) for name, over in CASES.items()}
 DD_CASES["relu_no_early_stop"] = (CASES["relu"], False)
-#: compare.py's trick configs that double-double trains (optimizers and schedules on the plain network).
-DD_TRICK_CASES = {"tricks_" + name: (over, True) for name, over in TRICK_CASES.items()
-                  if "residual" not in over.get("network", {}) and "norm" not in over.get("network", {})}
+#: compare.py's trick configs (optimizers, schedules, residual connections, layer norm) in double-double.
+DD_TRICK_CASES = {"tricks_" + name: (over, True) for name, over in TRICK_CASES.items()}
 
 
 def run_dd_cases(n: int = 4, steps: int = 25, cases=None, width: int = 4, points: int = 8, lo_scale: float = 1e-20,

@@ -14,7 +14,9 @@ each docstring.  The CPU kernel may take a faster path for depth 2 that is
 bitwise equal to its general path; this kernel mirrors the general path.
 
 A double-double array is a thread-local ``(2, n)`` array, row 0 the high
-parts and row 1 the low parts, as on the CPU.  The arithmetic is ddops.py.
+parts and row 1 the low parts, as on the CPU.  The arithmetic is ddops.py; the
+forward and backward passes, built per architecture (residual connections,
+layer norm), are ddpasses.py's.
 Products of float64 scalars outside the double-double operations (the
 normalised loss) go through :func:`ops.mul`, so nothing is fused into an FMA.
 The final column ``OUT_FINAL`` is written as the last normalised loss; the
@@ -27,7 +29,8 @@ import numpy as np
 from numba import cuda
 
 from fractaltrain.columns import MAXV, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS, TAIL
-from fractaltrain.compute.gpu.ddops import dd_add, dd_add_d, dd_mul, dd_mul_d, dd_tanh
+from fractaltrain.compute.gpu.ddops import dd_add, dd_mul, dd_mul_d
+from fractaltrain.compute.gpu.ddpasses import dd_passes
 from fractaltrain.compute.gpu.ddtricks import N_SETTINGS, make_dd_update
 from fractaltrain.compute.gpu.ops import mul
 from fractaltrain.compute.kernel.optimizers import ADAM, ADAMW
@@ -36,167 +39,17 @@ _KERNELS = {}
 
 
 def get_dd_kernel(depth: int, npar: int, nh: int, wmax: int, m: int, shared_x: int, shared_y: int, opt: int = 0,
-                  sched: bool = False):
+                  sched: bool = False, residual: bool = False, norm: bool = False):
     """The double-double kernel for one network shape and training, built once per process (as kernel.get_kernel).
 
-    ``opt`` (the optimizer's code, 0 sgd) and ``sched`` (a schedule's factors multiply the rates) make
-    variants of their own, so the plain sgd kernel keeps its thread-local arrays and bits.
+    ``opt`` (the optimizer's code, 0 sgd), ``sched`` (a schedule's factors multiply the rates) and the
+    architecture (``residual``, ``norm``; ddpasses.py) make variants of their own, so the plain sgd
+    kernel keeps its thread-local arrays and bits.
     """
-    key = (depth, npar, nh, wmax, m, shared_x, shared_y, int(opt), bool(sched))
+    key = (depth, npar, nh, wmax, m, shared_x, shared_y, int(opt), bool(sched), bool(residual), bool(norm))
     if key not in _KERNELS:
         _KERNELS[key] = _build(*key)
     return _KERNELS[key]
-
-
-@cuda.jit(device=True)
-def _activate_dd(pre, act, dact, aoff, nfo, nonlin):
-    """ddgeneral._activate_dd for one lane: act, dact of ``nfo`` pre-activations, written from ``aoff``."""
-    for j in range(nfo):
-        zh = pre[0, j]
-        zl = pre[1, j]
-        if nonlin == 0:
-            ah, al = dd_tanh(zh, zl)
-            sh, sl = dd_mul(ah, al, ah, al)
-            dh, dl = dd_add_d(-sh, -sl, 1.0)
-        elif nonlin == 1:
-            pos = zh > 0.0
-            ah = zh if pos else 0.0
-            al = zl if pos else 0.0
-            dh = 1.0 if pos else 0.0
-            dl = 0.0
-        else:
-            ah, al, dh, dl = zh, zl, 1.0, 0.0
-        act[0, aoff + j] = ah
-        act[1, aoff + j] = al
-        dact[0, aoff + j] = dh
-        dact[1, aoff + j] = dl
-
-
-@cuda.jit(device=True)
-def _scale(v, n, alphas, layer):
-    """ddlayer._scale_dd: v[:n] *= alphas[layer] (double-double)."""
-    bh = alphas[0, layer]
-    bl = alphas[1, layer]
-    for q in range(n):
-        v[0, q], v[1, q] = dd_mul(v[0, q], v[1, q], bh, bl)
-
-
-@cuda.jit(device=True)
-def _dense_in_dd(Xs, xb, W, wb, nfi, nfo, alphas, pre):
-    """ddmatmul._forward_dd for one point (the first layer): pre[j] = alpha_0 · Σ_k W[k,j]·x[k], float64 row at ``xb``."""
-    for j in range(nfo):
-        pre[0, j] = 0.0
-        pre[1, j] = 0.0
-    for k in range(nfi):
-        xk = Xs[xb + k]
-        base = wb + k * nfo
-        for j in range(nfo):
-            ph, pl = dd_mul_d(W[0, base + j], W[1, base + j], xk)
-            pre[0, j], pre[1, j] = dd_add(pre[0, j], pre[1, j], ph, pl)
-    _scale(pre, nfo, alphas, 0)
-
-
-@cuda.jit(device=True)
-def _dense_dd(a, aoff, W, wb, nfi, nfo, alphas, layer, pre):
-    """ddlayer._dense_dd: pre[j] = alpha_layer · Σ_k a[aoff+k]·W[k,j] with a double-double input."""
-    for j in range(nfo):
-        pre[0, j] = 0.0
-        pre[1, j] = 0.0
-    for k in range(nfi):
-        base = wb + k * nfo
-        for j in range(nfo):
-            ph, pl = dd_mul(a[0, aoff + k], a[1, aoff + k], W[0, base + j], W[1, base + j])
-            pre[0, j], pre[1, j] = dd_add(pre[0, j], pre[1, j], ph, pl)
-    _scale(pre, nfo, alphas, layer)
-
-
-@cuda.jit(device=True)
-def _forward_dd(Xs, xb, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o):
-    """ddgeneral.forward_dd for one lane, input row ``Xs[xb : xb + fi[0]]``; output into ``o``."""
-    depth = fi.shape[0]
-    _dense_in_dd(Xs, xb, W, woff[0], fi[0], fo[0], alphas, pre)
-    _activate_dd(pre, acts, dacts, hoff[1], fo[0], nonlin)
-    for l in range(1, depth - 1):
-        _dense_dd(acts, hoff[l], W, woff[l], fi[l], fo[l], alphas, l, pre)
-        _activate_dd(pre, acts, dacts, hoff[l + 1], fo[l], nonlin)
-    _dense_dd(acts, hoff[depth - 1], W, woff[depth - 1], fi[depth - 1], fo[depth - 1], alphas, depth - 1, o)
-
-
-@cuda.jit(device=True)
-def _backward_dd(Xs, xb, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext):
-    """ddgeneral._backward_dd for one lane: gradient of one point into G; ``delta`` (overwritten) = dL/d(output)."""
-    depth = fi.shape[0]
-    for l in range(depth - 1, -1, -1):
-        nfi = fi[l]
-        nfo = fo[l]
-        wb = woff[l]
-        _scale(delta, nfo, alphas, l)
-        if l > 0:
-            ab = hoff[l]
-            for k in range(nfi):
-                for j in range(nfo):
-                    g = wb + k * nfo + j
-                    ph, pl = dd_mul(acts[0, ab + k], acts[1, ab + k], delta[0, j], delta[1, j])
-                    G[0, g], G[1, g] = dd_add(G[0, g], G[1, g], ph, pl)
-            for k in range(nfi):
-                dnext[0, k] = 0.0
-                dnext[1, k] = 0.0
-                for j in range(nfo):
-                    w = wb + k * nfo + j
-                    ph, pl = dd_mul(delta[0, j], delta[1, j], W[0, w], W[1, w])
-                    dnext[0, k], dnext[1, k] = dd_add(dnext[0, k], dnext[1, k], ph, pl)
-                dnext[0, k], dnext[1, k] = dd_mul(dnext[0, k], dnext[1, k], dacts[0, ab + k], dacts[1, ab + k])
-            for k in range(nfi):
-                delta[0, k] = dnext[0, k]
-                delta[1, k] = dnext[1, k]
-        else:
-            for k in range(nfi):
-                xk = Xs[xb + k]
-                base = wb + k * nfo
-                for j in range(nfo):
-                    ph, pl = dd_mul_d(delta[0, j], delta[1, j], xk)
-                    G[0, base + j], G[1, base + j] = dd_add(G[0, base + j], G[1, base + j], ph, pl)
-
-
-@cuda.jit(device=True)
-def _residuals(Ys, yb, m, o, delta):
-    """ddgeneral._residuals without the loss: delta[c] = o[c] - Y[i, c] (row ``Ys[yb : yb + m]``)."""
-    for c in range(m):
-        delta[0, c], delta[1, c] = dd_add_d(o[0, c], o[1, c], -Ys[yb + c])
-
-
-@cuda.jit(device=True)
-def _loss_grad_dd(t, Xs, Ys, n, m, W, G, fi, fo, woff, alphas, nonlin, bidx, acts, dacts, hoff, pre, delta, dnext,
-                  o):
-    """ddgeneral.loss_grad_dd for one lane: returns the full-batch sum of squares ``(hi, lo)``; gradient into G.
-
-    The loss adds ``r²`` point by point and output by output, as
-    ``_residuals(..., add_loss=True)`` does for each lane.
-    """
-    nin = fi[0]
-    full = bidx.shape[1] == 0
-    for q in range(G.shape[1]):
-        G[0, q] = 0.0
-        G[1, q] = 0.0
-    lh = 0.0
-    ll = 0.0
-    for i in range(n):
-        _forward_dd(Xs, i * nin, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
-        for c in range(m):
-            rh, rl = dd_add_d(o[0, c], o[1, c], -Ys[i * m + c])
-            delta[0, c] = rh
-            delta[1, c] = rl
-            sh, sl = dd_mul(rh, rl, rh, rl)
-            lh, ll = dd_add(lh, ll, sh, sl)
-        if full:
-            _backward_dd(Xs, i * nin, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
-    if not full:
-        for b in range(bidx.shape[1]):
-            i = bidx[t, b]
-            _forward_dd(Xs, i * nin, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
-            _residuals(Ys, i * m, m, o, delta)
-            _backward_dd(Xs, i * nin, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext)
-    return lh, ll
 
 
 @cuda.jit(device=True)
@@ -205,10 +58,14 @@ def _no_dd_update(W, G, S1, S2, lo, hi, gh0, gl0, rh, rl, seth, setl, pw):
     pass
 
 
-def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY, OPT, SCHED):
+def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY, OPT, SCHED, RES, NORM):
     """Compile-time sizes and training -> the kernel (shared or global data); see :func:`get_dd_kernel`."""
     f64 = np.float64
     NOFF = DEPTH + 1  # a name, not an expression: the GPU compiler takes only constant shapes
+    NN = NH if NORM else 1  # layer norm's kept values and inverse deviations, the residual pass's dL/da
+    NI = DEPTH if NORM else 1
+    NG = WMAX if RES else 1
+    _forward_dd, _loss_grad_dd = dd_passes(RES, NORM)
     NS = NPAR if OPT else 1  # the optimizer's state: none for sgd
     ADAPTIVE = OPT == ADAM or OPT == ADAMW
     update = make_dd_update(OPT) if OPT else _no_dd_update
@@ -226,6 +83,9 @@ def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY, OPT, SCHED):
         delta = cuda.local.array((2, WMAX), f64)
         dnext = cuda.local.array((2, WMAX), f64)
         o = cuda.local.array((2, M), f64)
+        nrm = cuda.local.array((2, NN), f64)
+        istd = cuda.local.array((2, NI), f64)
+        ga = cuda.local.array((2, NG), f64)
         tail = cuda.local.array(TAIL, f64)
         lr = cuda.local.array((2, DEPTH), f64)
         if SCHED:  # the step's scheduled rates; without a schedule they are the pixel's own
@@ -287,7 +147,7 @@ def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY, OPT, SCHED):
             for q in range(n0):
                 W[0, q], W[1, q] = dd_add(W[0, q], W[1, q], drh, drl)
             lh, ll = _loss_grad_dd(t, Xs, Ys, n, M, W, G, fi, fo, woff, alphas, nonlin, bidx,
-                                   acts, dacts, hoff, pre, delta, dnext, o)
+                                   acts, dacts, hoff, pre, delta, dnext, o, nrm, istd, ga)
             finite = math.isfinite(lh) and math.isfinite(ll)
             lt = mul(lh + ll, inv_nm) if finite else MAXV
             if t == 0:
@@ -330,7 +190,7 @@ def _build(DEPTH, NPAR, NH, WMAX, M, SX, SY, OPT, SCHED):
                 out[pix, OUT_FINAL] = v  # log10 on the host
                 pv = MAXV
                 if not dead:
-                    _forward_dd(probe, 0, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o)
+                    _forward_dd(probe, 0, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, nrm, istd)
                     if math.isfinite(o[0, 0]):
                         pv = o[0, 0]
                 out[pix, OUT_PROBE] = pv

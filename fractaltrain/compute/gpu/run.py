@@ -102,12 +102,9 @@ def run_pixels_dd(problem, hp_hi: np.ndarray, hp_lo: np.ndarray, early_stop: boo
     The same inputs as the CPU double-double driver (kernel/driver.py): the
     32-digit pre-activation scales ``problem.alphas_dd()`` and gradient factor
     ``gradient_scale_dd(problem)``, so the kernel (ddkernel.py) can reproduce
-    its bits; with issue 32's optimizers and schedules too (the plain network
-    only: device.run_pixels refuses residual and layer norm in double-double).
-    ``threads``/``blocks`` override the launch shape (tests).
+    its bits; with issue 32's optimizers, schedules, residual connections and
+    layer norm too.  ``threads``/``blocks`` override the launch shape (tests).
     """
-    if any(problem.arch):
-        raise ValueError("double-double trains the plain network only (no residual connections or layer norm)")
     hph = np.ascontiguousarray(hp_hi, dtype=np.float64)
     hpl = np.ascontiguousarray(hp_lo, dtype=np.float64)
     if hph.shape != hpl.shape:
@@ -129,8 +126,9 @@ def run_pixels_dd(problem, hp_hi: np.ndarray, hp_lo: np.ndarray, early_stop: boo
         factors, frow = schedule_factors(sched, steps, hph, int(fi.shape[0]))
     else:
         factors, frow = np.zeros((1, 1)), np.zeros(1, dtype=np.int64)
+    residual, norm = (bool(a) for a in problem.arch)
     kern = get_dd_kernel(int(fi.shape[0]), int(w0.shape[0]), nh, wmax, int(m),
-                         int(X.size) if shared else 0, int(Y.size) if shared else 0, opt, sched != 0)
+                         int(X.size) if shared else 0, int(Y.size) if shared else 0, opt, sched != 0, residual, norm)
     nblocks, nthreads = launch_shape(hph.shape[0], threads, blocks)
     d_out = cuda.device_array_like(out)
     kern[nblocks, nthreads](

@@ -33,6 +33,7 @@ ddblock    ``train_block_dd``: block.py's steps in double-double (past float64)
 ddopt      optimizers.py's updates and the schedules' rates in double-double
 ddgeneral  general.py's passes in double-double
 ddlayer    its layer loops as vector LLVM IR
+ddnorm     its layer norm and residual sums (dd.py's scalar operations)
 dd2        depth2.py in double-double: bitwise ddgeneral, laid out for speed
 ddmatmul   its products and output layer as vector LLVM IR
 ddvec      dd.py's arithmetic and ``dd_tanh`` on vectors, as LLVM IR
