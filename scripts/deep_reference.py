@@ -26,9 +26,13 @@ a float64 rounding:
   ``Decimal(float)`` of the config's float;
 * ``tanh`` from ``exp(-2|x|)`` with guard digits, so it keeps its relative
   precision near 0 and its derivative ``sech² = 4e/(1+e)²`` keeps it when the
-  unit saturates.
+  unit saturates;
+* with ``network.norm: layer``, each hidden layer's pre-activations normalised
+  over its units with epsilon exactly 1e-5 (:func:`layer_norm`), and with
+  ``network.residual``, every hidden-to-hidden layer's input added to its output.
 
-One step ``t`` is, in the kernel's order: add the per-step drift to every W0
+Steepest descent only (the optimizers have their own 32-digit checks,
+tests/test_dd_tricks.py).  One step ``t`` is, in the kernel's order: add the per-step drift to every W0
 entry; the full-batch loss ``l_t = mean((ŷ - y)²)`` over points and outputs;
 the gradient of the full batch (factor ``2/(points·outputs)``) or of the rows
 ``batch_indices[t]`` (factor ``2/(batch·outputs)``); ``W_l ← W_l - lr_l·grad_l``.
