@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Is a trick landscape's sign decided by float64 rounding, or by the training itself?  Prints one JSON line.
 
-    python scripts/docs/tricks_precision.py CONFIG [--n 24] [--against NAME=FILE.npz ...]
+    python scripts/docs/tricks_precision.py CONFIG [--n 24] [--window X0,X1,Y0,Y1] [--against NAME=FILE.npz ...]
 
 Trains an n × n grid over the config's axes four ways: the float64 kernel, the
 float64 kernel with every hyperparameter moved by one ulp, the double-double
@@ -17,7 +17,8 @@ to reproduce (docs/tricks.md, "Past float64").
 check the grid): ``scripts/tricks_reference.py train CONFIG --resolution NxN
 --npz FILE`` (numpy) or ``scripts/fixtures/make_tricks_fixtures.py --config
 CONFIG --resolution NxN --npz FILE`` (JAX and optax); their sign agreement with
-the double-double signs is reported under ``against``.
+the double-double signs is reported under ``against``.  ``--window`` replaces
+the config's axis ranges (in axis units, as ``render --window``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from fractaltrain.columns import OUT_MEASURE  # noqa: E402
 from fractaltrain.compute.kernel import run_pixels  # noqa: E402
 from fractaltrain.compute.kernel.driver import run_pixels_dd  # noqa: E402
-from fractaltrain.config import load_config  # noqa: E402
+from fractaltrain.config import load_config, with_overrides  # noqa: E402
 from fractaltrain.problem import build_problem, pixel_hyperparams  # noqa: E402
 from fractaltrain.window import axis_values  # noqa: E402
 
@@ -46,8 +47,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=24, help="pixels across (default 24)")
     ap.add_argument("--against", action="append", default=[], metavar="NAME=FILE.npz",
                     help="another trainer's results on the same grid (module docstring)")
+    ap.add_argument("--window", help="X0,X1,Y0,Y1 in axis units, in place of the config's axis ranges")
     args = ap.parse_args()
     cfg = load_config(args.config)
+    if args.window:
+        cfg = with_overrides(cfg, window=args.window)
     pb = build_problem(cfg)
     xv = axis_values(cfg.x.range[0], cfg.x.range[1], args.n, cfg.x.scale)
     yv = axis_values(cfg.y.range[0], cfg.y.range[1], args.n, cfg.y.scale)
@@ -76,7 +80,7 @@ def main() -> None:
                          "vs_float64_kernel": round(float(np.mean(sign == runs["float64"])), 4)}
 
     print(json.dumps({
-        "config": args.config, "pixels": int(hp.shape[0]), "steps": cfg.training.steps,
+        "config": args.config, "window": [*cfg.x.range, *cfg.y.range], "pixels": int(hp.shape[0]), "steps": cfg.training.steps,
         "optimizer": cfg.training.optimizer.name,
         "float64_vs_float64_moved_1ulp": agree("float64", "float64_moved_1ulp"),
         "double_double_vs_moved_1e-30": agree("double_double", "double_double_moved_1e-30"),
