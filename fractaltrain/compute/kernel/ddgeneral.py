@@ -25,6 +25,7 @@ from fractaltrain.compute.kernel.ddlayer import _backward_layer_dd, _dense_dd, _
 from fractaltrain.compute.kernel.ddmatmul import _forward_dd, _grad_dd
 from fractaltrain.compute.kernel.ddnorm import add_dd, mul_dd, norm_back_dd, norm_dd
 from fractaltrain.compute.kernel.ddvec import tanh_act_dd
+from fractaltrain.compute.kernel.general import layer_sizes
 from fractaltrain.compute.kernel.ir import LANES
 
 
@@ -168,11 +169,5 @@ def arch_scratch_dd(fi, fo):
     """Double-double scratch of the residual and layer-norm passes: ``(nrm, istd, ga)`` (normalised values,
     laid out as ``acts``; inverse standard deviations, a row of LANES per hidden layer; dL/da of the layer above)."""
     L = LANES
-    depth = fi.shape[0]
-    nh = 0
-    wmax = 1
-    for l in range(depth):
-        wmax = max(wmax, fi[l], fo[l])
-        if l < depth - 1:
-            nh += fo[l]
-    return np.zeros((2, max(nh, 1) * L)), np.zeros((2, depth * L)), np.zeros((2, wmax * L))
+    nh, wmax = layer_sizes(fi, fo)
+    return np.zeros((2, max(nh, 1) * L)), np.zeros((2, fi.shape[0] * L)), np.zeros((2, wmax * L))

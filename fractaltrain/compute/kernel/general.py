@@ -202,11 +202,8 @@ def general_scratch(fi, fo, m):
 
 
 @nb.njit(**JIT)
-def arch_scratch(fi, fo):
-    """Scratch of the residual and layer-norm passes for CHUNK points: ``(nrm, istd, ga)`` (normalised
-    values, laid out as ``acts``; inverse standard deviations per point, layer and lane; dL/da of the
-    layer above)."""
-    L = LANES
+def layer_sizes(fi, fo):
+    """``(nh, wmax)`` of layers ``fi`` x ``fo``: the hidden units of all hidden layers, and the widest layer."""
     depth = fi.shape[0]
     nh = 0
     wmax = 1
@@ -214,4 +211,14 @@ def arch_scratch(fi, fo):
         wmax = max(wmax, fi[l], fo[l])
         if l < depth - 1:
             nh += fo[l]
-    return np.zeros(max(CHUNK * nh, 1) * L), np.ones(CHUNK * depth * L), np.zeros(CHUNK * wmax * L)
+    return nh, wmax
+
+
+@nb.njit(**JIT)
+def arch_scratch(fi, fo):
+    """Scratch of the residual and layer-norm passes for CHUNK points: ``(nrm, istd, ga)`` (normalised
+    values, laid out as ``acts``; inverse standard deviations per point, layer and lane; dL/da of the
+    layer above)."""
+    L = LANES
+    nh, wmax = layer_sizes(fi, fo)
+    return np.zeros(max(CHUNK * nh, 1) * L), np.ones(CHUNK * fi.shape[0] * L), np.zeros(CHUNK * wmax * L)
