@@ -3,9 +3,7 @@
 The float64 passes are layer.py's ``_norm_lanes`` and ``_norm_back_lanes`` and
 general.py's residual loops; these are the same formulas, in the same order,
 with every sum, product, quotient and root a double-double operation (dd.py).
-They are plain loops over dd.py's scalar functions: layer norm is a few passes
-over a hidden layer, cheap beside the layer's products, so vector IR would buy
-little here.  Layer norm's epsilon is 1e-5 to 32 digits (not float64's
+They are plain loops over dd.py's scalar functions, the lanes innermost.  Layer norm's epsilon is 1e-5 to 32 digits (not float64's
 rounding of it), like the pre-activation scales, so a pixel's definition has
 no float64 rounding in it.
 
@@ -19,6 +17,7 @@ import math
 from decimal import Decimal
 
 import numba as nb
+import numpy as np
 
 from fractaltrain.columns import NORM_EPS
 from fractaltrain.compute.kernel.cache import JIT
@@ -35,7 +34,8 @@ def norm_dd(pre, nw, nrm, off, istd, layer):
     ``mean = (0 + Σ_j z_j) / nw``, ``var = (0 + Σ_j (z_j − mean)²) / nw``,
     ``inv = 1 / sqrt(var + eps)``, ``z_j ← (z_j − mean) · inv``; the normalised
     values are kept in ``nrm`` from entry ``off`` and ``inv`` in ``istd`` at
-    entry ``layer · LANES``, for :func:`norm_back_dd`.
+    entry ``layer · LANES``, for :func:`norm_back_dd`.  The lanes are the inner
+    loop (each lane's operations in the order above), so they run side by side.
 
     Where a diverging run's squares overflow, float64 gets ``var = inf`` and
     ``inv = 0`` (the layer's units become 0 and training goes on), while a
@@ -45,27 +45,33 @@ def norm_dd(pre, nw, nrm, off, istd, layer):
     """
     L = LANES
     n = float(nw)
+    mh = np.zeros(L)
+    ml = np.zeros(L)
+    vh = np.zeros(L)
+    vl = np.zeros(L)
+    for j in range(nw):
+        for p in range(L):
+            mh[p], ml[p] = dd_add(mh[p], ml[p], pre[0, j * L + p], pre[1, j * L + p])
     for p in range(L):
-        sh, sl = 0.0, 0.0
-        for j in range(nw):
-            sh, sl = dd_add(sh, sl, pre[0, j * L + p], pre[1, j * L + p])
-        mh, ml = dd_div(sh, sl, n, 0.0)
-        vh, vl = 0.0, 0.0
-        for j in range(nw):
-            dh, dl = dd_add(pre[0, j * L + p], pre[1, j * L + p], -mh, -ml)
+        mh[p], ml[p] = dd_div(mh[p], ml[p], n, 0.0)
+    for j in range(nw):
+        for p in range(L):
+            dh, dl = dd_add(pre[0, j * L + p], pre[1, j * L + p], -mh[p], -ml[p])
             qh, ql = dd_mul(dh, dl, dh, dl)
-            vh, vl = dd_add(vh, vl, qh, ql)
-        vh, vl = dd_div(vh, vl, n, 0.0)
-        vh, vl = dd_add(vh, vl, EPS_HI, EPS_LO)
-        if math.isfinite(vh) or not math.isfinite(mh):
-            rh, rl = dd_sqrt(vh, vl)
+            vh[p], vl[p] = dd_add(vh[p], vl[p], qh, ql)
+    for p in range(L):
+        h, lo = dd_div(vh[p], vl[p], n, 0.0)
+        h, lo = dd_add(h, lo, EPS_HI, EPS_LO)
+        if math.isfinite(h) or not math.isfinite(mh[p]):
+            rh, rl = dd_sqrt(h, lo)
             ih, il = dd_div(1.0, 0.0, rh, rl)
         else:  # the squares overflow (NaN in double-double): float64's var is inf, 1/sqrt(inf) = 0
             ih, il = 0.0, 0.0
         istd[0, layer * L + p], istd[1, layer * L + p] = ih, il
-        for j in range(nw):
-            dh, dl = dd_add(pre[0, j * L + p], pre[1, j * L + p], -mh, -ml)
-            yh, yl = dd_mul(dh, dl, ih, il)
+    for j in range(nw):
+        for p in range(L):
+            dh, dl = dd_add(pre[0, j * L + p], pre[1, j * L + p], -mh[p], -ml[p])
+            yh, yl = dd_mul(dh, dl, istd[0, layer * L + p], istd[1, layer * L + p])
             pre[0, j * L + p], pre[1, j * L + p] = yh, yl
             nrm[0, off + j * L + p], nrm[1, off + j * L + p] = yh, yl
 
@@ -75,25 +81,29 @@ def norm_back_dd(dn, nw, nrm, off, istd, layer):
     """dL/dz from dL/dn (the ``nw`` units of ``dn`` from entry 0, in place) through :func:`norm_dd`.
 
     ``m1 = (0 + Σ_k dn_k) / nw``, ``m2 = (0 + Σ_k dn_k·n_k) / nw``,
-    ``dn_k ← inv · ((dn_k − m1) − n_k · m2)``, n the kept normalised values.
+    ``dn_k ← inv · ((dn_k − m1) − n_k · m2)``, n the kept normalised values; lanes innermost.
     """
     L = LANES
     n = float(nw)
-    for p in range(L):
-        s1h, s1l, s2h, s2l = 0.0, 0.0, 0.0, 0.0
-        for k in range(nw):
+    s1h = np.zeros(L)
+    s1l = np.zeros(L)
+    s2h = np.zeros(L)
+    s2l = np.zeros(L)
+    for k in range(nw):
+        for p in range(L):
             dh, dl = dn[0, k * L + p], dn[1, k * L + p]
-            s1h, s1l = dd_add(s1h, s1l, dh, dl)
+            s1h[p], s1l[p] = dd_add(s1h[p], s1l[p], dh, dl)
             ph, pl = dd_mul(dh, dl, nrm[0, off + k * L + p], nrm[1, off + k * L + p])
-            s2h, s2l = dd_add(s2h, s2l, ph, pl)
-        m1h, m1l = dd_div(s1h, s1l, n, 0.0)
-        m2h, m2l = dd_div(s2h, s2l, n, 0.0)
-        ih, il = istd[0, layer * L + p], istd[1, layer * L + p]
-        for k in range(nw):
-            ah, al = dd_add(dn[0, k * L + p], dn[1, k * L + p], -m1h, -m1l)
-            bh, bl = dd_mul(nrm[0, off + k * L + p], nrm[1, off + k * L + p], m2h, m2l)
+            s2h[p], s2l[p] = dd_add(s2h[p], s2l[p], ph, pl)
+    for p in range(L):
+        s1h[p], s1l[p] = dd_div(s1h[p], s1l[p], n, 0.0)
+        s2h[p], s2l[p] = dd_div(s2h[p], s2l[p], n, 0.0)
+    for k in range(nw):
+        for p in range(L):
+            ah, al = dd_add(dn[0, k * L + p], dn[1, k * L + p], -s1h[p], -s1l[p])
+            bh, bl = dd_mul(nrm[0, off + k * L + p], nrm[1, off + k * L + p], s2h[p], s2l[p])
             ah, al = dd_add(ah, al, -bh, -bl)
-            dn[0, k * L + p], dn[1, k * L + p] = dd_mul(ih, il, ah, al)
+            dn[0, k * L + p], dn[1, k * L + p] = dd_mul(istd[0, layer * L + p], istd[1, layer * L + p], ah, al)
 
 
 @nb.njit(**JIT)
