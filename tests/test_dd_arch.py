@@ -146,3 +146,21 @@ def test_low_parts_reach_the_result_and_threads_do_not(net):
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one[::-1].view(np.int64), b.view(np.int64))
     np.testing.assert_array_equal(two.view(np.int64), b.view(np.int64))
+
+
+def test_double_double_grids_change_keys_only_where_the_factor_changed():
+    """Where the old low part of the factor was already exact (points·outputs a power of two) the bits did not
+    change, so the grid keeps its key and an earlier folder resumes; elsewhere (the baseline's 272 points) the
+    key carries revision 2 and tiles trained with the 16-digit factor are not reused."""
+    from fractaltrain.compute.landscape import make_grid
+    from fractaltrain.compute.store import dd_revision
+    from fractaltrain.window import Window, parse_coordinate
+
+    assert [dd_revision(c) for c in (1, 2, 8, 64, 1024)] == [1] * 5
+    assert [dd_revision(c) for c in (3, 6, 272, 100)] == [2] * 4
+    deep = Window.from_edges(*(parse_coordinate(v) for v in ("1.0000000000000000000001", "1.0000000000000000000002",
+                                                             "1.0000000000000000000001", "1.0000000000000000000002")))
+    for size, want in ((8, None), (6, 2)):
+        pb = build_problem(_cfg({"depth": 2}, size=size))
+        grid = make_grid(pb, deep, 8, 8, 8)
+        assert grid.double_double and grid.identity().get("dd_revision") == want

@@ -19,7 +19,7 @@ from fractaltrain.compute import device, reuse
 from fractaltrain.precision import DOUBLE_DOUBLE, axis_values_dd
 from fractaltrain.precision import resolve as resolve_precision
 from fractaltrain.problem import Problem, pixel_hyperparams, pixel_hyperparams_dd
-from fractaltrain.compute.store import Grid, TileSpec, TileStore
+from fractaltrain.compute.store import Grid, TileSpec, TileStore, dd_revision
 from fractaltrain.window import Window, axis_values, centred_throughout
 
 
@@ -45,7 +45,9 @@ def make_grid(problem: Problem, window: Window, width: int, height: int, tile: i
     cfg = problem.config
     chosen = resolve_precision(precision or cfg.precision, window, width, height, (cfg.x.scale, cfg.y.scale))
     if chosen == DOUBLE_DOUBLE:
-        return Grid(problem.key(), window, width, height, tile, precision=chosen)
+        n, m = problem.Y.shape
+        count = (n if problem.batch_indices is None else problem.batch_indices.shape[1]) * m
+        return Grid(problem.key(), window, width, height, tile, precision=chosen, dd_revision=dd_revision(count))
     window = Window(*window.as_list())  # float64 grids train at, and are keyed by, the float edges
     exact = not (centred_throughout(window.x0, window.x1, width, cfg.x.scale)
                  and centred_throughout(window.y0, window.y1, height, cfg.y.scale))

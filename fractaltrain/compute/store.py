@@ -51,10 +51,19 @@ class TileSpec:
         return f"{self.row:04d}_{self.col:04d}"
 
 
-# The double-double kernel's revision, in its grids' keys: tiles trained by an earlier one are not this
-# grid's.  2: the gradient factor 2/(points·outputs) to 32 digits (1 had it to float64's 16 digits where
-# points·outputs is not a power of two, which moved a double-double landscape by about 1e-17 of its rates).
-DD_REVISION = 2
+def dd_revision(count: int) -> int:
+    """The double-double kernel's revision for a problem whose gradient factor is ``2/count``, in its keys.
+
+    Revision 2 (2026-12-05) carries the factor to 32 digits; revision 1 formed its low part as
+    ``(2 − hi·count)/count`` in float64, which is right only where ``hi·count`` is exact (count a power
+    of two, among others) and otherwise left the factor at float64's 16 digits, moving the landscape by
+    about 1e-17 of its rates.  Where revision 1's factor was already exact the bits did not change, so
+    those grids keep revision 1 and their keys, and earlier folders resume; elsewhere the key changes and
+    tiles trained by revision 1 are not this grid's.
+    """
+    hi = 2.0 / count
+    old = (2.0 - hi * count) / count
+    return 1 if old == float(Fraction(2, count) - Fraction(hi)) else 2
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class Grid:
     exact_values: bool = False  # some pixel values differ from the centred formula's (window.py)
     precision: str = "float64"  # or "double-double" (fractaltrain.precision): then values come from the exact edges
     lattice: tuple[str, str, str, str] | None = None  # float64 values on a keyframe lattice (fractaltrain.lattice)
+    dd_revision: int = 1  # double-double grids: the kernel's revision for this problem (:func:`dd_revision`)
 
     @property
     def double_double(self) -> bool:
@@ -87,7 +97,8 @@ class Grid:
         if self.double_double:  # float64 grids keep the keys they had before double-double existed
             ident["precision"] = self.precision
             ident["window_exact"] = self.window.strings()
-            ident["dd_revision"] = DD_REVISION
+            if self.dd_revision != 1:  # only then: grids whose bits did not change keep their keys
+                ident["dd_revision"] = self.dd_revision
         if self.lattice is not None:  # only then: other grids keep their keys
             ident["lattice"] = list(self.lattice)
         return ident
@@ -211,7 +222,7 @@ def grid_from_identity(key: str, ident) -> Grid | None:
             lattice = lattice_strings(*lattice_fractions(ident["lattice"]))
         grid = Grid(str(ident["problem"]), win, int(ident["width"]), int(ident["height"]), int(ident["tile"]),
                     exact_values=ident.get("values") == "exact", precision=str(ident.get("precision", "float64")),
-                    lattice=lattice)
+                    lattice=lattice, dd_revision=int(ident.get("dd_revision", 1)))
     except (TypeError, ValueError, KeyError, AttributeError):
         return None
     if grid.width < 1 or grid.height < 1 or grid.tile < 1 or grid.key != key:
