@@ -51,22 +51,25 @@ def run(cmd: list[str]) -> tuple[float, str]:
     return time.perf_counter() - t, r.stdout
 
 
-def zoom_one(cond: str, out: Path, steps: int, depth: float, size: str) -> dict:
-    """Zoom one condition and measure its dimension; the record for results.json."""
+def zoom_one(cond: str, out: Path, steps: int, depth: float, size: str, allow_noise: bool = False) -> dict:
+    """Zoom one condition and measure its dimension; the record for results.json.
+
+    ``allow_noise`` passes ``--allow-noise`` to the zoom: its guard then goes on through keyframes where
+    float64's rounding decides part of the picture (recorded as ``allow_noise``)."""
     folder = out / cond
     folder.mkdir(parents=True, exist_ok=True)
     cfg = config_of(cond, steps, 64, f"tricks_{cond}")
     path = out / f"{cond}.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     zoom_s, _ = run(["fractaltrain", "zoom", str(path), "--out", str(folder), "--depth", str(depth), "--size", size,
-                     "--frames", "24", "--keyframes-only"])
+                     "--frames", "24", "--keyframes-only"] + (["--allow-noise"] if allow_noise else []))
     dim_json = folder / "dimension.json"
     _, _ = run(["fractaltrain", "dimension", str(folder), "--min-size", "4", "--json", str(dim_json)])
     dim = json.loads(dim_json.read_text())
     side = json.loads((folder / f"tricks_{cond}.json").read_text())
     target = side.get("target") or {}
     return {"condition": cond, "label": CONDITIONS[cond][0], "steps": steps, "depth": depth, "size": size,
-            "seconds": round(zoom_s, 1),
+            "seconds": round(zoom_s, 1), "allow_noise": allow_noise,
             "target": {k: target.get(k) for k in ("x_exact", "y_exact", "strict", "flip", "score", "pixels_trained")},
             "by_keyframe": keyframe_dimensions(folder, depth),
             "dimension": {"median_local_slope": dim["median_local_slope"], "fit_slope": dim["fit_slope"],
@@ -136,6 +139,8 @@ def main() -> None:
     ap.add_argument("--size", default="96x54", help="video size; keyframes are about twice it")
     ap.add_argument("--budget", type=float, default=None, help="start no new condition after this many seconds")
     ap.add_argument("--figure", type=Path, default=None, help="draw the zoomed conditions' keyframes into this PNG")
+    ap.add_argument("--allow-noise", nargs="*", default=[], choices=list(CONDITIONS), metavar="COND",
+                    help="conditions whose zoom goes on through keyframes that rounding partly decides")
     args = ap.parse_args()
     results = read_json(args.out / "results.json", {})
     t0 = time.perf_counter()
@@ -144,7 +149,7 @@ def main() -> None:
             log("budget spent; stopping before", cond)
             break
         log("zoom", cond)
-        results[cond] = zoom_one(cond, args.out, args.steps, args.depth, args.size)
+        results[cond] = zoom_one(cond, args.out, args.steps, args.depth, args.size, cond in args.allow_noise)
         write_json(args.out / "results.json", results)
         log(cond, json.dumps(results[cond]))
     if args.figure is not None:
