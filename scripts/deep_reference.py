@@ -403,15 +403,17 @@ def layer_norm(prow, ctx: Context):
     """One point's pre-activations normalised over its units: ``((z - mean)·inv, inv)``.
 
     ``mean`` and ``var`` are over the units (population variance), ``inv = 1/sqrt(var + 1e-5)``; no
-    learned gain or bias.  Where float64's squares overflow, its variance is inf and inv 0; so here.
+    learned gain or bias.  The two sums overflow where float64's do (:func:`f64_range`, before the
+    division by the width): an infinite sum of squares makes the variance inf and inv 0, as in the
+    kernels, and an infinite sum of the units makes the normalised values NaN.
     """
     n = Decimal(len(prow))
-    mean = sum(prow) / n
-    var = sum((z - mean) * (z - mean) for z in prow) / n
-    if var.is_infinite() or var >= FLOAT64_OVERFLOW:
+    mean = f64_range(sum(prow)) / n
+    ssq = f64_range(sum((z - mean) * (z - mean) for z in prow))
+    if ssq.is_infinite():
         inv = Decimal(0)
     else:
-        inv = 1 / ctx.sqrt(var + NORM_EPS)
+        inv = 1 / ctx.sqrt(ssq / n + NORM_EPS)
     return [(z - mean) * inv for z in prow], inv
 
 

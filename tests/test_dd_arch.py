@@ -24,7 +24,7 @@ from fractaltrain.compute.kernel.ddgeneral import arch_scratch_dd, general_scrat
 from fractaltrain.compute.kernel.driver import gradient_scale_dd
 from fractaltrain.compute.kernel.ir import LANES
 from fractaltrain.config import config_from_dict
-from fractaltrain.problem import build_problem, pixel_hyperparams
+from fractaltrain.problem import Problem, build_problem, pixel_hyperparams
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import deep_reference as dr  # noqa: E402
@@ -56,7 +56,9 @@ def _arch(net):
 def test_the_gradient_factor_is_exact_to_32_digits(count, outputs, batch):
     """2/(points·outputs) as (hi, lo): hi + lo is the rational number to 2^-106 of it."""
     bidx = None if batch is None else np.zeros((4, batch), np.int64)
-    hi, lo = gradient_scale_dd(SimpleNamespace(Y=np.zeros((count, outputs)), batch_indices=bidx))
+    problem = SimpleNamespace(Y=np.zeros((count, outputs)), batch_indices=bidx)
+    problem.gradient_count = Problem.gradient_count.fget(problem)
+    hi, lo = gradient_scale_dd(problem)
     want = Fraction(2, (count if batch is None else batch) * outputs)
     assert hi == float(want)
     assert abs(Fraction(hi) + Fraction(lo) - want) <= want * Fraction(1, 2**106)
@@ -164,3 +166,20 @@ def test_double_double_grids_change_keys_only_where_the_factor_changed():
         pb = build_problem(_cfg({"depth": 2}, size=size))
         grid = make_grid(pb, deep, 8, 8, 8)
         assert grid.double_double and grid.identity().get("dd_revision") == want
+
+
+def test_a_stored_double_double_identity_parses_back_with_its_revision():
+    """The store's one verified read rebuilds a grid from its stored identity: the revision comes back and the
+    key matches, with and without ``dd_revision`` (earlier folders have none)."""
+    import json
+
+    from fractaltrain.compute.landscape import make_grid
+    from fractaltrain.compute.store import grid_from_identity
+    from fractaltrain.window import Window, parse_coordinate
+
+    deep = Window.from_edges(*(parse_coordinate(v) for v in ("1.0000000000000000000001", "1.0000000000000000000002",
+                                                             "1.0000000000000000000001", "1.0000000000000000000002")))
+    for size in (8, 6):
+        grid = make_grid(build_problem(_cfg({"depth": 2}, size=size)), deep, 8, 8, 8)
+        back = grid_from_identity(grid.key, json.loads(json.dumps(grid.identity())))
+        assert back == grid and back.key == grid.key

@@ -97,7 +97,8 @@ def run_pixels(problem, hp, hp_lo=None):
     With ``hp_lo`` (the low parts, same shape) the pixels ``hp + hp_lo`` train in
     double-double (``kernel.run_pixels_dd``).  The float64 kernels of both devices
     train issue 32's optimizers, schedules and architectures (the CUDA kernel gives
-    the CPU kernel's bits, on an H200 too), and so do the double-double kernels.
+    the CPU kernel's bits, on an H200 too), and so do the double-double kernels (their
+    CUDA variants checked in numba-cuda's simulator so far).
     """
     if hp_lo is not None:
         if _active == "cuda":

@@ -45,9 +45,8 @@ def make_grid(problem: Problem, window: Window, width: int, height: int, tile: i
     cfg = problem.config
     chosen = resolve_precision(precision or cfg.precision, window, width, height, (cfg.x.scale, cfg.y.scale))
     if chosen == DOUBLE_DOUBLE:
-        n, m = problem.Y.shape
-        count = (n if problem.batch_indices is None else problem.batch_indices.shape[1]) * m
-        return Grid(problem.key(), window, width, height, tile, precision=chosen, dd_revision=dd_revision(count))
+        rev = dd_revision(problem.gradient_count)
+        return Grid(problem.key(), window, width, height, tile, precision=chosen, dd_revision=rev)
     window = Window(*window.as_list())  # float64 grids train at, and are keyed by, the float edges
     exact = not (centred_throughout(window.x0, window.x1, width, cfg.x.scale)
                  and centred_throughout(window.y0, window.y1, height, cfg.y.scale))

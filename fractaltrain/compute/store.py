@@ -56,7 +56,7 @@ def dd_revision(count: int) -> int:
 
     Revision 2 (2026-12-05) carries the factor to 32 digits; revision 1 formed its low part as
     ``(2 − hi·count)/count`` in float64, which is right only where ``hi·count`` is exact (count a power
-    of two, among others) and otherwise left the factor at float64's 16 digits, moving the landscape by
+    of two) and otherwise left the factor at float64's 16 digits, moving the landscape by
     about 1e-17 of its rates.  Where revision 1's factor was already exact the bits did not change, so
     those grids keep revision 1 and their keys, and earlier folders resume; elsewhere the key changes and
     tiles trained by revision 1 are not this grid's.

@@ -81,6 +81,12 @@ class Problem:
         """The kernel's code of the config's optimizer (0 = sgd: :data:`fractaltrain.config.optimizer.OPT_CODE`)."""
         return OPT_CODE[self.config.training.optimizer.name]
 
+    @property
+    def gradient_count(self) -> int:
+        """``c`` of one step's gradient factor ``2/c``: points (the batch size if minibatch) times outputs."""
+        n, m = self.Y.shape
+        return (n if self.batch_indices is None else self.batch_indices.shape[1]) * m
+
     def flat_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Weights concatenated, with per-layer fan_in, fan_out and offset."""
         fi = np.array([w.shape[0] for w in self.weights], dtype=np.int64)

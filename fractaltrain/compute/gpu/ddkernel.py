@@ -44,7 +44,7 @@ def get_dd_kernel(depth: int, npar: int, nh: int, wmax: int, m: int, shared_x: i
 
     ``opt`` (the optimizer's code, 0 sgd), ``sched`` (a schedule's factors multiply the rates) and the
     architecture (``residual``, ``norm``; ddpasses.py) make variants of their own, so the plain sgd
-    kernel keeps its thread-local arrays and bits.
+    kernel keeps its operations and bits.
     """
     key = (depth, npar, nh, wmax, m, shared_x, shared_y, int(opt), bool(sched), bool(residual), bool(norm))
     if key not in _KERNELS:

@@ -107,9 +107,7 @@ def gradient_scale_dd(problem) -> np.ndarray:
     leave the factor, and every rate with it, at float64's 16 digits, which moves a double-double
     landscape by about 1e-17 of its rates.
     """
-    n, m = problem.Y.shape
-    count = n if problem.batch_indices is None else problem.batch_indices.shape[1]
-    exact = Fraction(2, count * m)
+    exact = Fraction(2, problem.gradient_count)
     hi = float(exact)
     return np.array([hi, float(exact - Fraction(hi))])
 
