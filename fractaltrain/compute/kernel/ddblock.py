@@ -53,7 +53,7 @@ def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonl
     m = Y.shape[1]
     fast = fast_path and depth == 2 and arch[1] == 0  # the fast path has no layer norm
     acts, dacts, hoff, pre, delta, dnext, o = general_scratch_dd(fi, fo, m)
-    nrm, istd, ga = arch_scratch_dd(fi, fo)
+    nrm, istd, ga, acc = arch_scratch_dd(fi, fo)
     Xb, Yb, Z, A, D, R = dd2_scratch(fi, fo, m, batch_idx.shape[1], fast)
     W = np.empty((2, npar * L))
     G = np.empty((2, npar * L))
@@ -113,7 +113,7 @@ def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonl
             loss_grad_dd2(t, X, Y, W, G, loss, alphas, nonlin, batch_idx, Xb, Yb, Z, A, D, R)
         else:
             loss_grad_dd(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o,
-                         arch, nrm, istd, ga)
+                         arch, nrm, istd, ga, acc)
         for p in range(L):
             finite = math.isfinite(loss[0, p]) and math.isfinite(loss[1, p])
             lt = (loss[0, p] + loss[1, p]) * inv_nm if finite else MAXV
@@ -160,7 +160,7 @@ def train_block_dd(hph, hpl, X, Y, probe, w0, fi, fo, woff, alphas, gscale, nonl
             s_inv[p] += 1.0 / v
             tail[t % TAIL, p] = v
 
-    forward_dd(0, probe.reshape((1, probe.shape[0])), W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, arch, nrm, istd)
+    forward_dd(0, probe.reshape((1, probe.shape[0])), W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, arch, nrm, istd, acc)
     k = min(TAIL, steps)
     for p in range(L):
         tsum = 0.0

@@ -51,7 +51,7 @@ def _activate_dd(pre, act, dact, off, n, nonlin):
 
 
 @nb.njit(**JIT)
-def forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, out, arch, nrm, istd):
+def forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, out, arch, nrm, istd, acc):
     """Forward pass of data point ``i`` for all lanes; hidden activations kept for backprop.
 
     ``arch`` = [residual, layer norm], as general._forward: with layer norm each
@@ -67,7 +67,7 @@ def forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, ou
         if l > 0:
             _dense_dd(acts, hoff[l] // L, W, woff[l], fi[l], w, alphas, l, pre)
         if arch[1] != 0:
-            norm_dd(pre, w, nrm, hoff[l + 1], istd, l)
+            norm_dd(pre, w, nrm, hoff[l + 1], istd, l, acc)
         _activate_dd(pre, acts, dacts, hoff[l + 1], w * L, nonlin)
         if l > 0 and arch[0] != 0:
             add_dd(acts, hoff[l + 1], acts, hoff[l], w * L)
@@ -75,7 +75,7 @@ def forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, ou
 
 
 @nb.njit(**JIT)
-def _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga):
+def _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga, acc):
     """Accumulate the gradient of point ``i`` into G, given ``delta`` = dL/d(output) (overwritten).
 
     Through residual connections and layer norm as general._backward: where
@@ -98,7 +98,7 @@ def _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dne
                 ga[:, :n] = dnext[:, :n]
                 mul_dd(dnext, dacts, ab, n)
             if norm:
-                norm_back_dd(dnext, fi[l], nrm, ab, istd, l - 1)
+                norm_back_dd(dnext, fi[l], nrm, ab, istd, l - 1, acc)
             for q in range(n):
                 delta[0, q] = dnext[0, q]
                 delta[1, q] = dnext[1, q]
@@ -123,7 +123,7 @@ def _residuals(i, Y, o, delta, loss, add_loss):
 
 @nb.njit(**JIT)
 def loss_grad_dd(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, acts, dacts, hoff, pre, delta, dnext, o,
-                 arch, nrm, istd, ga):
+                 arch, nrm, istd, ga, acc):
     """Full-batch sum of squares into ``loss`` and the (unscaled) gradient into ``G``, in double-double.
 
     The gradient is of the full batch, or of minibatch ``t`` of ``batch_idx``
@@ -133,16 +133,16 @@ def loss_grad_dd(t, X, Y, W, G, loss, fi, fo, woff, alphas, nonlin, batch_idx, a
     G[:, :] = 0.0
     loss[:, :] = 0.0
     for i in range(X.shape[0]):
-        forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, arch, nrm, istd)
+        forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, arch, nrm, istd, acc)
         _residuals(i, Y, o, delta, loss, True)
         if full:
-            _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga)
+            _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga, acc)
     if not full:
         for b in range(batch_idx.shape[1]):
             i = batch_idx[t, b]
-            forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, arch, nrm, istd)
+            forward_dd(i, X, W, fi, fo, woff, alphas, nonlin, acts, dacts, hoff, pre, o, arch, nrm, istd, acc)
             _residuals(i, Y, o, delta, loss, False)
-            _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga)
+            _backward_dd(i, X, W, G, fi, fo, woff, alphas, acts, dacts, hoff, delta, dnext, arch, nrm, istd, ga, acc)
 
 
 @nb.njit(**JIT)
@@ -166,8 +166,9 @@ def general_scratch_dd(fi, fo, m):
 
 @nb.njit(**JIT)
 def arch_scratch_dd(fi, fo):
-    """Double-double scratch of the residual and layer-norm passes: ``(nrm, istd, ga)`` (normalised values,
-    laid out as ``acts``; inverse standard deviations, a row of LANES per hidden layer; dL/da of the layer above)."""
+    """Double-double scratch of the residual and layer-norm passes: ``(nrm, istd, ga, acc)`` (normalised values,
+    laid out as ``acts``; inverse standard deviations, a row of LANES per hidden layer; dL/da of the layer above;
+    layer norm's running sums, (4, LANES))."""
     L = LANES
     nh, wmax = layer_sizes(fi, fo)
-    return np.zeros((2, max(nh, 1) * L)), np.zeros((2, fi.shape[0] * L)), np.zeros((2, wmax * L))
+    return np.zeros((2, max(nh, 1) * L)), np.zeros((2, fi.shape[0] * L)), np.zeros((2, wmax * L)), np.zeros((4, L))

@@ -17,7 +17,6 @@ import math
 from decimal import Decimal
 
 import numba as nb
-import numpy as np
 
 from fractaltrain.columns import NORM_EPS
 from fractaltrain.compute.kernel.cache import JIT
@@ -28,14 +27,15 @@ EPS_HI, EPS_LO = _dd_const(Decimal(repr(NORM_EPS)))  # 1e-5 to 32 digits
 
 
 @nb.njit(**JIT)
-def norm_dd(pre, nw, nrm, off, istd, layer):
+def norm_dd(pre, nw, nrm, off, istd, layer, acc):
     """Layer norm of the ``nw`` units of ``pre`` (from entry 0) in place, per lane, in double-double.
 
     ``mean = (0 + Σ_j z_j) / nw``, ``var = (0 + Σ_j (z_j − mean)²) / nw``,
     ``inv = 1 / sqrt(var + eps)``, ``z_j ← (z_j − mean) · inv``; the normalised
     values are kept in ``nrm`` from entry ``off`` and ``inv`` in ``istd`` at
     entry ``layer · LANES``, for :func:`norm_back_dd`.  The lanes are the inner
-    loop (each lane's operations in the order above), so they run side by side.
+    loop (each lane's operations in the order above), so they run side by side;
+    ``acc`` (4, LANES) holds their running sums (scratch, no allocation per call).
 
     Where a diverging run's squares overflow, float64 gets ``var = inf`` and
     ``inv = 0`` (the layer's units become 0 and training goes on), while a
@@ -45,10 +45,8 @@ def norm_dd(pre, nw, nrm, off, istd, layer):
     """
     L = LANES
     n = float(nw)
-    mh = np.zeros(L)
-    ml = np.zeros(L)
-    vh = np.zeros(L)
-    vl = np.zeros(L)
+    mh, ml, vh, vl = acc[0], acc[1], acc[2], acc[3]
+    acc[:, :] = 0.0
     for j in range(nw):
         for p in range(L):
             mh[p], ml[p] = dd_add(mh[p], ml[p], pre[0, j * L + p], pre[1, j * L + p])
@@ -77,18 +75,16 @@ def norm_dd(pre, nw, nrm, off, istd, layer):
 
 
 @nb.njit(**JIT)
-def norm_back_dd(dn, nw, nrm, off, istd, layer):
+def norm_back_dd(dn, nw, nrm, off, istd, layer, acc):
     """dL/dz from dL/dn (the ``nw`` units of ``dn`` from entry 0, in place) through :func:`norm_dd`.
 
     ``m1 = (0 + Σ_k dn_k) / nw``, ``m2 = (0 + Σ_k dn_k·n_k) / nw``,
-    ``dn_k ← inv · ((dn_k − m1) − n_k · m2)``, n the kept normalised values; lanes innermost.
+    ``dn_k ← inv · ((dn_k − m1) − n_k · m2)``, n the kept normalised values; lanes innermost, sums in ``acc``.
     """
     L = LANES
     n = float(nw)
-    s1h = np.zeros(L)
-    s1l = np.zeros(L)
-    s2h = np.zeros(L)
-    s2l = np.zeros(L)
+    s1h, s1l, s2h, s2l = acc[0], acc[1], acc[2], acc[3]
+    acc[:, :] = 0.0
     for k in range(nw):
         for p in range(L):
             dh, dl = dn[0, k * L + p], dn[1, k * L + p]
