@@ -34,8 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from fractaltrain.columns import OUT_MEASURE  # noqa: E402
-from fractaltrain.compute.kernel import run_pixels  # noqa: E402
-from fractaltrain.compute.kernel.driver import run_pixels_dd  # noqa: E402
+from fractaltrain.compute.device import run_pixels  # noqa: E402
 from fractaltrain.config import load_config, with_overrides  # noqa: E402
 from fractaltrain.problem import build_problem, pixel_hyperparams  # noqa: E402
 from fractaltrain.window import axis_values  # noqa: E402
@@ -60,8 +59,8 @@ def main() -> None:
     runs, seconds = {}, {}
     for name, train in (("float64", lambda: run_pixels(pb, hp)),
                         ("float64_moved_1ulp", lambda: run_pixels(pb, np.nextafter(hp, np.inf))),
-                        ("double_double", lambda: run_pixels_dd(pb, hp, np.zeros_like(hp))),
-                        ("double_double_moved_1e-30", lambda: run_pixels_dd(pb, hp, hp * 1e-30))):
+                        ("double_double", lambda: run_pixels(pb, hp, np.zeros_like(hp))),
+                        ("double_double_moved_1e-30", lambda: run_pixels(pb, hp, hp * 1e-30))):
         t = time.perf_counter()
         runs[name] = np.sign(train()[:, OUT_MEASURE])
         seconds[name] = round(time.perf_counter() - t, 2)
