@@ -56,6 +56,7 @@ def train(problem, lrs, drift=0.0, offset=0.0, scale=1.0, optimizer=None, factor
     W = [scale * w.copy() for w in problem.weights]
     W[0] = W[0] + offset
     losses = []
+    state = None  # the optimizer's state; None before its first step
     for t in range(cfg.training.steps):
         W[0] = W[0] + drift
         losses.append(loss(W, problem.X, problem.Y, problem.alphas, nl))
@@ -69,7 +70,7 @@ def train(problem, lrs, drift=0.0, offset=0.0, scale=1.0, optimizer=None, factor
         if optimizer is None:
             W = [w - lr * gw for w, lr, gw in zip(W, rates, g)]
         else:
-            W, state = _optimizer_step(optimizer, W, g, rates, t + 1, state if t else None)
+            W, state = _optimizer_step(optimizer, W, g, rates, t + 1, state)
     probe, _, _ = forward(W, problem.probe[None, :], problem.alphas, nl)
     return np.array(losses), float(probe[0, 0])
 

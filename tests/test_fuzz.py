@@ -19,7 +19,6 @@ import signal
 from pathlib import Path
 
 import numpy as np
-import pytest
 import yaml
 from typer.testing import CliRunner
 

@@ -20,7 +20,6 @@ Targets (issue 32): momentum and nesterov at most 1.2x sgd, adam at most 1.5x; l
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import statistics

@@ -30,7 +30,7 @@ from numba import cuda
 
 from fractaltrain.columns import LANES, NORM_EPS
 from fractaltrain.compute.gpu.ops import mul
-from fractaltrain.compute.kernel.optimizers import ADAM, ADAMW, MOMENTUM, NESTEROV
+from fractaltrain.compute.kernel.optimizers import ADAMW, MOMENTUM, NESTEROV
 
 SGD = 0
 #: The per-pixel settings' columns after the init scale (fractaltrain.config.hyperparams.TRICK_PARAMS order).
