@@ -44,8 +44,9 @@ from numba import cuda
 
 from fractaltrain.columns import MAXV, OUT_FINAL, OUT_MEASURE, OUT_PROBE, OUT_STEPS, TAIL
 from fractaltrain.compute.gpu.ops import mul, tanh64
-from fractaltrain.compute.gpu.tricks import (ADAM, S_BETA1, S_BETA2, S_EPS, S_MOMENTUM, S_WD, SGD, layer_norm,
-                                             make_update, norm_backward)
+from fractaltrain.compute.gpu.tricks import (S_BETA1, S_BETA2, S_EPS, S_MOMENTUM, S_WD, SGD, layer_norm, make_update,
+                                             norm_backward)
+from fractaltrain.compute.kernel.optimizers import ADAM
 
 SHARED_BYTES = 40 * 1024  # X and Y go to shared memory up to this size
 
