@@ -38,6 +38,21 @@ def test_coordinates_are_read_exactly():
             parse_coordinate(bad)
 
 
+def test_a_decimal_a_float64_would_round_is_read_exactly():
+    """Up to 15 digits a coordinate means its float64, and so does a float's own 16-17-digit repr; any other
+    16-17-digit decimal is exact (it was once rounded: a window 1e-16 wide around 1 lost half its height)."""
+    from fractaltrain.config.values import as_coordinate
+
+    for text in ("0.99999999999999995", "1.00000000000000005", "0.12345678901234567", "1.226714096703170022"):
+        assert as_coordinate(text, "w") == parse_coordinate(text)
+    for f in (0.1 + 0.2, 1 / 3, 1.2267140967031700, 2.0 ** -60, 1e-16):
+        assert as_coordinate(repr(f), "w") == Fraction(f)
+    for text in ("0.1", "1.3e1", "0.123456789012345", "1.2267140967031700"):
+        assert as_coordinate(text, "w") == Fraction(float(text))
+    cfg = with_overrides(config_from_dict(SMALL), window="1,2,0.99999999999999995,1.00000000000000005")
+    assert cfg.y.exact == (Fraction(1, 1) - Fraction(5, 10**17), Fraction(1, 1) + Fraction(5, 10**17))
+
+
 def test_windows_from_floats_are_unchanged():
     assert Window(0.5, 0.6, 1.5, 1.6, exact=(0.5, 0.6, 1.5, 1.6)) == Window(0.5, 0.6, 1.5, 1.6)
     deep = Window.from_edges(parse_coordinate(X), parse_coordinate(X) + Fraction(1, 10**25), 0, 1)

@@ -109,21 +109,37 @@ def as_range(value: Any, key: str) -> tuple[float, float]:
     return lo, hi
 
 
-LONG_DIGITS = 17  # the most digits a float64's repr has; a decimal with more is read exactly
+FLOAT_DIGITS = 15  # every decimal of this many significant digits or fewer means its float64
+REPR_DIGITS = 17  # the most digits a float64's shortest repr has
 
 
 def is_long_decimal(value: Any) -> bool:
-    """Whether ``value`` is a decimal string with more than :data:`LONG_DIGITS` significant digits.
+    """Whether ``value`` is a decimal string that a float64 cannot hold, and so is read exactly.
 
     Such coordinates are kept exactly (a window 20 decades deep is written in
-    them); shorter ones are read as their float64, as they always were, so
-    configs, views and windows written in ordinary numbers keep their tile keys
-    (PyYAML reads ``1.3e1`` as a string, so strings alone do not tell).
+    them).  Up to :data:`FLOAT_DIGITS` significant digits a string is read as its
+    float64, as it always was, so configs, views and windows written in ordinary
+    numbers keep their tile keys (PyYAML reads ``1.3e1`` as a string, so strings
+    alone do not tell).  With 16 or 17 digits it is read as a float64 only where
+    it is that float's shortest repr (a located target printed and passed on as
+    ``--center`` is the same float again); any other decimal of that length, say
+    ``0.99999999999999995``, the lower edge of a window 1e-16 wide around 1, would
+    be rounded by a float64 (to 1.0 here) and so is exact.  Longer strings are exact.
     """
     if not isinstance(value, str):
         return False
     mantissa = re.split(r"[eE]", value.strip())[0].lstrip("+-").replace(".", "").lstrip("0")
-    return len(mantissa.rstrip("0")) > LONG_DIGITS
+    digits = len(mantissa.rstrip("0"))
+    if digits <= FLOAT_DIGITS:
+        return False
+    if digits > REPR_DIGITS:
+        return True
+    try:
+        q = parse_coordinate(value)
+    except ValueError:
+        return True  # not a number: the exact parser names the problem
+    f = float(q)
+    return not (math.isfinite(f) and Fraction(repr(f)) == q)
 
 
 def as_coordinate(value: Any, key: str) -> Fraction:
