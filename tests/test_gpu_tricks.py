@@ -177,13 +177,21 @@ def test_gpu_trick_kernel_is_bitwise_the_cpu_kernel():
     assert not bad, bad
 
 
-@pytest.mark.slow  # minutes: 4 simulated threads per block convoy on the simulator's lock
-def test_trick_kernel_is_bitwise_the_cpu_kernel_interleaved():
-    """4 × 4 grids, 40 steps, a minibatch case too, 2 blocks of 4 threads: neighbours interleave their pixels."""
+INTERLEAVED_EXTRA = {"adamw_norm_minibatch": {"network": {"depth": 3, "norm": "layer"},
+                                            "training": {"optimizer": "adamw", "batch": 3, "schedule": "cosine"}}}
+
+
+@pytest.mark.slow  # 4 simulated threads per block convoy on the simulator's lock: 2 s to minutes a case
+@pytest.mark.parametrize("case", _case_names() + list(INTERLEAVED_EXTRA))
+def test_trick_kernel_is_bitwise_the_cpu_kernel_interleaved(case):
+    """4 × 4 grids, 20 steps, a minibatch case too, 2 blocks of 4 threads: neighbours interleave their pixels.
+
+    One simulator process a case, so each has the whole time limit: the convoy makes one case take 1 s in
+    one run and 155 s in the next, and all eleven in one process ran past 15 minutes (2026-12-05; one
+    process a case, at 20 steps, 101 s on two workers)."""
     code = ("import json\n"
             "from fractaltrain.compute.gpu.compare import TRICK_CASES, run_cases\n"
-            "cases = {**TRICK_CASES, 'adamw_norm_minibatch': {'network': {'depth': 3, 'norm': 'layer'},\n"
-            "         'training': {'optimizer': 'adamw', 'batch': 3, 'schedule': 'cosine'}}}\n"
-            "print(json.dumps(run_cases(4, steps=40, cases=cases, threads=4, blocks=2)))\n")
+            f"cases = {{**TRICK_CASES, **{INTERLEAVED_EXTRA!r}}}\n"
+            f"print(json.dumps(run_cases(4, steps=20, cases={{{case!r}: cases[{case!r}]}}, threads=4, blocks=2)))\n")
     for name, c in _simulate(code).items():
         assert c["bitwise_equal"], (name, c)
