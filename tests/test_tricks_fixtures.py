@@ -75,13 +75,18 @@ def fixtures():
         return {k: z[k] for k in z.files}
 
 
-def kernel_results(raw, hp_stored):
-    """The kernel's results on a case's pixels; the table it builds must be the one the fixtures were made of."""
-    cfg = config_from_dict(raw)
+def config_table(cfg):
+    """The per-pixel table of a config's opening view at its resolution (rows y, columns x)."""
     w = config_window(cfg)
     nx, ny = cfg.resolution
     XX, YY = np.meshgrid(axis_values(w.x0, w.x1, nx, cfg.x.scale), axis_values(w.y0, w.y1, ny, cfg.y.scale))
-    hp = pixel_hyperparams(cfg, XX.ravel(), YY.ravel())
+    return pixel_hyperparams(cfg, XX.ravel(), YY.ravel())
+
+
+def kernel_results(raw, hp_stored):
+    """The kernel's results on a case's pixels; the table it builds must be the one the fixtures were made of."""
+    cfg = config_from_dict(raw)
+    hp = config_table(cfg)
     np.testing.assert_array_equal(hp, hp_stored)
     return cfg, run_pixels(build_problem(cfg), hp)
 

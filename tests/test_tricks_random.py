@@ -28,8 +28,8 @@ import pytest
 from fractaltrain.columns import OUT_MEASURE, OUT_STEPS
 from fractaltrain.compute.device import run_pixels
 from fractaltrain.config import config_from_dict
-from fractaltrain.problem import build_problem, pixel_hyperparams
-from fractaltrain.window import axis_values, config_window
+from fractaltrain.problem import build_problem
+from test_tricks_fixtures import config_table
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tricks_random.npz"
 KINDS = ("momentum", "nesterov", "adam")
@@ -47,10 +47,7 @@ def agreement(fx, case: str) -> dict:
     """The kernel's sign agreement with the fixture on one case (its pixel table checked by hash first)."""
     raw = json.loads(str(fx[f"{case}/config"]))
     cfg = config_from_dict(raw)
-    w = config_window(cfg)
-    nx, ny = cfg.resolution
-    XX, YY = np.meshgrid(axis_values(w.x0, w.x1, nx, cfg.x.scale), axis_values(w.y0, w.y1, ny, cfg.y.scale))
-    hp = pixel_hyperparams(cfg, XX.ravel(), YY.ravel())
+    hp = config_table(cfg)
     assert hashlib.sha256(np.ascontiguousarray(hp).tobytes()).hexdigest() == str(fx[f"{case}/hp_sha256"])
     pb = build_problem(cfg)
     out = run_pixels(pb, hp)

@@ -3,9 +3,10 @@
 The float64 passes are layer.py's ``_norm_lanes`` and ``_norm_back_lanes`` and
 general.py's residual loops; these are the same formulas, in the same order,
 with every sum, product, quotient and root a double-double operation (dd.py).
-They are plain loops over dd.py's scalar functions, the lanes innermost.  Layer norm's epsilon is 1e-5 to 32 digits (not float64's
-rounding of it), like the pre-activation scales, so a pixel's definition has
-no float64 rounding in it.
+They are plain loops over dd.py's scalar functions, the lanes innermost.
+Layer norm's epsilon is 1e-5 to 32 digits (not float64's rounding of it),
+like the pre-activation scales, so a pixel's definition has no float64
+rounding in it.
 
 Arrays are double-double ``(2, n)`` arrays, row 0 the high parts, row 1 the low
 parts, the pixel index innermost; offsets are in entries (vector · LANES).
